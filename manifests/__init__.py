@@ -1,0 +1,1 @@
+"""Token-exact manifests: build, read, verify, export (design §5)."""

@@ -1,0 +1,1 @@
+"""Mixture specs over label/source pools, LSBS presets and their planning (design §5)."""

@@ -1,0 +1,62 @@
+"""Shared CLI plumbing: one-line errors, a console, and a group with a default command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors a user can fix; anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, RuntimeError, PermissionError)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Exit non-zero with a one-line error on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Turn expected user errors into a one-line message and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            if "--debug" in sys.argv:
+                raise
+            fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def default_command_group(default: str) -> type[TyperGroup]:
+    """A group whose first argument, when it is not a sub-command name, goes to ``default``.
+
+    Lets ``foresight mix SPEC.toml`` and ``foresight mix plan SPEC.toml`` coexist.
+    """
+
+    class _Group(TyperGroup):
+        def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+            if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+                args.insert(0, default)
+            return super().resolve_command(ctx, args)
+
+        def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+            if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+                args.insert(0, default)
+            return super().parse_args(ctx, args)
+
+    return _Group

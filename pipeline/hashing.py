@@ -1,0 +1,25 @@
+"""Content hashes used in indexes and manifests."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> bytes:
+    """Raw 32-byte digest of the UTF-8 text (the ``text_sha256`` column)."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

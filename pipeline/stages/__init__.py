@@ -1,0 +1,1 @@
+"""datatrove PipelineSteps, one file per stage (design §7)."""

@@ -1,0 +1,78 @@
+"""Byte-level BPE tokenizers with HF ``tokenizers``: trained locally, loaded from a path, hashed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from pipeline.hashing import sha256_file
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+SPECIAL_TOKENS = [EOS, PAD]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 16384, min_frequency: int = 2) -> Tokenizer:
+    """Train a byte-level BPE; deterministic for the same texts in the same order."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    path: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int | None
+
+    def as_dict(self) -> dict:
+        return {"name": Path(self.path).name, "sha256": self.sha256, "vocab_size": self.vocab_size,
+                "eos_id": self.eos_id, "pad_id": self.pad_id}
+
+
+def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
+    """Load ``tokenizer.json`` from a path (never a hub) with its sha256 and EOS id."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"tokenizer {path} not found; train one with `foresight tokenizer train INPUT... --out {path}`"
+        )
+    tok = Tokenizer.from_file(str(path))
+    eos = tok.token_to_id(EOS)
+    if eos is None:
+        raise ValueError(f"tokenizer {path} has no {EOS!r} token; train it with `foresight tokenizer train`")
+    info = TokenizerInfo(str(path), sha256_file(path), tok.get_vocab_size(), eos, tok.token_to_id(PAD))
+    return tok, info
+
+
+def iter_texts_from_files(paths: Iterable[str | Path], text_key: str = "text") -> Iterator[str]:
+    """Texts of JSONL(.gz/.zst) or plain-text files, for tokenizer training."""
+    import json
+
+    from datatrove.io import get_datafolder  # noqa: F401  (datatrove's fsspec layer handles compression)
+    from fsspec import open as fsopen
+
+    for p in sorted(str(x) for x in paths):
+        compression = "infer"
+        with fsopen(p, "rt", encoding="utf-8", errors="replace", compression=compression) as f:
+            if ".jsonl" in p or p.endswith(".json"):
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        obj = json.loads(line)
+                        if isinstance(obj, dict) and isinstance(obj.get(text_key), str):
+                            yield obj[text_key]
+            else:
+                yield f.read()

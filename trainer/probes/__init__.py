@@ -1,0 +1,1 @@
+"""foresight trainer/probes."""
