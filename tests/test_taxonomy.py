@@ -1,0 +1,20 @@
+import pytest
+
+from classifiers.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores, labels_in
+
+
+def test_six_labels_and_groups():
+    assert len(LABEL_NAMES) == 6
+    assert labels_in("reasoning") == ("code_reasoning", "math_reasoning", "science_reasoning")
+    assert labels_in("visual") == ("visual_concept", "visual_attribute", "visual_relationship")
+
+
+def test_derived_flags_and_thresholds():
+    assert derive_flags(["math_reasoning"]) == {"reasoning": True, "visual": False}
+    assert derive_flags([]) == {"reasoning": False, "visual": False}
+    assert labels_from_scores({"visual_attribute": 0.7, "code_reasoning": 0.2}) == ["visual_attribute"]
+
+
+def test_label_list_mismatch_is_refused():
+    with pytest.raises(ValueError, match="missing"):
+        check_labels(list(LABEL_NAMES[:-1]))
