@@ -1,0 +1,87 @@
+"""What every classifier shares: a score matrix in taxonomy order, thresholds, an identity, and a loader."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from classifiers.taxonomy import LABEL_NAMES, derive_flags, labels_from_scores
+
+
+class Classifier(Protocol):
+    kind: str
+    thresholds: dict[str, float]
+    stats: dict[str, int]
+
+    def predict_scores(self, texts: list[str]) -> np.ndarray:
+        """``[len(texts), len(LABEL_NAMES)]`` float32 probabilities in taxonomy order."""
+        ...
+
+    def info(self) -> dict[str, str | None]:
+        """``{"kind", "id", "sha256"}`` recorded in the shard index."""
+        ...
+
+
+def label_rows(scores: np.ndarray, thresholds: dict[str, float]) -> list[list[str]]:
+    """Label lists (taxonomy order) for each row of a score matrix."""
+    return [labels_from_scores(dict(zip(LABEL_NAMES, row.tolist(), strict=True)), thresholds) for row in scores]
+
+
+def label_matrix(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """0/1 int8 matrix of labels over threshold."""
+    th = np.array([thresholds[n] for n in LABEL_NAMES], dtype=np.float32)
+    return (scores >= th).astype(np.int8)
+
+
+def annotate(scores_row: np.ndarray, thresholds: dict[str, float]) -> dict[str, object]:
+    """The shard columns for one segment: labels, score_<label>, reasoning, visual."""
+    labels = labels_from_scores(dict(zip(LABEL_NAMES, scores_row.tolist(), strict=True)), thresholds)
+    out: dict[str, object] = {"labels": labels}
+    out.update({f"score_{n}": float(s) for n, s in zip(LABEL_NAMES, scores_row.tolist(), strict=True)})
+    out.update(derive_flags(labels))
+    return out
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file, or of a directory's (relative name, file sha256) list in sorted order."""
+    if path.is_file():
+        return _file_sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0" + bytes.fromhex(_file_sha256(f)))
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
+    """``None``/"rules" → the rules teacher; a directory → the transformer; a ``.bin`` file → fastText.
+
+    Model files are validated here (missing files, label list) so a bad path fails before any work.
+    """
+    if model is None or str(model) == "rules":
+        from classifiers.teacher.rules import RulesTeacher
+
+        return RulesTeacher()
+    path = Path(model)
+    if path.is_dir():
+        from classifiers.transformer import TransformerClassifier
+
+        return TransformerClassifier.load(path, batch_size=batch_size, device=device)
+    if path.suffix == ".bin":
+        from classifiers.fasttext_model import FastTextClassifier
+
+        return FastTextClassifier.load(path)
+    if not path.exists():
+        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText .bin, "
+                                "or 'rules'")
+    raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin file")

@@ -1,0 +1,111 @@
+"""Evaluation: per-label precision/recall/F1, macro-F1, Cohen's κ, threshold tuning, per-source label rates."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+import numpy as np
+
+from classifiers.taxonomy import LABEL_NAMES
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+# LSBS Table 4: percent of 1024-token segments labelled reasoning / visual, per comparable source (design §4).
+LSBS_TABLE4: dict[str, tuple[float, float]] = {
+    "web-crawl": (10.0, 26.9), "encyclopedia": (3.4, 12.4), "academia": (83.3, 5.3),
+    "literature": (9.1, 33.5), "math": (92.9, 8.0), "code": (97.3, 3.7),
+}
+# Our source names that correspond to an LSBS source.
+SOURCE_ALIASES: dict[str, str] = {"academic": "academia", "mathematics": "math", "web": "web-crawl",
+                                  "wiki": "encyclopedia", "wikipedia": "encyclopedia", "books": "literature"}
+
+
+def lsbs_reference(source: str) -> tuple[float, float] | None:
+    return LSBS_TABLE4.get(SOURCE_ALIASES.get(source, source))
+
+
+def prf(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision, recall, F1 and support of one binary label (0 when undefined)."""
+    pred, truth = pred.astype(bool), truth.astype(bool)
+    tp = float(np.sum(pred & truth))
+    p = tp / float(pred.sum()) if pred.sum() else 0.0
+    r = tp / float(truth.sum()) if truth.sum() else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f1, "support": int(truth.sum()), "predicted": int(pred.sum())}
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's κ of two binary raters; 1.0 when both are constant and equal (perfect, trivial agreement)."""
+    a, b = a.astype(bool), b.astype(bool)
+    n = len(a)
+    if n == 0:
+        return float("nan")
+    po = float(np.mean(a == b))
+    pa, pb = float(a.mean()), float(b.mean())
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    if pe == 1.0:
+        return 1.0 if po == 1.0 else 0.0
+    return (po - pe) / (1 - pe)
+
+
+def evaluate(pred: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
+    """Per-label P/R/F1 and macro-F1 of a 0/1 prediction matrix against a 0/1 gold matrix."""
+    if pred.shape != gold.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from gold shape {gold.shape}")
+    per = {name: prf(pred[:, j], gold[:, j]) for j, name in enumerate(LABEL_NAMES)}
+    return {"per_label": per, "macro_f1": float(np.mean([v["f1"] for v in per.values()])), "n": int(len(gold))}
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Per-label Cohen's κ between two 0/1 label matrices, plus their mean."""
+    kap = {name: cohen_kappa(a[:, j], b[:, j]) for j, name in enumerate(LABEL_NAMES)}
+    kap["mean"] = float(np.mean(list(kap.values())))
+    return kap
+
+
+def f1_at(scores: np.ndarray, truth: np.ndarray, threshold: float) -> float:
+    return prf(scores >= threshold, truth)["f1"]
+
+
+def tune_thresholds(scores: np.ndarray, y: np.ndarray, default: float = 0.5) -> dict[str, float]:
+    """Per label, the grid threshold with the best validation F1 (ties → closest to 0.5); a label with no
+    positive in the validation split keeps ``default``, because any other threshold would be a guess."""
+    out = {}
+    for j, name in enumerate(LABEL_NAMES):
+        if y[:, j].sum() == 0:
+            out[name] = default
+            continue
+        best = max(THRESHOLD_GRID, key=lambda t: (round(f1_at(scores[:, j], y[:, j], t), 6), -abs(t - 0.5)))
+        out[name] = float(best)
+    return out
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded train/validation split; the validation part is non-empty when n ≥ 2 and val_fraction > 0."""
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    n_val = min(max(1, round(n * val_fraction)), n - 1) if n >= 2 and val_fraction > 0 else 0
+    return sorted(idx[n_val:]), sorted(idx[:n_val])
+
+
+def data_sha256(texts: list[str], y: np.ndarray) -> str:
+    """Hash of training data content (texts and label vectors, in order), independent of file encoding."""
+    h = hashlib.sha256()
+    for t, row in zip(texts, y.tolist(), strict=True):
+        h.update(hashlib.sha256(t.encode()).digest() + bytes(int(v) for v in row))
+    return h.hexdigest()
+
+
+def source_rates(sources: list[str], reasoning: np.ndarray, visual: np.ndarray) -> list[dict[str, Any]]:
+    """Per source: segments, % reasoning, % visual, and the LSBS Table 4 figures where comparable."""
+    rows = []
+    src = np.asarray(sources)
+    for name in sorted(set(sources)):
+        m = src == name
+        ref = lsbs_reference(name)
+        rows.append({"source": name, "segments": int(m.sum()),
+                     "reasoning_pct": 100 * float(reasoning[m].mean()), "visual_pct": 100 * float(visual[m].mean()),
+                     "lsbs_reasoning_pct": ref[0] if ref else None, "lsbs_visual_pct": ref[1] if ref else None})
+    return rows

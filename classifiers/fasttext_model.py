@@ -1,0 +1,154 @@
+"""fastText fast path: a one-vs-all supervised model distilled from the transformer's labels.
+
+The ``.bin`` carries the model; ``<name>.bin.json`` next to it carries labels, thresholds and provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.base import sha256_path
+from classifiers.taxonomy import LABEL_NAMES, check_labels
+
+PREFIX = "__label__"
+NONE_LABEL = "none"  # segments with no label train every one-vs-all head as a negative
+FORMAT = "foresight-fasttext/1"
+_WS = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    """fastText reads one example per line: collapse all whitespace (newlines included) to single spaces."""
+    return _WS.sub(" ", text).strip()
+
+
+def meta_path(bin_path: Path) -> Path:
+    return bin_path.with_name(bin_path.name + ".json")
+
+
+def _load_fasttext(path: Path) -> Any:
+    from fasttext.FastText import _FastText  # the class datatrove uses; avoids the deprecation print
+
+    return _FastText(str(path))
+
+
+class FastTextClassifier:
+    kind = "fasttext"
+
+    def __init__(self, model: Any, thresholds: dict[str, float], path: Path | None = None) -> None:
+        self.model = model
+        self.thresholds = dict(thresholds)
+        self.path = path
+        self.stats: dict[str, int] = {"empty": 0, "truncated": 0}
+        names = [lab.removeprefix(PREFIX) for lab in model.labels]
+        missing = [n for n in LABEL_NAMES if n not in names]
+        if missing:
+            where = f"{path}: " if path else ""
+            raise ValueError(f"{where}fastText model has no labels {missing}; its labels are {names}. "
+                             "Distil it again from data where every label occurs")
+        self._cols = [names.index(n) for n in LABEL_NAMES]
+        self._names = names
+
+    @classmethod
+    def load(cls, path: str | Path) -> FastTextClassifier:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"fastText model {path} does not exist")
+        mp = meta_path(path)
+        if not mp.exists():
+            raise FileNotFoundError(f"{mp} is missing (labels and thresholds of {path.name}); "
+                                    "re-create the model with `foresight classify distill`")
+        meta = json.loads(mp.read_text())
+        try:
+            check_labels(meta.get("labels", []))
+        except ValueError as e:
+            raise ValueError(f"{mp}: {e}; distil the model again for this taxonomy") from None
+        return cls(_load_fasttext(path), meta["thresholds"], path)
+
+    def info(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "id": self.path.name if self.path else "unsaved",
+                "sha256": sha256_path(self.path) if self.path else None}
+
+    def predict_scores(self, texts: list[str]) -> np.ndarray:
+        scores = np.zeros((len(texts), len(LABEL_NAMES)), dtype=np.float32)
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        self.stats["empty"] += len(texts) - len(live)
+        if not live:
+            return scores
+        # One call over the whole list: the C++ side loops, which is what makes fastText fast.
+        labels, probs = self.model.predict([clean(texts[i]) for i in live], k=-1, threshold=0.0)
+        index = {n: j for j, n in enumerate(LABEL_NAMES)}
+        for row, labs, ps in zip(live, labels, probs, strict=True):
+            for lab, p in zip(labs, ps, strict=True):
+                j = index.get(lab.removeprefix(PREFIX))
+                if j is not None:
+                    scores[row, j] = min(float(p), 1.0)
+        return scores
+
+
+def write_training_file(texts: list[str], y: np.ndarray, path: Path) -> int:
+    """``__label__a __label__b text`` lines; rows without labels get ``__label__none``. Returns lines written."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for text, row in zip(texts, y.tolist(), strict=True):
+            body = clean(text)
+            if not body:
+                continue
+            labs = [PREFIX + name for name, v in zip(LABEL_NAMES, row, strict=True) if v] or [PREFIX + NONE_LABEL]
+            f.write(" ".join(labs) + " " + body + "\n")
+            n += 1
+    return n
+
+
+def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds: dict[str, float] | None = None,
+                   epoch: int = 25, lr: float = 0.5, dim: int = 64, word_ngrams: int = 2, threads: int = 1,
+                   extra_meta: dict[str, Any] | None = None) -> FastTextClassifier:
+    """Train a one-vs-all (``loss='ova'``) multi-label model; ``wordNgrams ≥ 2`` (1 can give NaN, design §7)."""
+    import fasttext
+
+    if word_ngrams < 2:
+        raise ValueError("word_ngrams must be ≥ 2: fastText can produce NaN with wordNgrams=1 on small vocabularies")
+    missing = [n for j, n in enumerate(LABEL_NAMES) if y[:, j].sum() == 0]
+    if missing:
+        raise ValueError(f"labels {missing} never occur in the distillation sample; sample more segments")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = Path(tmp) / "train.txt"
+        if write_training_file(texts, y, train_file) == 0:
+            raise ValueError("no non-empty texts to train fastText on")
+        model = fasttext.train_supervised(input=str(train_file), loss="ova", wordNgrams=word_ngrams, epoch=epoch,
+                                          lr=lr, dim=dim, minCount=1, bucket=200_000, thread=threads, verbose=0)
+    tmp_out = out.with_name(out.name + ".tmp")
+    model.save_model(str(tmp_out))
+    os.replace(tmp_out, out)
+    meta = {"format": FORMAT, "labels": list(LABEL_NAMES), "thresholds": thresholds or {n: 0.5 for n in LABEL_NAMES},
+            "word_ngrams": word_ngrams, "epoch": epoch, "dim": dim, "lr": lr, **(extra_meta or {})}
+    meta_path(out).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return FastTextClassifier.load(out)
+
+
+def distill(texts: list[str], y: np.ndarray, out: str | Path, val_fraction: float = 0.1, seed: int = 0,
+            extra_meta: dict[str, Any] | None = None, **train_kw: Any) -> tuple[FastTextClassifier, dict[str, Any]]:
+    """Train fastText on the teacher's labels, then tune per-label thresholds on a held-out split of them."""
+    from classifiers.evaluate import agreement, data_sha256, split_indices, tune_thresholds
+
+    train_idx, val_idx = split_indices(len(texts), val_fraction, seed)
+    clf = train_fasttext([texts[i] for i in train_idx], y[train_idx], out, extra_meta=extra_meta, **train_kw)
+    report: dict[str, Any] = {"train_segments": len(train_idx), "val_segments": len(val_idx)}
+    if val_idx:
+        scores = clf.predict_scores([texts[i] for i in val_idx])
+        clf.thresholds = tune_thresholds(scores, y[val_idx])
+        pred = (scores >= np.array([clf.thresholds[n] for n in LABEL_NAMES])).astype(np.int8)
+        report["val_kappa_vs_teacher"] = agreement(pred, y[val_idx])
+    mp = meta_path(Path(out))
+    meta = json.loads(mp.read_text())
+    meta.update(thresholds=clf.thresholds, train_data_sha256=data_sha256(texts, y), report=report)
+    mp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return clf, report
