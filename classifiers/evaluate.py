@@ -69,12 +69,14 @@ def f1_at(scores: np.ndarray, truth: np.ndarray, threshold: float) -> float:
     return prf(scores >= threshold, truth)["f1"]
 
 
-def tune_thresholds(scores: np.ndarray, y: np.ndarray, default: float = 0.5) -> dict[str, float]:
-    """Per label, the grid threshold with the best validation F1 (ties → closest to 0.5); a label with no
-    positive in the validation split keeps ``default``, because any other threshold would be a guess."""
+def tune_thresholds(scores: np.ndarray, y: np.ndarray, default: float = 0.5,
+                    min_positives: int = 3) -> dict[str, float]:
+    """Per label, the grid threshold with the best validation F1 (ties → closest to 0.5); a label with fewer
+    than ``min_positives`` positives in the validation split keeps ``default`` — tuning on one or two
+    examples would only fit noise."""
     out = {}
     for j, name in enumerate(LABEL_NAMES):
-        if y[:, j].sum() == 0:
+        if y[:, j].sum() < min_positives:
             out[name] = default
             continue
         best = max(THRESHOLD_GRID, key=lambda t: (round(f1_at(scores[:, j], y[:, j], t), 6), -abs(t - 0.5)))

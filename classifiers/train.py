@@ -67,9 +67,9 @@ def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
-            cfg.log.append({"epoch": epoch, "step": step, "loss": float(loss)})
+            cfg.log.append({"epoch": epoch, "step": step, "loss": loss.item()})
             if progress:
-                progress(epoch, step, float(loss))
+                progress(epoch, step, cfg.log[-1]["loss"])
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         if cfg.max_steps and step >= cfg.max_steps:

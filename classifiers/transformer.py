@@ -78,6 +78,7 @@ def _load_encoder(path: Path) -> tuple[nn.Module, Any]:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "weights not used/initialised" notes are expected for a pooler
+    hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(str(path), local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     return encoder, tokenizer

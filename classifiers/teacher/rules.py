@@ -71,7 +71,7 @@ def lf_code_fence(text: str) -> float:
 def lf_code_vocabulary(text: str) -> float:
     """Programming vocabulary (function, compiler, recursion, …) per 100 words."""
     words = _words(text)
-    return _ramp(100 * _hits(words, CODE_WORDS) / max(len(words), 1), 2.0, 6.0) if len(words) >= 20 else 0.0
+    return _ramp(100 * _hits(words, CODE_WORDS) / max(len(words), 1), 2.0, 6.0) if len(words) >= 8 else 0.0
 
 
 # ---- math -----------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def lf_equations(text: str) -> float:
 def lf_proof_vocabulary(text: str) -> float:
     """Proof and derivation vocabulary (theorem, lemma, hence, integral, …) per 100 words."""
     words = _words(text)
-    return _ramp(100 * _hits(words, PROOF_WORDS) / max(len(words), 1), 2.0, 6.0) if len(words) >= 20 else 0.0
+    return _ramp(100 * _hits(words, PROOF_WORDS) / max(len(words), 1), 2.0, 6.0) if len(words) >= 8 else 0.0
 
 
 # ---- science --------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ CAUSAL = re.compile(r"\b(because|causes?|caused|leads? to|results? in|due to|in 
 def lf_science_vocabulary(text: str) -> float:
     """Scientific vocabulary (cell, enzyme, particle, hypothesis, …) per 100 words."""
     words = _words(text)
-    return _ramp(100 * _hits(words, SCIENCE_WORDS) / max(len(words), 1), 2.0, 7.0) if len(words) >= 20 else 0.0
+    return _ramp(100 * _hits(words, SCIENCE_WORDS) / max(len(words), 1), 2.0, 7.0) if len(words) >= 8 else 0.0
 
 
 def lf_citations(text: str) -> float:
@@ -175,7 +175,7 @@ PART_WHOLE = re.compile(r"\b(part of|made of|consists? of|composed of|covered (?
 def lf_object_nouns(text: str) -> float:
     """Concrete, visible object nouns (table, river, horse, …) per 100 words."""
     words = _words(text)
-    return _ramp(100 * _hits(words, OBJECT_NOUNS) / max(len(words), 1), 1.5, 5.0) if len(words) >= 15 else 0.0
+    return _ramp(100 * _hits(words, OBJECT_NOUNS) / max(len(words), 1), 1.5, 5.0) if len(words) >= 8 else 0.0
 
 
 def lf_visible_actions(text: str) -> float:

@@ -1,0 +1,161 @@
+"""The classify stage: LSBS labels and scores on every segment, from the rules teacher, a transformer
+directory or a distilled fastText ``.bin`` (design §3, §7). ``classifiers`` stays free of datatrove; this
+file is the wrapper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from classifiers.base import Classifier, annotate, load_classifier
+from classifiers.taxonomy import LABEL_NAMES
+
+
+def _check_model_files(model: str | None) -> None:
+    """Validate a model path cheaply (files, label list) so a bad path fails before the pipeline starts."""
+    if model is None or model == "rules":
+        return
+    path = Path(model)
+    if path.is_dir():
+        from classifiers.transformer import check_model_dir
+
+        check_model_dir(path)
+    elif path.suffix == ".bin" and path.is_file():
+        from classifiers.fasttext_model import meta_path
+
+        if not meta_path(path).exists():
+            raise FileNotFoundError(f"{meta_path(path)} is missing (labels and thresholds of {path.name}); "
+                                    "re-create the model with `foresight classify distill`")
+        import json
+
+        from classifiers.taxonomy import check_labels
+
+        try:
+            check_labels(json.loads(meta_path(path).read_text()).get("labels", []))
+        except ValueError as e:
+            raise ValueError(f"{meta_path(path)}: {e}") from None
+    elif not path.exists():
+        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText "
+                                ".bin, or omit it to use the rules teacher")
+    else:
+        raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin file")
+
+
+class ClassifyStep(PipelineStep):
+    """Sets ``labels``, ``score_<label>``, ``reasoning`` and ``visual`` in each segment's metadata.
+
+    Documents are scored ``batch_size`` at a time (the transformer sorts each batch by length and pads per
+    batch). The model loads lazily in the worker, so the step pickles cheaply to datatrove executors.
+    """
+
+    name = "🏷 LSBS classify"
+    type = "🔢 - CLASSIFY"
+
+    def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "auto") -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"classify batch_size must be ≥ 1, got {batch_size}")
+        _check_model_files(model)
+        self.model = None if model is None else str(model)
+        self.batch_size = batch_size
+        self.device = device
+        self._clf: Classifier | None = None
+        self._info: dict[str, str | None] | None = None
+
+    @property
+    def classifier(self) -> Classifier:
+        if self._clf is None:
+            self._clf = load_classifier(self.model, batch_size=self.batch_size, device=self.device)
+        return self._clf
+
+    def classifier_info(self) -> dict[str, str | None]:
+        """``{"kind", "id", "sha256"}`` for index.json; hashes the model files without loading the model."""
+        if self._info is None:
+            if self._clf is not None:
+                self._info = self._clf.info()
+            elif self.model is None or self.model == "rules":
+                from classifiers.teacher.rules import RulesTeacher
+
+                self._info = RulesTeacher().info()
+            else:
+                from classifiers.base import sha256_path
+
+                path = Path(self.model)
+                kind = "transformer" if path.is_dir() else "fasttext"
+                self._info = {"kind": kind, "id": path.name, "sha256": sha256_path(path)}
+        return self._info
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_clf"] = None  # never ship a loaded model to a worker; each loads its own
+        return state
+
+    def _flush(self, batch: list[Document]) -> Iterator[Document]:
+        clf = self.classifier
+        before = dict(clf.stats)
+        with self.track_time(unit="batch"):
+            scores = clf.predict_scores([d.text for d in batch])
+        for doc, row in zip(batch, scores, strict=True):
+            ann = annotate(row, clf.thresholds)
+            doc.metadata.update(ann)
+            self.stat_update("classified")
+            for name in ann["labels"]:  # type: ignore[union-attr]
+                self.stat_update(f"label_{name}")
+            if not ann["labels"]:
+                self.stat_update("label_none")
+            yield doc
+        for key in ("empty", "truncated"):
+            if clf.stats.get(key, 0) > before.get(key, 0):
+                self.stat_update(key, value=clf.stats[key] - before.get(key, 0))
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data is None:
+            return
+        batch: list[Document] = []
+        for doc in data:
+            batch.append(doc)
+            if len(batch) >= self.batch_size:
+                yield from self._flush(batch)
+                batch = []
+        if batch:
+            yield from self._flush(batch)
+
+
+def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", "source", "text"),
+                  sample: int | None = None, seed: int = 0) -> dict[str, list[Any]]:
+    """Columns of the segments of a shard directory (all, or a seeded sample of ``sample`` rows)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.index import read_index, shard_files
+
+    index = read_index(root)
+    tables = []
+    for f in shard_files(root, index):
+        schema = pq.read_schema(f)
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise ValueError(f"{f}: no columns {missing}; classify the shards first (`foresight curate` with "
+                             "[classify] enabled) or pass --model to score them now")
+        tables.append(pq.read_table(f, columns=list(columns)))
+    if not tables:
+        raise ValueError(f"{root}: index.json lists no shard files")
+    table = pa.concat_tables(tables)
+    if sample is not None and sample < table.num_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(table.num_rows, size=sample, replace=False))
+        table = table.take(pa.array(rows))
+    return {c: table.column(c).to_pylist() for c in columns}
+
+
+def build_classify_step(model: str | None, batch_size: int = 64, device: str = "auto") -> ClassifyStep:
+    """The classify stage for ``foresight curate``: ``model`` None → rules teacher, a directory → transformer,
+    a ``.bin`` → fastText. Bad model paths raise here, before any document is read."""
+    return ClassifyStep(model, batch_size=batch_size, device=device)
+
+
+__all__ = ["ClassifyStep", "build_classify_step", "LABEL_NAMES"]
