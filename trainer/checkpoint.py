@@ -1,0 +1,93 @@
+"""Resumable checkpoints written atomically: model, optimiser, scheduler, RNG states and the data cursor."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "trainer_state.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict[str, Any]) -> Path:
+    """Write ``run_dir/checkpoint`` via a temporary directory and renames, so a crash never leaves half of one.
+
+    ``state`` holds optimizer/scheduler state dicts, the step (data cursor), the log so far and the run
+    fingerprint; RNG states are added here.
+    """
+    final = run_dir / CHECKPOINT_DIR
+    tmp, old = run_dir / ".checkpoint.tmp", run_dir / ".checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    for p in path.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The complete checkpoint, recovering the previous one if a crash hit between the two renames."""
+    final, old = run_dir / CHECKPOINT_DIR, run_dir / ".checkpoint.old"
+    if (final / STATE_FILE).is_file():
+        return final
+    if (old / STATE_FILE).is_file():
+        os.replace(old, final)
+        return final
+    return None
+
+
+def load_state(ckpt: Path) -> dict[str, Any]:
+    # weights_only=False: the state holds numpy RNG tuples and plain dicts we wrote ourselves.
+    return torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def fingerprint_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two run fingerprints (flat dicts of JSON values)."""
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: checkpoint has {saved.get(k)!r}, now {current.get(k)!r}"
+            for k in keys if saved.get(k) != current.get(k)]
+
+
+def weights_sha256(model_dir: Path) -> str:
+    """sha256 over the model weight files of a save_pretrained directory, in name order."""
+    h = hashlib.sha256()
+    files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    if not files:
+        raise FileNotFoundError(f"no model weights (*.safetensors) in {model_dir}")
+    for p in files:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,241 @@
+"""The training loop over a packed token stream (design §6): AdamW, cosine with warm-up, grad clipping,
+bf16 autocast on CUDA, optional torch.compile, DDP under torchrun, atomic resumable checkpoints.
+
+:func:`train_tokens` trains on a flat token file; :mod:`trainer.run` wraps it for manifests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from trainer.checkpoint import find_checkpoint, fingerprint_diff, load_state, save_checkpoint, set_rng_state
+from trainer.data import IGNORE_INDEX, PackedStream, open_token_file
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the last good checkpoint was kept."""
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 256
+    batch_tokens: int = 8192  # global tokens per optimizer step (sequences × seq_len × ranks)
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int | None = None  # None: 5 % of the steps, at most 1024 (LSBS' warm-up)
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    epochs: int = 1
+    max_steps: int | None = None  # stop early (smoke runs); tokens consumed is then recorded as partial
+    stop_after: int | None = None  # pause after this many steps of this invocation (checkpoint; --resume goes on)
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    checkpoint_every: int = 200
+    progress: bool = True
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a resume to continue the same run."""
+        d = asdict(self)
+        for k in ("device", "progress", "checkpoint_every", "compile", "stop_after"):
+            d.pop(k)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens_consumed: int
+    final_loss: float
+    wall_time_s: float
+    log: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "complete"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available (no GPU or a CPU-only torch); "
+                           "use --device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(world, rank, local_rank) from torchrun's environment; (1, 0, 0) otherwise."""
+    return int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return f
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on norms and biases (1-D tensors), as in nanoGPT / Llama recipes.
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=1e-8, fused=False)
+
+
+def loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor, autocast: bool) -> torch.Tensor:
+    """Summed next-token cross-entropy over unmasked targets (divided by the global count by the caller)."""
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=input_ids).logits
+    logits = logits[:, :-1].float()
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+class _Progress:
+    """A rich progress bar with loss, tokens/s and ETA; silent when disabled or not rank 0."""
+
+    def __init__(self, enabled: bool, total: int, start: int) -> None:
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
+            self.task = self.bar.add_task("train", total=total, completed=start, info="")
+            self.bar.start()
+
+    def update(self, step: int, loss: float, tps: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, info=f"loss {loss:.4f}  {tps:,.0f} tok/s")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        torch.distributed.all_reduce(t)
+    return t
+
+
+def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg: TrainConfig,
+                 run_fingerprint: dict[str, Any] | None = None, resume: bool = False) -> TrainResult:
+    """Train on the flat token file; checkpoints go to ``run_dir/checkpoint``. Returns the final state.
+
+    Rank 0 writes checkpoints. ``run_fingerprint`` (e.g. the manifest hash) is stored in each checkpoint
+    and a resume with a different one, a different model config or training config is refused.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    world, rank, local_rank = dist_info()
+    device = resolve_device(cfg.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    autocast = device.type == "cuda"
+    tokens = open_token_file(token_file)
+    batch_size = max(1, cfg.batch_tokens // (cfg.seq_len * world))
+    stream = PackedStream(tokens, cfg.seq_len, batch_size, int(model_config.pad_token_id), cfg.epochs, world, rank)
+    total_steps = stream.steps_per_run if cfg.max_steps is None else min(cfg.max_steps, stream.steps_per_run)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, min(1024, total_steps // 20))
+    fingerprint = {**(run_fingerprint or {}), **cfg.fingerprint(), "world_size": world,
+                   "model": model_config.to_json_string(use_diff=False)}
+
+    step, tokens_done, log = 0, 0, []
+    ckpt = find_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir}; start without --resume")
+    if ckpt is not None:
+        state = load_state(ckpt)
+        diff = fingerprint_diff(state["fingerprint"], fingerprint)
+        if diff:
+            raise ValueError(f"cannot resume {run_dir}: it is a different run ({'; '.join(diff)[:400]})")
+        model = LlamaForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
+        step, tokens_done, log = state["step"], state["tokens_consumed"], state["log"]
+    else:
+        from trainer.model import build_model
+        model = build_model(model_config, cfg.seed)
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, total_steps, cfg.min_lr_ratio))
+    if ckpt is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+    else:
+        torch.manual_seed(cfg.seed + rank)
+    raw_model = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        model = torch.compile(model)
+
+    def checkpoint(at_step: int) -> None:
+        if rank == 0:
+            save_checkpoint(run_dir, raw_model, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                                 "step": at_step, "tokens_consumed": tokens_done, "log": log,
+                                                 "fingerprint": fingerprint})
+        if world > 1:
+            torch.distributed.barrier()
+
+    bar = _Progress(cfg.progress and rank == 0, total_steps, step)
+    end_step = total_steps if cfg.stop_after is None else min(total_steps, step + cfg.stop_after)
+    t_start = time.perf_counter()
+    model.train()
+    try:
+        while step < end_step:
+            t0 = time.perf_counter()
+            batch = stream.batch(step)
+            ids, labels = batch.input_ids.to(device, non_blocking=True), batch.labels.to(device, non_blocking=True)
+            counts = torch.tensor([batch.n_targets, batch.n_tokens], dtype=torch.float64, device=device)
+            counts = _all_reduce(counts, world)
+            t_data = time.perf_counter() - t0
+            lsum = loss_sum(model, ids, labels, autocast)
+            # Token-weighted mean over the global batch; DDP averages gradients over ranks, hence × world.
+            loss = lsum * (world / counts[0].clamp(min=1.0))
+            global_loss = float(_all_reduce(lsum.detach().double(), world) / counts[0].clamp(min=1.0))
+            if not math.isfinite(global_loss):
+                raise TrainingDiverged(f"loss became {global_loss} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            lr = sched.get_last_lr()[0]
+            opt.step()
+            sched.step()
+            step += 1
+            tokens_done += int(counts[1])
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            log.append({"step": step, "tokens": tokens_done, "loss": global_loss, "lr": lr, "grad_norm": gnorm,
+                        "step_time_s": dt, "data_time_s": t_data, "tokens_per_s": int(counts[1]) / dt})
+            bar.update(step, global_loss, int(counts[1]) / dt)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < end_step:
+                checkpoint(step)
+    except TrainingDiverged as e:
+        bar.close()
+        kept = find_checkpoint(run_dir)
+        where = f"the last good checkpoint {kept} (step {load_state(kept)['step']}) was kept" if kept else \
+            "no checkpoint had been written yet"
+        raise TrainingDiverged(f"{e}: training stopped; {where}. Lower --lr and retry "
+                               "(--resume continues from it)") from e
+    bar.close()
+    checkpoint(step)
+    final = log[-1]["loss"] if log else float("nan")
+    status = "complete" if step >= total_steps else "paused"
+    return TrainResult(step, tokens_done, final, time.perf_counter() - t_start, log, status)
