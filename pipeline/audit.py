@@ -34,13 +34,15 @@ class AuditConnection:
     """A sandboxed DuckDB connection with the audit views; ``query`` admits one read-only statement."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any],
-                 manifests: list[Any], sweep_dir: Path | None, problems: list[str]) -> None:
+                 manifests: list[Any], sweep_dir: Path | None, problems: list[str],
+                 heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> None:
         self.con = con  # the raw connection: sandboxed and locked, but without the statement check
         self.root = root
         self.index = index
         self.manifests = manifests
         self.sweep_dir = sweep_dir
         self.problems = problems
+        self.heldout_fraction = heldout_fraction  # the probe split the `documents.heldout` column and report use
 
     def __enter__(self) -> AuditConnection:
         return self
@@ -186,5 +188,5 @@ def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), result
     except BaseException:
         con.close()
         raise
-    return AuditConnection(con, root, index, loaded, sweep_dir, problems)
+    return AuditConnection(con, root, index, loaded, sweep_dir, problems, heldout_fraction)
 

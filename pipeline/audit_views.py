@@ -152,7 +152,8 @@ def create_entries(con: duckdb.DuckDBPyConnection, manifests: list[Manifest]) ->
         "CREATE VIEW entries AS SELECT e.manifest, "
         + ", ".join(f"e.{ident(c)}" for c, _ in ENTRY_COLUMNS)
         + (", " + ", ".join(extra) if extra else "")
-        + ", s.n_tokens AS segment_tokens, s.file AS segment_file, s.\"row\" AS segment_row "
+        + ", s.n_tokens AS segment_tokens, s.text_sha256 AS segment_sha256, s.file AS segment_file, "
+        "s.\"row\" AS segment_row "
         "FROM _entries e LEFT JOIN segments s ON s.id = e.id"
     )
 
