@@ -34,7 +34,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except click.exceptions.Exit:  # typer.Exit (from fail()) is a RuntimeError: let it through unchanged
+        except typer.Exit:  # raised by fail(); it is a RuntimeError, so let it through unchanged
             raise
         except USER_ERRORS as e:
             if "--debug" in sys.argv:
