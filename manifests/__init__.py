@@ -1,1 +1,10 @@
-"""Token-exact manifests: build, read, verify, export (design §5)."""
+"""Token-exact manifests: build, read, verify, export (design §5; format in notes/contracts.md)."""
+
+from manifests.build import build
+from manifests.export import export
+from manifests.read import iter_token_arrays, read, read_header
+from manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, ManifestError
+from manifests.verify import verify
+
+__all__ = ["ENTRIES_FILE", "ENTRIES_SCHEMA", "FORMAT", "MANIFEST_FILE", "ManifestError", "build", "export",
+           "iter_token_arrays", "read", "read_header", "verify"]

@@ -1,0 +1,106 @@
+"""``manifests.build``: plan a mixture and write its manifest directory atomically and reproducibly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
+from mixtures.planner import Plan, plan
+from mixtures.spec import MixtureSpec, load_spec
+from pipeline import __version__
+from pipeline.hashing import sha256_file
+from pipeline.index import write_json_atomic
+
+ORDER_KEY = "md5_number_lower('<seed>:' || id)"
+
+
+def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.ndarray, rows: np.ndarray,
+                columns: list[str]) -> tuple[pa.Table, np.ndarray]:
+    """``columns`` of the distinct (file, row) pairs, read file by file; returns (table, inverse) so that
+    ``table.take(inverse)`` lines up with the inputs."""
+    pos = file_idx.astype(np.int64) << 40 | rows.astype(np.int64)
+    uniq, inverse = np.unique(pos, return_inverse=True)
+    ufile, urow = (uniq >> 40).astype(np.int64), uniq & ((1 << 40) - 1)
+    parts = []
+    for f in np.unique(ufile):
+        lo, hi = np.searchsorted(ufile, [f, f + 1])
+        tbl = pq.read_table(root / relpaths[int(f)], columns=columns)
+        parts.append(tbl.take(pa.array(urow[lo:hi])))
+    table = pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
+    return table.combine_chunks(), inverse
+
+
+def entries_table(p: Plan) -> pa.Table:
+    sel, cand = p.selection, p.candidates
+    file_idx, rows = cand.file[sel.index], cand.row[sel.index]
+    cols, inverse = row_columns(p.shards.root, p.shards.relpaths, file_idx, rows, ["id", "doc_id", "text_sha256"])
+    cols = cols.take(pa.array(inverse))
+    names = np.array([pp.name for pp in p.pools], dtype=object)
+    rel = np.array(p.shards.relpaths, dtype=object)
+    return pa.table({
+        "order": pa.array(np.arange(len(sel), dtype=np.int64)),
+        "pool": pa.array(names[sel.pool], type=pa.string()),
+        "id": cols.column("id").cast(pa.string()),
+        "doc_id": cols.column("doc_id").cast(pa.string()),
+        "file": pa.array(rel[file_idx], type=pa.string()),
+        "row": pa.array(rows, type=pa.int64()),
+        "start": pa.array(sel.start, type=pa.int32()),
+        "end": pa.array(sel.end, type=pa.int32()),
+        "n_tokens": pa.array(sel.end - sel.start, type=pa.int32()),
+        "text_sha256": cols.column("text_sha256").cast(pa.binary(32)),
+        "epoch": pa.array(sel.epoch, type=pa.int32()),
+    }, schema=ENTRIES_SCHEMA)
+
+
+def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
+    spec = p.spec.to_dict()
+    return {
+        "format": FORMAT,
+        "name": p.spec.name,
+        "spec": spec,
+        "spec_sha256": p.spec.sha256,
+        "spec_text": p.spec.text,
+        "shards": {"root": str(p.shards.root), "index_sha256": p.shards.index_sha256,
+                   "rows": int(p.shards.index["totals"]["rows"]), "tokens": int(p.shards.index["totals"]["tokens"])},
+        "tokenizer_sha256": p.shards.tokenizer.get("sha256"),
+        "tokenizer": p.shards.tokenizer,
+        "seed": p.spec.seed,
+        "total_tokens": p.total_tokens,
+        "pools": {pp.name: pp.header() for pp in p.pools},
+        "shares": p.shares,
+        "entries": n_entries,
+        "entries_sha256": entries_sha256,
+        "selection": {"order_key": ORDER_KEY, "duckdb": duckdb.__version__, "numpy": np.__version__},
+        "created_by": f"foresight {__version__}",
+    }
+
+
+def write_manifest(p: Plan, out_dir: str | Path) -> Path:
+    """Write ``entries.parquet`` then ``manifest.json`` (each via ``.tmp`` + rename; the header goes last)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    head = out / MANIFEST_FILE
+    if head.exists():
+        head.unlink()  # a half-rewritten manifest must not look valid
+    table = entries_table(p)
+    tmp = out / (ENTRIES_FILE + ".tmp")
+    pq.write_table(table, tmp, **PARQUET_OPTS)
+    os.replace(tmp, out / ENTRIES_FILE)
+    write_json_atomic(head, header(p, sha256_file(out / ENTRIES_FILE), table.num_rows))
+    return out
+
+
+def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str | Path,
+          threads: int | None = None, normalize: bool = False, total_tokens: int | str | None = None,
+          seed: int | None = None) -> Path:
+    """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
+    if not isinstance(spec, MixtureSpec):
+        spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
+    return write_manifest(plan(spec, shards_dir, threads=threads), out_dir)

@@ -1,0 +1,36 @@
+"""The manifest directory format (design §5, notes/contracts.md): ``manifest.json`` + ``entries.parquet``."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+FORMAT = "foresight-manifest/1"
+MANIFEST_FILE = "manifest.json"
+ENTRIES_FILE = "entries.parquet"
+
+ENTRIES_SCHEMA = pa.schema([
+    pa.field("order", pa.int64(), nullable=False),
+    pa.field("pool", pa.string(), nullable=False),
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("file", pa.string(), nullable=False),
+    pa.field("row", pa.int64(), nullable=False),
+    pa.field("start", pa.int32(), nullable=False),
+    pa.field("end", pa.int32(), nullable=False),
+    pa.field("n_tokens", pa.int32(), nullable=False),
+    pa.field("text_sha256", pa.binary(32), nullable=False),
+    pa.field("epoch", pa.int32(), nullable=False),
+])
+ENTRY_COLUMNS: tuple[str, ...] = tuple(ENTRIES_SCHEMA.names)
+
+# Fixed writer options: the same entries give the same bytes (entries_sha256 is reproducible).
+PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "write_statistics": True, "use_dictionary": True,
+                "row_group_size": 1 << 20}
+
+HEADER_KEYS = ("format", "name", "spec", "spec_sha256", "shards", "tokenizer_sha256", "seed", "total_tokens",
+               "pools", "shares", "entries_sha256", "created_by")
+POOL_KEYS = ("where", "weight", "target_tokens", "achieved_tokens", "segments", "documents", "epochs", "cut")
+
+
+class ManifestError(ValueError):
+    """A manifest that is missing, malformed, edited or no longer matches its shards; names the entry/file."""

@@ -1,0 +1,158 @@
+"""``manifests.verify``: hashes, totals, shard files, and (deep) every referenced row's text and token span.
+
+Every failure raises :class:`ManifestError` naming the first bad entry (its ``order``, pool and id) or file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from manifests.read import (
+    check_entries_hash,
+    entries_path,
+    load_entries,
+    read_header,
+    referenced_rows,
+    shard_root,
+)
+from manifests.schema import POOL_KEYS, ManifestError
+from mixtures.shards import UnsafePathError, safe_shard_path
+from pipeline.index import read_index, verify_shards
+
+
+def _entry(df: pl.DataFrame, i: int) -> str:
+    return f"entry {i} (order {df['order'][i]}, pool {df['pool'][i]!r}, id {df['id'][i]!r})"
+
+
+def _first(df: pl.DataFrame, bad: np.ndarray, problem: str) -> None:
+    hits = np.flatnonzero(bad)
+    if len(hits):
+        i = int(hits[0])
+        more = f"; {len(hits) - 1} more entries have the same problem" if len(hits) > 1 else ""
+        raise ManifestError(f"{_entry(df, i)}: {problem}{more}")
+
+
+def check_rows(df: pl.DataFrame, pools: dict[str, Any]) -> None:
+    """Per-entry checks that need no shard data, in entry order."""
+    n = len(df)
+    start, end = df["start"].to_numpy().astype(np.int64), df["end"].to_numpy().astype(np.int64)
+    _first(df, df["order"].to_numpy() != np.arange(n), "order is not its position in entries.parquet")
+    _first(df, df["pool"].is_in(list(pools)).not_().to_numpy(), "pool is not one of the header's pools")
+    _first(df, (start < 0) | (end <= start), "token span [start, end) is empty or negative")
+    _first(df, df["n_tokens"].to_numpy() != end - start, "n_tokens != end - start")
+    _first(df, df["epoch"].to_numpy() < 0, "negative epoch")
+    _first(df, df["row"].to_numpy() < 0, "negative row")
+    _first(df, df["text_sha256"].bin.size().to_numpy() != 32, "text_sha256 is not 32 bytes")
+
+
+def check_totals(df: pl.DataFrame, head: dict[str, Any]) -> None:
+    """Per-pool sums and counts against the header, and the pools against total_tokens."""
+    pools = head["pools"]
+    per = {r["pool"]: r for r in df.group_by("pool").agg(
+        pl.col("n_tokens").cast(pl.Int64).sum().alias("tokens"), pl.len().alias("entries"),
+        pl.col("id").n_unique().alias("segments"), pl.col("doc_id").n_unique().alias("documents"),
+        (pl.col("epoch").max() + 1).alias("epochs")).to_dicts()}
+    for name, p in pools.items():
+        missing = [k for k in POOL_KEYS if k not in p]
+        if missing:
+            raise ManifestError(f"manifest.json: pool {name!r} lacks {missing}")
+        got = per.get(name, {"tokens": 0, "entries": 0, "segments": 0, "documents": 0, "epochs": 0})
+        if not p["achieved_tokens"] == p["target_tokens"] == got["tokens"]:
+            raise ManifestError(f"pool {name!r}: entries sum to {got['tokens']} tokens, header says target "
+                                f"{p['target_tokens']} / achieved {p['achieved_tokens']}")
+        for k in ("segments", "documents", "epochs"):
+            if got[k] != p[k]:
+                raise ManifestError(f"pool {name!r}: {k} is {got[k]} in entries.parquet, {p[k]} in manifest.json")
+    total = sum(p["target_tokens"] for p in pools.values())
+    if total != head["total_tokens"] or int(df["n_tokens"].cast(pl.Int64).sum() or 0) != total:
+        raise ManifestError(f"pools sum to {total} tokens, entries to {int(df['n_tokens'].cast(pl.Int64).sum() or 0)}, "
+                            f"header total_tokens is {head['total_tokens']}")
+
+
+def check_paths(root: Path, df: pl.DataFrame, indexed: set[str] | None) -> None:
+    """Entry files: relative, no '..', no link escaping the root, and listed in the shard index."""
+    for rel in df["file"].unique(maintain_order=True).to_list():
+        i = int(np.flatnonzero(df["file"].to_numpy() == rel)[0])
+        try:
+            safe_shard_path(root, rel, "file")
+        except UnsafePathError as e:
+            raise ManifestError(f"{_entry(df, i)}: {e}") from e
+        if indexed is not None and rel not in indexed:
+            raise ManifestError(f"{_entry(df, i)}: file {rel!r} is not in the shard index")
+
+
+def check_entries(manifest_dir: str | Path, head: dict[str, Any], df: pl.DataFrame) -> None:
+    check_rows(df, head["pools"])
+    check_paths(Path(head["shards"]["root"]), df, None)
+    check_totals(df, head)
+
+
+def check_against_shards(root: Path, df: pl.DataFrame, deep: bool) -> None:
+    """Entry ids, hashes and spans against the rows they name (and, deep, the texts and token lists)."""
+    cols = ["id", "n_tokens", "text_sha256"] + (["text", "tokens"] if deep else [])
+    tbl, inverse = referenced_rows(root, df, cols)
+    take = inverse
+    _first(df, np.asarray(tbl.column("id").to_numpy(zero_copy_only=False)[take] != df["id"].to_numpy()),
+           "id differs from the shard row it names (file, row)")
+    seg_tokens = tbl.column("n_tokens").to_numpy().astype(np.int64)[take]
+    _first(df, df["end"].to_numpy() > seg_tokens, "span end is beyond the segment's n_tokens")
+    shard_sha = np.array(tbl.column("text_sha256").to_pylist(), dtype=object)[take]
+    _first(df, shard_sha != np.array(df["text_sha256"].to_list(), dtype=object),
+           "text_sha256 differs from the shard row's text_sha256")
+    cut = (df["end"].to_numpy() - df["start"].to_numpy()) < seg_tokens
+    pools = df["pool"].to_numpy()
+    for name in np.unique(pools[cut]):
+        hits = np.flatnonzero(cut & (pools == name))
+        if len(hits) > 1:
+            raise ManifestError(f"{_entry(df, int(hits[1]))}: a second cut segment in pool {name!r} "
+                                f"(at most one per pool)")
+    if deep:
+        texts = tbl.column("text").to_pylist()
+        real = np.array([hashlib.sha256(t.encode("utf-8")).digest() for t in texts], dtype=object)[take]
+        _first(df, real != np.array(df["text_sha256"].to_list(), dtype=object),
+               "sha256 of the shard row's text differs from the entry's text_sha256")
+        lengths = tbl.column("tokens").combine_chunks().value_lengths().to_numpy().astype(np.int64)[take]
+        _first(df, lengths != seg_tokens, "the row's token list length differs from its n_tokens")
+
+
+def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
+    """entries.parquet no longer has the recorded hash: find and name the first entry that is wrong."""
+    path = entries_path(manifest_dir)
+    base = f"{path}: sha256 differs from entries_sha256 in manifest.json (entries edited after the build)"
+    try:
+        df = load_entries(manifest_dir)
+        check_rows(df, head["pools"])
+        root = Path(head["shards"]["root"])
+        check_paths(root, df, None)
+        check_against_shards(root, df, deep=False)
+        check_totals(df, head)
+    except ManifestError as e:
+        raise ManifestError(f"{base}; first bad: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the hash mismatch is the error; the diagnosis is best effort
+        raise ManifestError(f"{base} ({e})") from None
+    raise ManifestError(f"{base}; every entry is still consistent with the shards, so rows were reordered or "
+                        f"rewritten; rebuild the manifest")
+
+
+def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path | None = None) -> None:
+    """Raise ManifestError unless the manifest, its entries and every referenced shard file check out."""
+    head = read_header(manifest_dir)
+    if not check_entries_hash(manifest_dir, head):
+        diagnose_edit(manifest_dir, head)
+    df = load_entries(manifest_dir)
+    check_rows(df, head["pools"])
+    root = shard_root(head, shards_root)
+    index = read_index(root)
+    check_paths(root, df, {f["path"] for f in index["files"]})
+    check_totals(df, head)
+    if head.get("tokenizer_sha256") != (index.get("tokenizer") or {}).get("sha256"):
+        raise ManifestError("tokenizer_sha256 differs from the shard index's tokenizer")
+    problems = verify_shards(root, index, set(df["file"].unique().to_list()))
+    if problems:
+        raise ManifestError(f"shard file {problems[0]} (in {root}); the shards changed since the manifest was built")
+    check_against_shards(root, df, deep)

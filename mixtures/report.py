@@ -1,0 +1,44 @@
+"""The mixture table printed by ``foresight mix`` / ``mix plan`` / ``manifest show``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _pct(x: float | None) -> str:
+    return "n/a (unlabelled shards)" if x is None else f"{100 * x:.1f} %"
+
+
+def mixture_table(name: str, total: int, pools: dict[str, dict[str, Any]], shares: dict[str, float | None],
+                  feasible_note: bool = False) -> Table:
+    """One row per pool (from manifest-header-style dicts) plus a total row and the label shares."""
+    table = Table(title=f"mixture {name}: {total:,} tokens", title_justify="left")
+    for col in ("pool", "weight", "target", "achieved", "segments", "documents", "epochs", "cut"):
+        table.add_column(col, justify="left" if col == "pool" else "right")
+    if feasible_note:
+        table.add_column("available (x max_rep)", justify="right")
+    for name_, p in pools.items():
+        row = [name_, f"{p['weight']:.4g}", f"{p['target_tokens']:,}", f"{p['achieved_tokens']:,}",
+               f"{p['segments']:,}", f"{p['documents']:,}", str(p["epochs"]), "yes" if p["cut"] else "no"]
+        if feasible_note:
+            row.append(f"{p['available_tokens']:,} (x{p['max_repetition']:g})")
+        table.add_row(*row)
+    achieved = sum(p["achieved_tokens"] for p in pools.values())
+    tail = ["total", "1", f"{sum(p['target_tokens'] for p in pools.values()):,}", f"{achieved:,}",
+            f"{sum(p['segments'] for p in pools.values()):,}", f"{sum(p['documents'] for p in pools.values()):,}",
+            "", ""]
+    if feasible_note:
+        tail.append("")
+    table.add_row(*tail, style="bold")
+    table.caption = (f"reasoning share {_pct(shares.get('reasoning'))}, visual share {_pct(shares.get('visual'))} "
+                     f"of mixture tokens")
+    table.caption_justify = "left"
+    return table
+
+
+def plan_table(p: Any) -> Table:
+    """Table of a :class:`mixtures.planner.Plan`."""
+    return mixture_table(p.spec.name, p.total_tokens, {pp.name: pp.header() for pp in p.pools}, p.shares,
+                         feasible_note=True)

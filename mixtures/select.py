@@ -1,0 +1,170 @@
+"""Deterministic, token-exact selection (design §5) on the columns it needs, never on texts.
+
+One DuckDB scan yields, per non-excluded segment: its file and row, ``n_tokens``, a 64-bit order key
+``md5_number_lower('<seed>:' || id)`` (stable across machines and versions, and a function of the id only, so
+file listing order and thread count do not matter), a bitmask of the pools it matches, the ``reasoning`` /
+``visual`` flags and any score column a pool orders by. Everything after is numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from mixtures.sandbox import FILE_COL, ROW_COL, VIEW
+
+FLAG_COLUMNS = ("reasoning", "visual")
+
+
+@dataclass
+class Candidates:
+    """Non-excluded segments matching at least one pool, in (file, row) order."""
+
+    file: np.ndarray  # int32, position in the shard index's file list
+    row: np.ndarray  # int64, row inside that file
+    n_tokens: np.ndarray  # int64
+    key: np.ndarray  # uint64, seeded order key
+    dockey: np.ndarray  # uint64, hash of doc_id (only to count documents)
+    mask: np.ndarray  # uint64, bit i = matches pool i
+    flags: dict[str, np.ndarray] = field(default_factory=dict)  # reasoning/visual when the shards have labels
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # order columns, float64
+    pool: np.ndarray | None = None  # int16, assigned pool (after precedence)
+
+    def __len__(self) -> int:
+        return len(self.n_tokens)
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def candidate_query(pool_exprs: list[str], exclude: list[str], seed: int, flags: list[str],
+                    scores: list[str]) -> str:
+    bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
+    where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
+    extra = "".join(f", {c}" for c in flags + scores)
+    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id, doc_id{extra}, ({bits}) AS _mask "
+             f"FROM {VIEW} WHERE {' AND '.join(where)}")
+    return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, "
+            f"md5_number_lower({_quote(f'{seed}:')} || id) AS k, hash(doc_id) AS d, _mask AS m{extra} "
+            f"FROM ({inner}) WHERE _mask <> 0")
+
+
+def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
+                     flags: list[str], scores: list[str]) -> Candidates:
+    tbl = con.sql(candidate_query(pool_exprs, exclude, seed, flags, scores)).to_arrow_table()
+
+    def col(name: str, dtype: type) -> np.ndarray:
+        return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
+
+    cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64),
+                      key=col("k", np.uint64), dockey=col("d", np.uint64), mask=col("m", np.uint64),
+                      flags={c: col(c, np.bool_) for c in flags},
+                      scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
+    _canonical_order(cand)
+    return cand
+
+
+def _canonical_order(cand: Candidates) -> None:
+    """Put rows in (file, row) order; DuckDB preserves scan order, this only guards against a change there."""
+    pos = cand.file.astype(np.int64) << 40 | cand.row
+    if len(pos) > 1 and not np.all(pos[1:] > pos[:-1]):
+        perm = np.argsort(pos, kind="stable")
+        for name in ("file", "row", "n_tokens", "key", "dockey", "mask"):
+            setattr(cand, name, getattr(cand, name)[perm])
+        cand.flags = {k: v[perm] for k, v in cand.flags.items()}
+        cand.scores = {k: v[perm] for k, v in cand.scores.items()}
+
+
+def first_overlap(mask: np.ndarray) -> int | None:
+    """Index of the first row in more than one pool, or None."""
+    multi = np.flatnonzero(mask & (mask - np.uint64(1)))
+    return int(multi[0]) if len(multi) else None
+
+
+def assign_pools(mask: np.ndarray, precedence: list[int]) -> np.ndarray:
+    """Pool index per row: the first pool in ``precedence`` whose bit is set."""
+    pool = np.full(len(mask), -1, dtype=np.int16)
+    for i in reversed(precedence):
+        pool[(mask >> np.uint64(i)) & np.uint64(1) == 1] = i
+    return pool
+
+
+def derive_seed(*parts: object) -> int:
+    """A 64-bit seed from the spec seed and labels (sha256, so it is the same on every platform)."""
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little")
+
+
+def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None) -> np.ndarray:
+    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties."""
+    if order is None:
+        return idx[np.argsort(cand.key[idx], kind="stable")]
+    score = cand.scores[order[0]][idx]
+    score = -score if order[1] else score
+    score = np.where(np.isnan(score), np.inf, score)  # missing scores go last either way
+    return idx[np.lexsort((cand.key[idx], score))]
+
+
+@dataclass
+class PoolTake:
+    index: np.ndarray  # candidate indices, selection order
+    start: np.ndarray  # int32
+    end: np.ndarray  # int32
+    epoch: np.ndarray  # int32
+
+
+def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, target: int, reshuffle: bool, seed: int,
+              name: str) -> PoolTake:
+    """Exactly ``target`` tokens: whole passes over the pool, then a prefix of the next pass with at most one
+    segment cut to ``[0, end)``. Random pools get a fresh seeded order each pass; score-ordered pools repeat
+    their order."""
+    sizes = n_tokens[ordered]
+    available = int(sizes.sum())
+    parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+    if target > 0 and available > 0:
+        passes, rem = divmod(target, available)
+        for epoch in range(passes + (1 if rem else 0)):
+            order = ordered
+            if reshuffle and epoch > 0:
+                order = ordered[np.random.Generator(np.random.PCG64(derive_seed(seed, name, epoch)))
+                                .permutation(len(ordered))]
+            ends = n_tokens[order].copy()
+            if epoch == passes:  # the remainder pass
+                csum = np.cumsum(ends)
+                k = int(np.searchsorted(csum, rem, side="left"))
+                order, ends = order[:k + 1], ends[:k + 1]
+                ends[k] = rem - (int(csum[k - 1]) if k else 0)
+            parts.append((order, ends, epoch))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int32)
+        return PoolTake(np.zeros(0, dtype=np.int64), empty, empty, empty)
+    index = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    end = np.concatenate([p[1] for p in parts]).astype(np.int32)
+    epoch = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int32) for p in parts])
+    return PoolTake(index, np.zeros(len(index), dtype=np.int32), end, epoch)
+
+
+@dataclass
+class Selection:
+    """All entries in manifest (training) order."""
+
+    index: np.ndarray  # int64 candidate indices
+    pool: np.ndarray  # int16
+    start: np.ndarray  # int32
+    end: np.ndarray  # int32
+    epoch: np.ndarray  # int32
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def interleave(takes: list[PoolTake], seed: int) -> Selection:
+    """Concatenate the pools' entries and shuffle them into one seeded training order."""
+    pool = np.concatenate([np.full(len(t.index), i, dtype=np.int16) for i, t in enumerate(takes)])
+    sel = Selection(np.concatenate([t.index for t in takes]), pool, np.concatenate([t.start for t in takes]),
+                    np.concatenate([t.end for t in takes]), np.concatenate([t.epoch for t in takes]))
+    perm = np.random.Generator(np.random.PCG64(derive_seed(seed, "order"))).permutation(len(sel))
+    return Selection(sel.index[perm], sel.pool[perm], sel.start[perm], sel.end[perm], sel.epoch[perm])
