@@ -1,0 +1,99 @@
+"""``foresight curate``: raw text → filtered, deduplicated, segmented, tokenized Parquet shards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from pipeline.commands.common import console, user_errors
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path, enabled: bool) -> Iterator[None]:
+    """Send fd 2 (datatrove's per-task logging, also in worker processes) to ``path`` while running."""
+    if not enabled:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("curate")
+    @user_errors
+    def curate(
+        inputs: list[str] = typer.Argument(..., help="JSONL(.gz/.zst), Parquet or WARC files, directories, globs "
+                                                     "or fsspec URLs."),
+        out: Path = typer.Option(..., "--out", help="Shard directory to write (data/, stats/, index.json)."),
+        config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
+        tokenizer: Path = typer.Option(Path("demo/tokenizer.json"), "--tokenizer", help="tokenizer.json to use."),
+        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
+        tasks: int | None = typer.Option(None, "--tasks", help="Number of tasks (shards per source); default "
+                                                               "min(input files, 8). Output depends on it."),
+        executor: str = typer.Option("local", "--executor", help="local, slurm or ray."),
+        source: str | None = typer.Option(None, "--source", help="Source for records without a `source` field "
+                                                                 "(default: the input file's directory name)."),
+        text_key: str | None = typer.Option(None, "--text-key", help="Field holding the text (default: text)."),
+        classifier: str | None = typer.Option(None, "--classifier", help="Classifier model for the classify "
+                                                                         "stage (default: the rules teacher)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out."),
+        verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),
+    ) -> None:
+        """Run the curation pipeline: read → normalise → filter → dedup → segment → tokenize → classify → write.
+
+        A killed run restarted with the same arguments finishes only the missing tasks.
+
+        Example: foresight curate demo/corpus --out demo/shards --tokenizer demo/tokenizer.json --workers 2
+        """
+        from pipeline.run import plan, prepare_output, run_stages
+
+        if workers < 1:
+            raise ValueError("--workers must be ≥ 1")
+        t0 = time.time()
+        p = plan(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
+                 classifier=classifier)
+        if p.ignored:
+            console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
+        console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "
+                      f"stages: {' → '.join(s.name for s in p.stages)}")
+        resumed = prepare_output(p, overwrite)
+        log = p.work / "curate.log"
+        try:
+            with _stderr_to(log, enabled=not verbose):
+                run_stages(p, executor, workers)
+        except Exception as e:
+            if not verbose and _tail(log):
+                console.print(f"[dim]{_tail(log)}[/]", highlight=False)
+            # raised (not fail()) so user_errors prints it as the one-line error
+            raise RuntimeError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e
+        if executor != "local":
+            console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
+            return
+        if resumed:
+            console.print("[green]resumed[/] an earlier run: only unfinished tasks were run")
+        from pipeline.commands.shards import print_summary
+
+        print_summary(p.out)
+        console.print(f"shards: {p.out}  ({time.time() - t0:.1f} s)")

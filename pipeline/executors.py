@@ -1,0 +1,64 @@
+"""Stages → datatrove executors: Local (default), Slurm or Ray, each stage depending on the previous one.
+
+The step lists are the same whatever the executor; only the executor class and its resources change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datatrove.executor.base import PipelineExecutor
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass
+class Stage:
+    """One datatrove job: a step list run over ``tasks`` tasks, logging under ``logging_dir``."""
+
+    name: str
+    pipeline: list[Any]
+    tasks: int
+    logging_dir: str
+    per_rank: bool  # its task ranks are document ranks (its counts belong to those ranks' accounting)
+    always_run: bool = False  # ignore completion markers (the finalize stage rewrites the index every time)
+
+
+def build_executors(stages: list[Stage], executor: str = "local", workers: int = 1,
+                    options: dict[str, Any] | None = None) -> list[PipelineExecutor]:
+    """One executor per stage, chained with ``depends=``; run the last one to run them all."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    options = options or {}
+    out: list[PipelineExecutor] = []
+    for stage in stages:
+        prev = out[-1] if out else None
+        common = {"pipeline": stage.pipeline, "tasks": stage.tasks, "logging_dir": stage.logging_dir,
+                  "depends": prev, "skip_completed": not stage.always_run}
+        out.append(_make(executor, stage, common, workers, options.get(executor, {})))
+    return out
+
+
+def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: dict[str, Any]) -> PipelineExecutor:
+    if kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(**common, workers=max(1, min(workers, stage.tasks)))
+    if kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        if not opts.get("partition"):
+            raise ValueError("--executor slurm needs a partition: set [executor.slurm] partition = \"…\" "
+                             "in pipeline.toml")
+        return SlurmPipelineExecutor(
+            **common, workers=workers if workers > 1 else -1, job_name=f"foresight-{stage.name}",
+            partition=opts["partition"], time=opts.get("time", "24:00:00"), qos=opts.get("qos", "normal"),
+            cpus_per_task=opts.get("cpus_per_task", 1), mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 2),
+            venv_path=opts.get("venv_path") or None,
+        )
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    return RayPipelineExecutor(**common, workers=workers if workers > 1 else -1,
+                               cpus_per_task=opts.get("cpus_per_task", 1),
+                               mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 2.0))

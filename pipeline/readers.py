@@ -1,0 +1,269 @@
+"""Input discovery and tolerant record readers for JSONL(.gz/.zst), Parquet and WARC.
+
+datatrove's own readers skip bad lines silently or stop at a bad byte; ours yield a :class:`Problem`
+for every record they cannot turn into a document (with file and line), keep reading the rest of the
+file, and never lose a record without counting it.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst")
+PARQUET_SUFFIXES = (".parquet",)
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
+_SOURCE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: where it is, its format, and the source its directory name implies."""
+
+    path: str
+    fmt: str
+    dir_source: str
+    rel: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Record:
+    text: str
+    doc_id: str
+    source: str
+    url: str | None
+    path: str | None
+
+
+@dataclass
+class Problem:
+    """A record (or the unreadable rest of a file, counted once) that could not become a document."""
+
+    reason: str
+    where: str
+    detail: str = ""
+    count: int = 1
+
+
+def detect_format(name: str) -> str | None:
+    low = name.lower()
+    if low.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if low.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if low.endswith(WARC_SUFFIXES):
+        return "warc"
+    return None
+
+
+def clean_source(name: str) -> str:
+    """A source name usable as a Hive partition value (``source=<name>``)."""
+    cleaned = _SOURCE_CHARS.sub("-", name.strip()).strip("-.")
+    return cleaned or "unknown"
+
+
+def _is_url(item: str) -> bool:
+    return "://" in item and not item.startswith("file://")
+
+
+def _expand_url(item: str) -> list[tuple[str, str, str]]:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(item)
+    if any(ch in root for ch in "*?["):
+        found = sorted(fs.glob(root))
+        base = root.split("*", 1)[0].rsplit("/", 1)[0]
+    elif fs.isdir(root):
+        found, base = sorted(fs.find(root)), root
+    elif fs.exists(root):
+        found, base = [root], root.rsplit("/", 1)[0]
+    else:
+        raise FileNotFoundError(f"input {item} does not exist; pass files, directories or globs of JSONL/Parquet/WARC")
+    return [(fs.unstrip_protocol(p), p.removeprefix(base).lstrip("/") or p.rsplit("/", 1)[-1],
+             p.rsplit("/", 2)[-2] if "/" in p else "") for p in found]
+
+
+def _expand_local(item: str) -> list[tuple[str, str, str]]:
+    item = item.removeprefix("file://")
+    p = Path(item)
+    if p.is_dir():
+        found = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        base = p
+    elif any(ch in item for ch in "*?["):
+        found = sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        base = Path(item.split("*", 1)[0]).parent if "*" in item else p.parent
+    elif p.is_file():
+        found, base = [p], p.parent
+    else:
+        raise FileNotFoundError(f"input {item} does not exist; pass files, directories or globs of JSONL/Parquet/WARC")
+    out = []
+    for f in found:
+        try:
+            rel = str(f.relative_to(base))
+        except ValueError:
+            rel = f.name
+        out.append((str(f.resolve()), rel, f.resolve().parent.name))
+    return out
+
+
+def discover_inputs(inputs: list[str]) -> tuple[list[InputFile], list[str]]:
+    """Expand files/directories/globs/URLs into sorted input files; also return ignored (unknown-format) paths.
+
+    A path that does not exist, a directory without data files, or an explicitly named file of
+    unknown format is an error naming it.
+    """
+    if not inputs:
+        raise ValueError("no INPUT given: pass JSONL/Parquet/WARC files, directories or globs")
+    files: dict[str, InputFile] = {}
+    ignored: list[str] = []
+    for item in inputs:
+        entries = _expand_url(item) if _is_url(item) else _expand_local(item)
+        data = 0
+        for path, rel, parent in entries:
+            fmt = detect_format(path)
+            if fmt is None:
+                if len(entries) == 1 and not Path(item).is_dir():
+                    raise ValueError(f"input {item}: unknown format; use .jsonl[.gz|.zst], .parquet or .warc[.gz]")
+                ignored.append(path)
+                continue
+            data += 1
+            files.setdefault(path, InputFile(path, fmt, clean_source(parent), rel))
+        if data == 0:
+            raise FileNotFoundError(
+                f"no input files (.jsonl[.gz|.zst], .parquet, .warc[.gz]) found in {item}; check the path or glob"
+            )
+    return sorted(files.values(), key=lambda f: f.path), sorted(ignored)
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+def _record_from_obj(obj: Any, where: str, f: InputFile, idx: int, text_key: str, max_chars: int,
+                     default_source: str | None) -> Record | Problem:
+    if not isinstance(obj, dict):
+        return Problem("not_object", where, f"JSON {type(obj).__name__}, expected an object")
+    text = obj.get(text_key)
+    if text is None:
+        return Problem("missing_text", where, f"no {text_key!r} field")
+    if not isinstance(text, str):
+        return Problem("text_not_string", where, f"{text_key!r} is {type(text).__name__}")
+    if len(text) > max_chars:
+        return Problem("too_large", where, f"{len(text)} chars > [read] max_doc_chars={max_chars}")
+    rid = obj.get("id")
+    doc_id = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid) else f"{f.rel}:{idx}"
+    src = obj.get("source")
+    source = clean_source(src) if isinstance(src, str) and src.strip() else (default_source or f.dir_source)
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    path = obj.get("path") if isinstance(obj.get("path"), str) else f.rel
+    return Record(text, doc_id, source, url, path)
+
+
+def iter_jsonl(f: InputFile, text_key: str, max_chars: int, default_source: str | None
+               ) -> Iterator[Record | Problem]:
+    """Lines are decoded one by one, so a bad byte costs one line and the lines after it are kept."""
+    import fsspec
+    import orjson
+
+    lineno = 0
+    try:
+        with fsspec.open(f.path, "rb", compression="infer") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                where = f"{f.path}:{lineno}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield Problem("invalid_utf8", where, str(e))
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    yield Problem("bad_json", where, str(e))
+                    continue
+                yield _record_from_obj(obj, where, f, lineno, text_key, max_chars, default_source)
+    except Exception as e:  # truncated .gz (EOFError), corrupt zstd, I/O errors: the rest of the file is lost
+        yield Problem("unreadable_file", f"{f.path}:{lineno + 1}", f"{type(e).__name__}: {e}")
+
+
+def iter_parquet(f: InputFile, text_key: str, max_chars: int, default_source: str | None
+                 ) -> Iterator[Record | Problem]:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    row = 0
+    try:
+        with fsspec.open(f.path, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            names = set(pf.schema_arrow.names)
+            if text_key not in names:
+                yield Problem("missing_text", f.path, f"no {text_key!r} column", count=max(pf.metadata.num_rows, 1))
+                return
+            cols = [c for c in (text_key, "id", "source", "url", "path") if c in names]
+            for batch in pf.iter_batches(batch_size=1024, columns=cols):
+                for obj in batch.to_pylist():
+                    yield _record_from_obj(obj, f"{f.path}:row {row}", f, row, text_key, max_chars, default_source)
+                    row += 1
+    except Exception as e:  # not a Parquet file, bad footer, corrupt page
+        yield Problem("corrupt_parquet", f"{f.path}:row {row}", f"{type(e).__name__}: {e}")
+
+
+def _decode_html(payload: bytes, content_type: str | None) -> str | None:
+    charset = "utf-8"
+    if content_type and "charset=" in content_type:
+        charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip("\"'") or "utf-8"
+    for enc in dict.fromkeys((charset, "utf-8")):
+        try:
+            return payload.decode(enc)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+def iter_warc(f: InputFile, text_key: str, max_chars: int, default_source: str | None
+              ) -> Iterator[Record | Problem]:
+    """HTML responses (and WET conversions) → text with trafilatura, as datatrove's WARC pipeline does."""
+    import fsspec
+    import trafilatura
+    from warcio.archiveiterator import ArchiveIterator
+
+    idx = 0
+    try:
+        with fsspec.open(f.path, "rb") as fh:
+            for idx, rec in enumerate(ArchiveIterator(fh)):
+                if rec.rec_type not in ("response", "conversion"):
+                    continue  # requests, warcinfo, metadata: not documents
+                where = f"{f.path}:record {idx}"
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                ctype = rec.http_headers.get_header("Content-Type") if rec.http_headers else "text/plain"
+                if rec.rec_type == "response" and ctype and "html" not in ctype.lower():
+                    yield Problem("not_html", where, ctype)
+                    continue
+                text = _decode_html(rec.content_stream().read(), ctype)
+                if text is None:
+                    yield Problem("undecodable", where, f"charset of {ctype!r}")
+                    continue
+                if rec.rec_type == "response":
+                    text = trafilatura.extract(text, favor_precision=True, include_images=False,
+                                               deduplicate=True) or ""
+                rid = rec.rec_headers.get_header("WARC-Record-ID") or f"{f.rel}:{idx}"
+                yield _record_from_obj({text_key: text, "id": rid.strip("<>"), "url": url}, where, f, idx,
+                                       text_key, max_chars, default_source)
+    except Exception as e:
+        yield Problem("corrupt_warc", f"{f.path}:record {idx + 1}", f"{type(e).__name__}: {e}")
+
+
+READERS = {"jsonl": iter_jsonl, "parquet": iter_parquet, "warc": iter_warc}
+
+
+def iter_file(f: InputFile, text_key: str = "text", max_chars: int = 5_000_000,
+              default_source: str | None = None) -> Iterator[Record | Problem]:
+    """Every record of one input file, as a :class:`Record` or a counted :class:`Problem`."""
+    return READERS[f.fmt](f, text_key, max_chars, default_source)

@@ -1,0 +1,200 @@
+"""Orchestration: inputs + pipeline.toml → the stage list (design §1) → datatrove executors → shards.
+
+Stages, each a datatrove job depending on the previous one (dedup stages only when enabled):
+
+1. ``filter``        read → normalise → quality filters → language → intermediate docs (per rank)
+2. ``exact-sigs``    exact-dedup signatures (per rank);       ``exact-find``: global duplicates (1 task)
+3. ``minhash-sigs``  MinHash signatures (per rank, after the exact filter); ``minhash-buckets``;
+                     ``minhash-cluster`` (1 task)
+4. ``segment``       exact filter → MinHash filter → segment → tokenize → [classify] → shard writer (per rank)
+5. ``finalize``      accounting check, stats/, index.json (1 task)
+
+Everything lives under ``OUT``: shards in ``data/``, accounting in ``stats/``, datatrove logs, completion
+markers and intermediate files in ``_work/`` (so a killed run restarted finishes only what is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import load_config
+from pipeline.executors import Stage, build_executors
+from pipeline.index import write_json_atomic
+from pipeline.readers import InputFile, discover_inputs
+from pipeline.schema import DATA_DIR, INDEX_FILE, STATS_DIR
+
+WORK_DIR = "_work"
+RUN_FILE = "run.json"
+DEFAULT_MAX_TASKS = 8
+
+
+@dataclass
+class RunPlan:
+    out: Path
+    files: list[InputFile]
+    ignored: list[str]
+    tasks: int
+    config: dict[str, Any]
+    tokenizer: dict[str, Any]
+    classifier: dict[str, Any] | None
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def work(self) -> Path:
+        return self.out / WORK_DIR
+
+    def index_config(self) -> dict[str, Any]:
+        """What goes into index.json ``config``: everything that shapes the data, nothing about how it ran."""
+        cfg = {k: v for k, v in self.config.items() if k != "executor"}
+        return {"pipeline": cfg, "tasks": self.tasks, "inputs": [f.path for f in self.files]}
+
+
+def classify_step(cfg: dict[str, Any], classifier: str | None):
+    """The classifier stage if ``pipeline.stages.classify`` exists and ``[classify] enabled``; else None.
+
+    Without it the shards simply have no label columns — labels are never invented.
+    """
+    section = cfg["classify"]
+    if not section["enabled"]:
+        return None
+    try:
+        from pipeline.stages.classify import build_classify_step
+    except ModuleNotFoundError as e:
+        if e.name == "pipeline.stages.classify":
+            return None
+        raise
+    model = classifier or section["model"] or None
+    return build_classify_step(model, batch_size=section["batch_size"], device=section["device"])
+
+
+def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str | Path | None = None,
+         tasks: int | None = None, source: str | None = None, text_key: str | None = None,
+         classifier: str | None = None, overrides: dict[str, Any] | None = None) -> RunPlan:
+    """Discover inputs, load the config and tokenizer, and lay out every stage of the run."""
+    from pipeline.tokenizer import load_tokenizer
+
+    overrides = dict(overrides or {})
+    if text_key:
+        overrides.setdefault("read", {})["text_key"] = text_key
+    cfg = load_config(config, overrides)
+    files, ignored = discover_inputs(inputs)
+    n_tasks = tasks if tasks is not None else min(len(files), DEFAULT_MAX_TASKS)
+    if n_tasks < 1:
+        raise ValueError(f"--tasks must be ≥ 1, got {n_tasks}")
+    _, tok_info = load_tokenizer(tokenizer)
+    cls_step = classify_step(cfg, classifier)
+    p = RunPlan(Path(out).resolve(), files, ignored, n_tasks, cfg, tok_info.as_dict(),
+                cls_step.classifier_info() if cls_step is not None else None)
+    p.stages = _stages(p, str(Path(tokenizer).resolve()), source, cls_step)
+    return p
+
+
+def _stages(p: RunPlan, tokenizer_path: str, source: str | None, cls_step: Any) -> list[Stage]:
+    from pipeline.stages.dedup import exact_steps, minhash_steps
+    from pipeline.stages.finalize import Finalize
+    from pipeline.stages.intermediate import IntermediateReader, IntermediateWriter
+    from pipeline.stages.language import LanguageFilter
+    from pipeline.stages.normalise import Normalise
+    from pipeline.stages.quality import QualityFilters
+    from pipeline.stages.read import InputReader
+    from pipeline.stages.segment import Segmenter
+    from pipeline.stages.tokenize import Tokenize
+    from pipeline.stages.write import ShardWriter
+
+    cfg, work, T = p.config, p.work, p.tasks
+    docs = str(work / "docs")
+
+    def stage(name: str, steps: list[Any], tasks: int = T, per_rank: bool = True, always: bool = False) -> Stage:
+        return Stage(name, steps, tasks, str(work / "logs" / name), per_rank, always)
+
+    read = [InputReader([f.as_dict() for f in p.files], cfg["read"]["text_key"], cfg["read"]["max_doc_chars"],
+                        source)]
+    if cfg["normalise"]["enabled"]:
+        read.append(Normalise())
+    if any(s.get("enabled") for s in cfg["filters"].values()):
+        read.append(QualityFilters(cfg["filters"]))
+    lang = cfg["language"]
+    if lang["enabled"]:
+        read.append(LanguageFilter(lang["languages"], lang["threshold"], lang["exempt_sources"], lang["detect_code"]))
+    stages = [stage("filter", [*read, IntermediateWriter(docs)])]
+
+    final_filters: list[Any] = []
+    if cfg["dedup"]["exact"]["enabled"]:
+        ex = exact_steps(str(work / "exact"))
+        stages += [stage("exact-sigs", [IntermediateReader(docs), ex["signature"]]),
+                   stage("exact-find", [ex["find"]], tasks=1, per_rank=False)]
+        final_filters.append(ex["filter"])
+    mh_cfg = cfg["dedup"]["minhash"]
+    if mh_cfg["enabled"]:
+        mh = minhash_steps(str(work / "minhash"), mh_cfg)
+        # Signatures are taken after the exact filter, so the MinHash filter sees the same document positions.
+        before = [ex["filter_uncounted"]] if cfg["dedup"]["exact"]["enabled"] else []
+        stages += [stage("minhash-sigs", [IntermediateReader(docs), *before, mh["signature"]]),
+                   stage("minhash-buckets", [mh["buckets"]], tasks=mh_cfg["num_buckets"], per_rank=False),
+                   stage("minhash-cluster", [mh["cluster"]], tasks=1, per_rank=False)]
+        final_filters.append(mh["filter"])
+
+    with_labels = cls_step is not None
+    signals = ("lang_score",) if lang["enabled"] else ()
+    tail = [Segmenter(tokenizer_path, cfg["segment"]["max_tokens"], cfg["segment"]["batch_size"]),
+            Tokenize(tokenizer_path, cfg["tokenize"]["batch_size"])]
+    if with_labels:
+        tail.append(cls_step)  # classify insertion point: segment documents, before the writer
+    tail.append(ShardWriter(str(p.out), with_labels, signals, cfg["write"]["rows_per_group"]))
+    stages.append(stage("segment", [IntermediateReader(docs), *final_filters, *tail]))
+
+    per_rank_logs = [s.logging_dir for s in stages if s.per_rank]
+    stages.append(stage("finalize", [Finalize(str(p.out), per_rank_logs, T, p.tokenizer, p.classifier,
+                                              p.index_config())], tasks=1, per_rank=False, always=True))
+    return stages
+
+
+def fingerprint(p: RunPlan) -> dict[str, Any]:
+    """What must match for a rerun to resume into the same output directory."""
+    return {"foresight_version": __version__, "config": p.index_config(), "tokenizer": p.tokenizer,
+            "classifier": p.classifier}
+
+
+def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
+    """Create or check ``OUT``. Returns True when resuming an earlier run of the same plan.
+
+    A directory holding a different run (other inputs/config/tokenizer/tasks) is refused unless
+    ``overwrite``, so completion markers of one run never skip the work of another.
+    """
+    run_file = p.work / RUN_FILE
+    want = json.loads(json.dumps(fingerprint(p), sort_keys=True))
+    if p.out.exists() and any(p.out.iterdir()):
+        ours = p.work.is_dir() or (p.out / INDEX_FILE).is_file()
+        if overwrite and ours:
+            for name in (DATA_DIR, STATS_DIR, WORK_DIR):
+                shutil.rmtree(p.out / name, ignore_errors=True)
+            (p.out / INDEX_FILE).unlink(missing_ok=True)
+        elif not ours:
+            raise FileExistsError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
+        elif not run_file.is_file() or json.loads(run_file.read_text(encoding="utf-8")) != want:
+            raise FileExistsError(
+                f"{p.out} holds a different run (inputs, config, tokenizer or --tasks differ); "
+                "use another --out or pass --overwrite"
+            )
+        else:
+            return True
+    p.work.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_file, want)
+    return False
+
+
+def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
+    """Run (or, for Slurm/Ray, launch) every stage; the last executor runs its dependencies first."""
+    build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
+
+
+def execute(p: RunPlan, executor: str = "local", workers: int = 1, overwrite: bool = False) -> bool:
+    """Prepare ``OUT`` and run every stage. Returns True when it resumed an earlier run."""
+    resumed = prepare_output(p, overwrite)
+    run_stages(p, executor, workers)
+    return resumed

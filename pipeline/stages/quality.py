@@ -1,0 +1,65 @@
+"""Quality stage: datatrove's Gopher repetition/quality, FineWeb quality and C4 filters, each switchable.
+
+The datatrove filters are used as they are (their ``filter`` method); this step only adds per-source
+exemptions (prose heuristics mislabel source code) and counts each drop as ``dropped/<filter>:<reason>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+
+from pipeline.config import FILTER_SECTIONS, filter_kwargs
+from pipeline.stages.base import CountingStep
+
+
+def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    classes = {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter,
+               "fineweb_quality": FineWebQualityFilter, "c4": C4QualityFilter}
+    try:
+        return classes[name](**kwargs)
+    except TypeError as e:
+        raise ValueError(f"[filters.{name}] in pipeline.toml: {e}") from e
+
+
+class QualityFilters(CountingStep):
+    """Runs the enabled filters in order; the first that rejects a document names the drop reason."""
+
+    name = "🔻 quality filters"
+    type = "🔻 - FILTER"
+
+    def __init__(self, sections: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self.sections = {n: s for n, s in sections.items() if n in FILTER_SECTIONS and s.get("enabled", True)}
+        # Constructed eagerly so a bad keyword argument fails before any task starts.
+        self.filters = [(n, make_filter(n, filter_kwargs(s)), frozenset(s.get("exempt_sources", [])))
+                        for n, s in self.sections.items()]
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            reason = None
+            with self.track_time():
+                source = doc.metadata.get("source")
+                for name, flt, exempt in self.filters:
+                    if source in exempt:
+                        continue
+                    ok, why = get_filter_result(flt.filter(doc))
+                    if not ok:
+                        reason = f"{name}:{why or 'rejected'}"
+                        break
+            if reason:
+                self.drop(reason)
+                continue
+            if not doc.text.strip():  # C4 removes lines and can leave nothing
+                self.drop("empty")
+                continue
+            yield doc
