@@ -1,0 +1,76 @@
+"""Bits-per-byte on the held-out split of the shards, overall and per source, label and pool.
+
+The split is :func:`pipeline.splits.heldout_sql` (by hash of ``doc_id``), which mixtures exclude, so no
+manifest trained on these segments. Each segment's text is tokenized with the probed model's own
+tokenizer, so any causal LM can be compared; bpb = Σ NLL / ln 2 / UTF-8 bytes of the texts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pipeline.index import read_index
+from pipeline.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
+from trainer.probes.features import LoadedModel, require_causal, token_nll
+
+
+def column_name(kind: str, name: str) -> str:
+    """``bpb_<kind>_<name>`` with the name reduced to [a-z0-9_]."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "x"
+    return f"bpb_{kind}_{slug}"
+
+
+def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACTION, limit: int = 500,
+                     pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Held-out rows (text, source, labels, pool flags); a deterministic sample of at most ``limit``."""
+    import duckdb
+    root = Path(shards)
+    index = read_index(root)
+    files = [str(root / f["path"]) for f in index["files"]]
+    if not files:
+        raise ValueError(f"{root}: the shard index lists no files")
+    con = duckdb.connect()
+    cols = {c[0] for c in con.execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning=false)",
+                                      [files]).fetchall()}
+    select = ["id", "text", "source", "labels" if "labels" in cols else "[]::VARCHAR[] AS labels"]
+    for i, where in enumerate((pools or {}).values()):
+        select.append(f"coalesce(({where}), false) AS pool_{i}")
+    sql = (f"SELECT {', '.join(select)} FROM read_parquet(?, hive_partitioning=false) "
+           f"WHERE {heldout_sql(fraction)} ORDER BY sha256(id) LIMIT {int(limit)}")
+    try:
+        rows = con.execute(sql, [files]).fetchall()
+    except duckdb.Error as e:
+        raise ValueError(f"bpb probe: query over {root} failed ({str(e).splitlines()[0]}); check the pool "
+                         "expressions against the shard columns") from e
+    names = ["id", "text", "source", "labels", *[f"pool_{i}" for i in range(len(pools or {}))]]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def bpb_probe(lm: LoadedModel, shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACTION, limit: int = 500,
+              pools: dict[str, str] | None = None) -> dict[str, Any]:
+    """bpb_overall plus bpb_source_*, bpb_label_*, bpb_pool_* columns, and the segment/byte counts."""
+    require_causal(lm, "bits-per-byte")
+    rows = heldout_segments(shards, fraction, limit, pools)
+    if not rows:
+        raise ValueError(f"{shards}: no held-out segments (fraction {fraction}); the corpus is too small for the "
+                         "held-out split, raise --heldout-fraction")
+    pool_names = list(pools or {})
+    nats: dict[str, float] = defaultdict(float)
+    nbytes: dict[str, int] = defaultdict(int)
+    for row in rows:
+        ids = lm.tokenizer(row["text"], add_special_tokens=False).input_ids
+        nll, _ = token_nll(lm, ids) if ids else (0.0, 0)
+        groups = ["bpb_overall", column_name("source", row["source"])]
+        groups += [column_name("label", label) for label in row["labels"] or []]
+        groups += [column_name("pool", p) for i, p in enumerate(pool_names) if row[f"pool_{i}"]]
+        for g in groups:
+            nats[g] += nll
+            nbytes[g] += len(row["text"].encode("utf-8"))
+    out: dict[str, Any] = {g: nats[g] / math.log(2) / nbytes[g] for g in sorted(nats) if nbytes[g] > 0}
+    out["bpb_segments"] = len(rows)
+    out["bpb_bytes"] = nbytes["bpb_overall"]
+    return out
