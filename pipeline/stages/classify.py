@@ -8,11 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from classifiers.base import Classifier, annotate, load_classifier
-from classifiers.taxonomy import LABEL_NAMES
+from classifiers.base import Classifier, load_classifier
+from classifiers.taxonomy import LABEL_NAMES, labels_in, score_column
+
+_REASONING = [LABEL_NAMES.index(n) for n in labels_in("reasoning")]
+_VISUAL = [LABEL_NAMES.index(n) for n in labels_in("visual")]
 
 
 def _check_model_files(model: str | None) -> None:
@@ -99,18 +103,25 @@ class ClassifyStep(PipelineStep):
         before = dict(clf.stats)
         with self.track_time(unit="batch"):
             scores = clf.predict_scores([d.text for d in batch])
-        for doc, row in zip(batch, scores, strict=True):
-            ann = annotate(row, clf.thresholds)
-            doc.metadata.update(ann)
-            self.stat_update("classified")
-            for name in ann["labels"]:  # type: ignore[union-attr]
-                self.stat_update(f"label_{name}")
-            if not ann["labels"]:
-                self.stat_update("label_none")
-            yield doc
+        # Vectorised per batch: thresholds, derived flags and counts in numpy, then plain dict updates.
+        hits = scores >= np.array([clf.thresholds[n] for n in LABEL_NAMES], dtype=np.float32)
+        reasoning = hits[:, _REASONING].any(1).tolist()
+        visual = hits[:, _VISUAL].any(1).tolist()
+        cols = [score_column(n) for n in LABEL_NAMES]
+        for doc, srow, hrow, r, v in zip(batch, scores.tolist(), hits.tolist(), reasoning, visual, strict=True):
+            doc.metadata["labels"] = [n for n, h in zip(LABEL_NAMES, hrow, strict=True) if h]
+            doc.metadata.update(zip(cols, srow, strict=True))
+            doc.metadata["reasoning"], doc.metadata["visual"] = r, v
+        self.stat_update("classified", value=len(batch))
+        for j, name in enumerate(LABEL_NAMES):
+            if n_hit := int(hits[:, j].sum()):
+                self.stat_update(f"label_{name}", value=n_hit)
+        if n_none := int((~hits.any(1)).sum()):
+            self.stat_update("label_none", value=n_none)
         for key in ("empty", "truncated"):
             if clf.stats.get(key, 0) > before.get(key, 0):
                 self.stat_update(key, value=clf.stats[key] - before.get(key, 0))
+        yield from batch
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is None:
@@ -128,7 +139,6 @@ class ClassifyStep(PipelineStep):
 def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", "source", "text"),
                   sample: int | None = None, seed: int = 0) -> dict[str, list[Any]]:
     """Columns of the segments of a shard directory (all, or a seeded sample of ``sample`` rows)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 

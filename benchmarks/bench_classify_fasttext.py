@@ -1,0 +1,106 @@
+"""Our fastText classify stage vs datatrove's FastTextClassifierFilter vs a bare ``model.predict`` loop.
+
+Same model, same documents, one run. The model is distilled here from rules-teacher labels on real text
+(the docstrings of the Python standard library, or --shards DIR), so nothing is downloaded.
+Prints ``name: ratio=… (ours … / reference …)``; ratio > 1 means ours is faster.
+
+Example: python benchmarks/bench_classify_fasttext.py --docs 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from datatrove.data import Document  # noqa: E402
+from datatrove.pipeline.filters import FastTextClassifierFilter  # noqa: E402
+
+from classifiers.base import label_matrix  # noqa: E402
+from classifiers.fasttext_model import train_fasttext  # noqa: E402
+from classifiers.teacher.rules import RulesTeacher  # noqa: E402
+from pipeline.stages.classify import build_classify_step, read_segments  # noqa: E402
+
+
+def stdlib_texts(n: int) -> list[str]:
+    """Module, class and function docstrings (≥ 200 chars) of the standard library: real English + code."""
+    out: list[str] = []
+    for path in sorted(Path(ast.__file__).parent.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= 200:
+                    out.append(doc)
+                    if len(out) >= n:
+                        return out
+    return out
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=5000, help="documents to classify (cycled if fewer exist)")
+    ap.add_argument("--shards", type=Path, help="take texts from this shard directory instead of the stdlib")
+    ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=3, help="best of N timings per path")
+    args = ap.parse_args()
+
+    base = read_segments(args.shards)["text"] if args.shards else stdlib_texts(args.docs)
+    if not base:
+        raise SystemExit("no texts found")
+    texts = [base[i % len(base)] for i in range(args.docs)]
+    teacher = RulesTeacher()
+    y = label_matrix(teacher.predict_scores(base), teacher.thresholds)
+    for j in range(y.shape[1]):  # the distillation refuses labels that never occur; seed one example each
+        if not y[:, j].any():
+            y[j % len(y), j] = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "bench.bin"
+        train_fasttext(base, y, model, epoch=5, threads=1)
+
+        ours = build_classify_step(str(model), batch_size=args.batch_size)
+        # remove_labels with an unreachable score keeps every document; without keep/remove labels datatrove
+        # 0.10.1 fails on `[] + None` when it loads the model.
+        ref = FastTextClassifierFilter(str(model), remove_labels=[("code_reasoning", 2.0)],
+                                       save_labels_in_metadata=True, newline_replacement=" ")
+        _ = ref.model  # load every model outside the timing
+        bare = ours.classifier.model
+
+        def run_ours() -> None:
+            for _ in ours.run(iter(Document(text=t, id=str(i)) for i, t in enumerate(texts))):
+                pass
+
+        def run_datatrove() -> None:
+            for _ in ref.run(iter(Document(text=t, id=str(i)) for i, t in enumerate(texts))):
+                pass
+
+        def run_bare() -> None:
+            for t in texts:
+                bare.predict(t.replace("\n", " "), k=-1)
+
+        best = {name: min(timed(fn) for _ in range(args.repeats))
+                for name, fn in [("ours", run_ours), ("datatrove", run_datatrove), ("bare", run_bare)]}
+    rate = {k: args.docs / v for k, v in best.items()}
+    print(f"docs={args.docs} unique_texts={len(base)} batch_size={args.batch_size}")
+    print(f"classify_fasttext_vs_datatrove: ratio={rate['ours'] / rate['datatrove']:.2f} "
+          f"(ours {rate['ours']:.0f} docs/s / reference {rate['datatrove']:.0f} docs/s)")
+    print(f"classify_fasttext_vs_bare_predict: ratio={rate['ours'] / rate['bare']:.2f} "
+          f"(ours {rate['ours']:.0f} docs/s / reference {rate['bare']:.0f} docs/s)")
+
+
+if __name__ == "__main__":
+    main()
