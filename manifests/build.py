@@ -74,6 +74,7 @@ def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
         "seed": p.spec.seed,
         "total_tokens": p.total_tokens,
         "pools": {pp.name: pp.header() for pp in p.pools},
+        "pool_names": [pp.name for pp in p.pools],  # spec order (json keys are sorted)
         "shares": p.shares,
         "entries": n_entries,
         "entries_sha256": entries_sha256,

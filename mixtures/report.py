@@ -18,12 +18,13 @@ def mixture_table(name: str, total: int, pools: dict[str, dict[str, Any]], share
     for col in ("pool", "weight", "target", "achieved", "segments", "documents", "epochs", "cut"):
         table.add_column(col, justify="left" if col == "pool" else "right")
     if feasible_note:
-        table.add_column("available (x max_rep)", justify="right")
-    for name_, p in pools.items():
+        table.add_column("available", justify="right")
+    for name_, p in pools.items():  # callers pass spec order
         row = [name_, f"{p['weight']:.4g}", f"{p['target_tokens']:,}", f"{p['achieved_tokens']:,}",
                f"{p['segments']:,}", f"{p['documents']:,}", str(p["epochs"]), "yes" if p["cut"] else "no"]
         if feasible_note:
-            row.append(f"{p['available_tokens']:,} (x{p['max_repetition']:g})")
+            rep = p["max_repetition"]
+            row.append(f"{p['available_tokens']:,}" + (f" x{rep:g}" if rep != 1 else ""))
         table.add_row(*row)
     achieved = sum(p["achieved_tokens"] for p in pools.values())
     tail = ["total", "1", f"{sum(p['target_tokens'] for p in pools.values()):,}", f"{achieved:,}",

@@ -108,9 +108,13 @@ def _bind(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
     except duckdb.ParserException as e:
         raise ExpressionError(f"{what}: {expr!r} is not a valid SQL expression ({_first_line(e)})") from e
     except duckdb.BinderException as e:
-        cols = ", ".join(c for c in columns(con) if not c.startswith("_"))
+        have = columns(con)
+        cols = ", ".join(c for c in have if not c.startswith("_"))
+        hint = ("; these shards have no labels: curate with [classify] enabled"
+                if "reasoning" not in have and any(w in expr for w in ("reasoning", "visual", "score_", "labels"))
+                else "")
         raise ExpressionError(f"{what}: {expr!r} does not bind to the segment columns ({_first_line(e)}); "
-                              f"columns are: {cols}") from e
+                              f"columns are: {cols}{hint}") from e
     except duckdb.PermissionException as e:
         raise ExpressionError(f"{what}: refused {expr!r}: {_first_line(e)}") from e
     except duckdb.Error as e:

@@ -1,0 +1,73 @@
+"""Pool expressions are compiled into a sandboxed, read-only DuckDB query: anything but one boolean expression
+over the segment columns is refused, with the pool named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mixtures import ExpressionError, plan
+from tests.mixtures.corpus import write_spec
+
+SPEC = ('total_tokens = 100\n[pools.evil]\nwhere = """{expr}"""\nweight = 0.5\n'
+        '[pools.rest]\nwhere = "true"\nweight = 0.5\n')
+
+
+@pytest.mark.parametrize("expr,match", [
+    ("true; DROP TABLE segments", "';' would start another statement"),
+    ("reasoning); COPY (SELECT 1) TO '/tmp/x.csv'; --", "';'"),
+    ("COPY segments TO '/tmp/out.csv'", "COPY is not allowed"),
+    ("id IN (SELECT id FROM segments)", "SELECT is not allowed"),
+    ("EXISTS (FROM '/etc/passwd')", "FROM is not allowed"),
+    ("length(read_text('/etc/passwd')::VARCHAR) > 0", r"read_text\(\) reads files"),
+    ("getenv('HOME') = 'x'", r"getenv\(\) reads files or settings"),
+    ("true -- comment", "comments are not allowed"),
+    ("ATTACH 'x.db'", "ATTACH is not allowed"),
+])
+def test_non_expressions_are_refused(shards: Path, tmp_path: Path, expr: str, match: str) -> None:
+    spec = write_spec(tmp_path / "s.toml", SPEC.format(expr=expr))
+    with pytest.raises(ExpressionError, match=match) as err:
+        plan(spec, shards)
+    assert "pool 'evil'" in str(err.value)
+
+
+@pytest.mark.parametrize("expr,match", [
+    ("no_such_column > 1", "no_such_column"),
+    ("n_tokens", "has type INTEGER, not BOOLEAN"),
+    ("source = ", "not a valid SQL expression"),
+    ("1) AS p, (2", "expressions|not a valid|BOOLEAN"),
+])
+def test_invalid_expressions_name_the_pool(shards: Path, tmp_path: Path, expr: str, match: str) -> None:
+    spec = write_spec(tmp_path / "s.toml", SPEC.format(expr=expr))
+    with pytest.raises(ExpressionError, match=match) as err:
+        plan(spec, shards)
+    assert "pool 'evil'" in str(err.value)
+
+
+def test_file_outside_the_shards_is_unreachable(shards: Path, tmp_path: Path) -> None:
+    """Even a function our token check does not know about cannot read outside the indexed shard files."""
+    from mixtures import sandbox
+    from mixtures.shards import open_shards
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    con = sandbox.connect(open_shards(shards).files, 0.02)
+    with pytest.raises(Exception, match="disabled by configuration|Permission"):
+        con.execute(f"SELECT * FROM read_csv('{secret}')").fetchall()
+    with pytest.raises(Exception, match="locked"):
+        con.execute("SET enable_external_access = true")
+    assert con.execute("SELECT count(*) FROM segments").fetchone()[0] > 0
+
+
+def test_bad_exclude_is_named(shards: Path, tmp_path: Path) -> None:
+    body = SPEC.format(expr="true").replace("total_tokens = 100", 'total_tokens = 100\nexclude = ["nope = 1"]')
+    with pytest.raises(ExpressionError, match=r"exclude\[0\].*nope"):
+        plan(write_spec(tmp_path / "s.toml", body), shards)
+
+
+def test_order_column_must_be_numeric(shards: Path, tmp_path: Path) -> None:
+    body = SPEC.format(expr="reasoning").replace('weight = 0.5\n[pools.rest]',
+                                                 'weight = 0.5\norder = "source desc"\n[pools.rest]')
+    with pytest.raises(ExpressionError, match="order column 'source' is not a numeric"):
+        plan(write_spec(tmp_path / "s.toml", body), shards)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from mixtures import SpecError, load_spec, preset_names
+from mixtures.presets_gen import PRESETS_DIR, all_presets, lsbs_mix
+from mixtures.solve import InfeasibleError, apportion, check_feasible, max_total
+from tests.mixtures.corpus import write_spec
+
+BASE = ('total_tokens = 1000\nseed = 1\n[pools.a]\nwhere = "reasoning"\nweight = {a}\n'
+        '[pools.b]\nwhere = "NOT reasoning"\nweight = {b}\n')
+
+
+def test_weights_must_sum_to_one(tmp_path: Path) -> None:
+    path = write_spec(tmp_path / "s.toml", BASE.format(a=0.5, b=0.6))
+    with pytest.raises(SpecError, match=r"sum to 1\.1.*--normalize"):
+        load_spec(path)
+    spec = load_spec(path, normalize=True)
+    assert spec.weights() == [Fraction(5, 11), Fraction(6, 11)]
+
+
+def test_negative_weight_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="pools.a.weight = -0.5 is negative"):
+        load_spec(write_spec(tmp_path / "s.toml", BASE.format(a=-0.5, b=1.5)))
+
+
+@pytest.mark.parametrize("body,match", [
+    ('seed = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', "missing total_tokens"),
+    ('total_tokens = 10\nbogus = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', "unknown key"),
+    ('total_tokens = 10\n[pools.a]\nweight = 1\n', "give where"),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\norder = "by score"\n', "order must be"),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\nmax_repetition = 0.5\n', "max_repetition must be"),
+    ('total_tokens = -5\n[pools.a]\nwhere = "x"\nweight = 1\n', "must be positive"),
+    ('total_tokens = 10\nprecedence = ["a"]\n[pools.a]\nwhere = "x"\nweight = 0.5\n[pools.b]\nwhere = "y"\n'
+     'weight = 0.5\n', "every pool exactly once"),
+    ("total_tokens = [", "not valid TOML"),
+])
+def test_bad_specs_name_the_problem(tmp_path: Path, body: str, match: str) -> None:
+    with pytest.raises(SpecError, match=match):
+        load_spec(write_spec(tmp_path / "s.toml", body))
+
+
+def test_token_counts_and_overrides(tmp_path: Path) -> None:
+    path = write_spec(tmp_path / "s.toml", BASE.format(a=0.5, b=0.5).replace("1000", '"1.5M"'))
+    assert load_spec(path).total_tokens == 1_500_000
+    spec = load_spec(path, total_tokens="max", seed=9)
+    assert spec.total_tokens is None and spec.seed == 9
+    assert spec.sha256 and spec.text.startswith("total_tokens")
+
+
+def test_presets_resolve_and_match_lsbs_numbers() -> None:
+    names = preset_names()
+    assert {f"lsbs_mix{k}" for k in range(11)} <= set(names)
+    assert "lsbs_vision_r60_v15" in names and "lsbs_sweep_reasoning_75" in names and "lsbs_sweep_visual_0" in names
+    mix6 = load_spec("lsbs_mix6")
+    assert {p.source: p.weight for p in mix6.pools} == {
+        "web-crawl": Fraction(40, 100), "encyclopedia": Fraction(8, 100), "academia": Fraction(5, 100),
+        "literature": Fraction(2, 100), "math": Fraction(10, 100), "code": Fraction(35, 100)}
+    mix0 = load_spec("lsbs_mix0")
+    assert {p.source: p.weight for p in mix0.pools}["encyclopedia"] == Fraction(25, 1000)
+    mix3 = lsbs_mix(3)  # halfway: exact linear interpolation
+    assert mix3["web-crawl"] == Fraction(45, 100) and mix3["literature"] == Fraction(11, 100)
+    assert all(v >= 0 for v in lsbs_mix(10).values()) and sum(lsbs_mix(10).values()) == 1
+    for name in names:
+        spec = load_spec(name)
+        assert spec.exclude == ("heldout",), name
+        assert abs(sum(p.weight for p in spec.pools) - 1) <= Fraction(1, 10**6), name
+
+
+def test_preset_files_are_generated() -> None:
+    for name, text in all_presets().items():
+        assert (PRESETS_DIR / f"{name}.toml").read_text(encoding="utf-8") == text, f"regenerate {name}"
+    grid = [n for n in preset_names() if n.startswith("lsbs_vision_")]
+    assert "lsbs_vision_r85_v20" not in grid and "lsbs_vision_r70_v30" in grid  # r + v <= 100 only
+
+
+def test_unknown_spec_or_preset() -> None:
+    with pytest.raises(SpecError, match="neither a file nor a preset"):
+        load_spec("lsbs_mix99")
+
+
+def test_largest_remainder_is_exact_and_seeded() -> None:
+    w = [Fraction(1, 3)] * 3
+    for total in (1, 2, 10, 1001):
+        assert sum(apportion(w, ["a", "b", "c"], total, 0)) == total
+    # one token left over between three equal remainders: the winner depends on the seed, deterministically
+    winners = {tuple(apportion(w, ["a", "b", "c"], 10, s)) for s in range(12)}
+    assert len(winners) > 1
+    assert apportion(w, ["a", "b", "c"], 10, 5) == apportion(w, ["a", "b", "c"], 10, 5)
+    assert apportion([Fraction(7, 10), Fraction(3, 10)], ["a", "b"], 15, 0) == [11, 4]  # 10.5/4.5 tie -> seed
+    assert sum(apportion([Fraction(7, 10), Fraction(3, 10)], ["a", "b"], 15, 0)) == 15
+
+
+def test_feasibility_and_max_total() -> None:
+    with pytest.raises(InfeasibleError, match=r"pool 'b' needs 60 tokens but only 50 are available"):
+        check_feasible(["a", "b"], [40, 60], [100, 50], [Fraction(1), Fraction(1)])
+    check_feasible(["a", "b"], [40, 60], [100, 50], [Fraction(1), Fraction(2)])
+    w = [Fraction(1, 2), Fraction(1, 2)]
+    total = max_total(w, ["a", "b"], [100, 31], [Fraction(1), Fraction(1)], 0)
+    assert total in (62, 63) and all(t <= c for t, c in zip(apportion(w, ["a", "b"], total, 0), [100, 31],
+                                                             strict=True))
