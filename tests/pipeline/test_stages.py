@@ -1,0 +1,147 @@
+"""Each stage on its own, plus its effect in a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from datatrove.data import Document
+
+from pipeline.config import ConfigError, load_config
+from pipeline.langid import looks_like_code
+from pipeline.stages.language import LanguageFilter
+from pipeline.stages.normalise import Normalise, normalise_text
+from pipeline.stages.quality import QualityFilters
+from pipeline.stages.segment import Segmenter, split_text
+from pipeline.stages.tokenize import Tokenize
+from pipeline.tokenizer import load_tokenizer
+from tests.helpers import make_tokenizer
+from tests.pipeline.util import accounting, curate, index, prose, write_jsonl
+
+CODE = "\n".join(["import os", "def f(x):", "    y = x * 2", "    return y", "class A:", "    pass"] * 5)
+
+
+def _docs(*texts: str, source: str = "web") -> list[Document]:
+    return [Document(text=t, id=f"d{i}", metadata={"source": source}) for i, t in enumerate(texts)]
+
+
+def test_normalise_nfc_controls_and_line_endings() -> None:
+    raw = "Cafe\u0301\r\nline two\rthree\x00\x07\tend\u2028x"
+    assert normalise_text(raw) == "Caf\u00e9\nline two\nthree\tend\nx"
+    step = Normalise()
+    out = list(step.run(iter(_docs("ok text", "\x00\x01 \r\n"))))
+    assert [d.text for d in out] == ["ok text"]
+    assert step.stats["acct:dropped/empty"].total == 1
+
+
+def test_quality_filters_drop_with_reason_and_exempt_code() -> None:
+    cfg = load_config()["filters"]
+    step = QualityFilters(cfg)
+    repetitive = "\n".join(["buy now buy now"] * 40)
+    kept = list(step.run(iter(_docs(prose(1, 200), repetitive))))
+    assert [d.id for d in kept] == ["d0"]
+    assert any(k.startswith("acct:dropped/gopher_") for k in step.stats.stats)
+    # the same repetitive text under the exempt `code` source passes untouched
+    assert len(list(QualityFilters(cfg).run(iter(_docs(repetitive, source="code"))))) == 1
+
+
+def test_quality_filter_bad_kwarg_names_the_section() -> None:
+    with pytest.raises(ValueError, match=r"\[filters.gopher_quality\]"):
+        QualityFilters({"gopher_quality": {"enabled": True, "no_such_arg": 1}})
+
+
+def test_language_filter_keeps_english_drops_french_and_exempts_code() -> None:
+    step = LanguageFilter(["en"], threshold=0.5, exempt_sources=["code"])
+    docs = _docs(prose(1), "Le chat est assis sur le tapis et la maison est très belle ce matin.", CODE)
+    kept = [d.id for d in step.run(iter(docs))]
+    assert kept == ["d0", "d2"]
+    assert step.stats["acct:dropped/language:fr"].total == 1
+    assert looks_like_code(CODE) and not looks_like_code(prose(2))
+
+
+def test_split_text_respects_limit_and_boundaries(tmp_path: Path) -> None:
+    tok, _ = load_tokenizer(make_tokenizer(tmp_path))
+    def count(ts: list[str]) -> list[int]:
+        return [len(e.ids) for e in tok.encode_batch(ts, add_special_tokens=False)]
+    paras = [prose(i, 30) for i in range(12)]
+    text = "\n\n".join(paras)
+    limit = 2 * max(count(paras)) + 10  # a few paragraphs fit in one segment, not all twelve
+    pieces = split_text(text, limit, tok, count)
+    assert "".join(pieces) == text
+    assert all(n <= limit for n in count(pieces)) and 1 < len(pieces) < len(paras)
+    assert all(p.endswith("\n\n") for p in pieces[:-1])  # cut at paragraph breaks
+    one_line = " ".join(paras)  # no breaks at all: token boundaries
+    cut = split_text(one_line, 50, tok, count)
+    assert "".join(cut) == one_line and all(n <= 50 for n in count(cut))
+
+
+def test_segmenter_ids_and_tokenize_eos(tmp_path: Path) -> None:
+    tok_path = str(make_tokenizer(tmp_path))
+    _, info = load_tokenizer(tok_path)
+    docs = _docs("short text", "\n\n".join(prose(i, 40) for i in range(10)))
+    segs = list(Segmenter(tok_path, max_tokens=64).run(iter(docs)))
+    assert segs[0].id == "d0#0" and segs[0].metadata["doc_id"] == "d0"
+    long_segs = [s for s in segs if s.metadata["doc_id"] == "d1"]
+    assert [s.metadata["segment"] for s in long_segs] == list(range(len(long_segs))) and len(long_segs) > 2
+    out = list(Tokenize(tok_path).run(iter(segs)))
+    for s in out:
+        assert s.metadata["tokens"][-1] == info.eos_id and s.metadata["n_tokens"] == len(s.metadata["tokens"])
+        assert s.metadata["n_tokens"] <= 64
+
+
+def test_run_writes_schema_hive_layout_and_index(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"id": f"w{i}", "text": prose(i, 300), "url": f"u{i}"}
+                                                        for i in range(4)])
+    write_jsonl(tmp_path / "in" / "code" / "b.jsonl", [{"text": CODE}])
+    root = curate(tmp_path, [tmp_path / "in"], overrides={"segment": {"max_tokens": 128}})
+    idx = index(root)
+    assert sorted(f["path"] for f in idx["files"]) == ["data/source=code/part-00000.parquet",
+                                                        "data/source=web/part-00000.parquet"]
+    t = pq.read_table(root / "data/source=web/part-00000.parquet")
+    assert t.column_names[:10] == ["id", "doc_id", "segment", "source", "url", "path", "text", "text_sha256",
+                                   "tokens", "n_tokens"]
+    assert "labels" not in t.column_names  # classify disabled: no label columns, nothing faked
+    rows = t.to_pylist()
+    assert rows[0]["id"] == "w0#0" and rows[0]["url"] == "u0" and max(r["n_tokens"] for r in rows) <= 128
+    assert idx["totals"]["tokens"] == sum(r["n_tokens"] for r in rows) + idx["totals"]["by_source"]["code"]["tokens"]
+    code = pq.read_table(root / "data/source=code/part-00000.parquet").to_pylist()
+    assert code[0]["doc_id"] == "code/b.jsonl:1"  # no id: path under the input dir and line
+    assert (root / "stats" / "00000.json").is_file() and accounting(root)["kept"] == 5
+
+
+def test_exact_and_near_duplicates_are_dropped_across_tasks(tmp_path: Path) -> None:
+    docs = [{"id": f"a{i}", "text": prose(i, 120)} for i in range(6)]
+    dup = [{"id": "copy", "text": docs[0]["text"]},  # exact copy in another file/task
+           {"id": "near", "text": docs[1]["text"].replace("fine day", "fine night")}]
+    write_jsonl(tmp_path / "in" / "x" / "a.jsonl", docs)
+    write_jsonl(tmp_path / "in" / "x" / "b.jsonl", dup)
+    on = {"dedup": {"exact": {"enabled": True}, "minhash": {"enabled": True}}}
+    acc = accounting(curate(tmp_path, [tmp_path / "in"], tasks=2, overrides=on))
+    assert acc["dropped"] == {"exact_duplicate": 1, "near_duplicate": 1} and acc["kept"] == 6
+
+
+def test_full_default_filters_run_balances(tmp_path: Path) -> None:
+    recs = [{"text": prose(i, 150)} for i in range(5)] + [{"text": "Le chat est assis sur le tapis. " * 20},
+                                                           {"text": "short"}]
+    write_jsonl(tmp_path / "in" / "web" / "a.jsonl", recs)
+    on = {"filters": {"gopher_quality": {"enabled": True}, "gopher_repetition": {"enabled": True}},
+          "language": {"enabled": True}}
+    root = curate(tmp_path, [tmp_path / "in"], overrides=on)
+    acc = accounting(root)
+    assert acc["read"] == 7 and acc["kept"] == 5
+    assert "lang_score" in pq.read_schema(root / "data/source=web/part-00000.parquet").names
+
+
+def test_config_rejects_unknown_keys_and_bad_types(tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text("[segment]\nmax_tokenz = 5\n")
+    with pytest.raises(ConfigError, match=r"unknown key \[segment.max_tokenz\]"):
+        load_config(bad)
+    bad.write_text("[language]\nthreshold = \"high\"\n")
+    with pytest.raises(ConfigError, match=r"\[language.threshold\]"):
+        load_config(bad)
+    good = tmp_path / "ok.toml"
+    good.write_text("[dedup.minhash]\nenabled = false\n[filters.gopher_quality]\nmin_doc_words = 10\n")
+    cfg = load_config(good)
+    assert cfg["dedup"]["minhash"]["enabled"] is False and cfg["filters"]["gopher_quality"]["min_doc_words"] == 10
