@@ -25,7 +25,7 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
                device: str = "cpu", vision_model: Path | None = None, pairs: Path | None = None,
                pools: dict[str, str] | None = None, heldout_fraction: float | None = None, bpb_limit: int = 500,
                color_table: str = "xkcd", color_limit: int | None = None, knowledge_items: Path | None = None,
-               plot_dir: Path | None = None) -> dict[str, Any]:
+               color_plot: Path | None = None) -> dict[str, Any]:
     """One dict of scores (flat floats/ints) plus ``model``; unknown or inapplicable probes are errors."""
     from trainer.probes.features import load_model
 
@@ -43,8 +43,7 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
         row.update(bpb_probe(lm, shards, heldout_fraction or DEFAULT_HELDOUT_FRACTION, bpb_limit, pools))
     if "color" in chosen:
         from trainer.probes.color import color_probe
-        plot = plot_dir / "color_mds.png" if plot_dir else None
-        row.update(color_probe(lm, table=color_table, limit=color_limit, plot=plot))
+        row.update(color_probe(lm, table=color_table, limit=color_limit, plot=color_plot))
     if "knowledge" in chosen:
         from trainer.probes.knowledge import knowledge_probe
         row.update(knowledge_probe(lm, knowledge_items))

@@ -36,11 +36,24 @@ def _git_commit() -> str | None:
 
 
 def find_tokenizer(shards_root: Path, explicit: Path | None, expected_sha256: str) -> Path:
-    """The tokenizer.json to train with: ``explicit`` or the shard root's; its sha256 must match the manifest."""
-    path = explicit or shards_root / "tokenizer.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizer {path} not found; pass --tokenizer PATH (the tokenizer.json the shards "
-                                "were tokenized with)")
+    """The tokenizer.json to train with; its sha256 must match the manifest's (a mismatch is refused).
+
+    Without ``explicit``: ``SHARDS/tokenizer.json``, then the file named in the shard index next to the shard
+    directory (``demo/tokenizer.json`` for ``demo/shards``).
+    """
+    if explicit is not None:
+        candidates = [Path(explicit)]
+    else:
+        import json
+        name = "tokenizer.json"
+        index = shards_root / "index.json"
+        if index.is_file():
+            name = (json.loads(index.read_text(encoding="utf-8")).get("tokenizer") or {}).get("name") or name
+        candidates = [shards_root / "tokenizer.json", shards_root.parent / Path(name).name]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"tokenizer not found (looked at {', '.join(map(str, candidates))}); pass "
+                                "--tokenizer PATH (the tokenizer.json the shards were tokenized with)")
     got = sha256_file(path)
     if got != expected_sha256:
         raise ValueError(f"tokenizer mismatch: {path} has sha256 {got[:16]}… but the manifest was built with "

@@ -1,0 +1,130 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from tests.helpers import WORDS, make_shards
+from trainer.probes.knowledge import load_items
+
+runner = CliRunner()
+TRAIN_ARGS = ["--model", "tiny", "--seq-len", "32", "--batch-tokens", "128", "--quiet"]
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    kinds = [("code", ["code_reasoning"]), ("math", ["math_reasoning"]), ("web-crawl", ["visual_attribute"]),
+             ("web-crawl", [])]
+    docs = []
+    for i in range(120):
+        source, labels = kinds[i % 4]
+        docs.append({"text": " ".join(rng.choice(WORDS, size=10)), "source": source, "labels": labels,
+                     "doc_id": f"doc{i}"})
+    return make_shards(tmp_path, docs)  # the tokenizer sits next to it: tmp_path/tokenizer.json
+
+
+def _spec(tmp_path: Path, total: int = 300) -> Path:
+    p = tmp_path / "all.toml"
+    p.write_text(f'name = "all"\ntotal_tokens = {total}\nseed = 0\nexclude = ["heldout"]\nheldout_fraction = 0.2\n'
+                 '[pools.all]\nwhere = "true"\nweight = 1.0\n')
+    return p
+
+
+def _items(tmp_path: Path) -> Path:
+    p = tmp_path / "few.jsonl"
+    p.write_text("\n".join(json.dumps(it) for it in load_items()[::40]))
+    return p
+
+
+def test_train_cli_trains_exactly_the_manifest(tmp_path: Path, shards: Path) -> None:
+    import manifests
+    mdir = manifests.build(_spec(tmp_path), shards, tmp_path / "m")
+    res = runner.invoke(app, ["train", str(mdir), "--out", str(tmp_path / "run"), *TRAIN_ARGS])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["tokens_consumed"] == info["manifest"]["total_tokens"] == 300 and info["complete"]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+    res = runner.invoke(app, ["probe", str(tmp_path / "run"), "--shards", str(shards), "--out",
+                              str(tmp_path / "p.parquet"), "--probes", "bpb", "--probes", "knowledge",
+                              "--questions", str(_items(tmp_path)), "--heldout-fraction", "0.2",
+                              "--manifest", str(mdir)])
+    assert res.exit_code == 0, res.output
+    row = pl.read_parquet(tmp_path / "p.parquet").row(0, named=True)
+    assert row["bpb_overall"] > 0 and "bpb_pool_all" in row and 0 <= row["visual_knowledge_acc"] <= 1
+
+
+def test_train_cli_refuses_bad_manifest_and_tokenizer(tmp_path: Path, shards: Path) -> None:
+    import manifests
+    from pipeline.tokenizer import train_tokenizer
+    mdir = manifests.build(_spec(tmp_path), shards, tmp_path / "m")
+    other = tmp_path / "other.json"
+    train_tokenizer(["completely different text here"] * 5, vocab_size=300, min_frequency=1).save(str(other))
+    res = runner.invoke(app, ["train", str(mdir), "--out", str(tmp_path / "r1"), "--tokenizer", str(other),
+                              *TRAIN_ARGS])
+    assert res.exit_code == 1 and "tokenizer mismatch" in res.output
+    entries = mdir / "entries.parquet"
+    entries.write_bytes(entries.read_bytes()[:-20] + b"x" * 20)
+    res = runner.invoke(app, ["train", str(mdir), "--out", str(tmp_path / "r2"), *TRAIN_ARGS])
+    assert res.exit_code == 1 and "error" in res.output
+    assert not (tmp_path / "r2" / "run.json").exists()
+
+
+def test_reasoning_share_sweep_three_points(tmp_path: Path, shards: Path) -> None:
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(f"""
+name = "reasoning"
+model = "tiny"
+total_tokens = 240
+swept = "reasoning"
+[grid]
+where = "reasoning"
+shares = [0, 50, 100]
+[train]
+seq_len = 32
+batch_tokens = 128
+checkpoint_every = 0
+[probe]
+probes = ["bpb", "knowledge", "color"]
+heldout_fraction = 0.2
+color_table = "css4"
+color_limit = 15
+knowledge_items = "{_items(tmp_path)}"
+""")
+    out = tmp_path / "sw"
+    res = runner.invoke(app, ["sweep", str(sweep), "--shards", str(shards), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    df = pl.read_parquet(out / "results.parquet").sort("swept_share")
+    assert df["mixture"].to_list() == ["reasoning_0", "reasoning_50", "reasoning_100"]
+    assert df["swept_share"].to_list() == pytest.approx([0.0, 0.5, 1.0])
+    assert df["reasoning_share"].to_list() == pytest.approx([0.0, 0.5, 1.0])
+    assert df["tokens"].to_list() == [240, 240, 240]
+    for col in ("visual_share", "final_loss", "bpb_overall", "color_spearman", "visual_knowledge_acc",
+                "manifest_sha256", "checkpoint_sha256"):
+        assert col in df.columns and df[col].null_count() == 0
+    assert df["manifest_sha256"].n_unique() == 3
+
+    before = (out / "reasoning_50" / "result.json").stat().st_mtime_ns
+    res = runner.invoke(app, ["sweep", "run", str(sweep), "--shards", str(shards), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0 and res.output.count("skipped") == 3
+    assert (out / "reasoning_50" / "result.json").stat().st_mtime_ns == before
+
+    res = runner.invoke(app, ["sweep", "plot", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "plots" / "bpb_overall.png").stat().st_size > 1000
+    assert (out / "plots" / "overview.png").is_file()
+    md = (out / "results.md").read_text()
+    assert md.count("\n") == 5 and "reasoning_100" in md
+
+
+def test_sweep_file_errors_name_the_key(tmp_path: Path, shards: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('mixtures = ["lsbs_mix0"]\n[train]\nlearning_rate = 1\n')
+    res = runner.invoke(app, ["sweep", str(bad), "--shards", str(shards), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "learning_rate" in res.output
+    res = runner.invoke(app, ["sweep", "plot", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "results.parquet" in res.output

@@ -1,0 +1,223 @@
+"""Pretrain-and-probe sweeps (design §6, LSBS Fig. 3/10): for each mixture, manifest → train → probe → one row.
+
+Sweep file (TOML)::
+
+    name = "reasoning"
+    model = "tiny"              # preset or LlamaConfig JSON
+    total_tokens = "200K"       # same budget for every mixture; omitted: the smallest "max" of the mixtures
+    swept = "reasoning"         # the x-axis: a manifest share (reasoning, visual) or the grid's nominal share
+    mixtures = ["lsbs_sweep_reasoning_0", "specs/my_mix.toml"]   # presets or spec files, or instead:
+    [grid]                      # one pool `where` at each share, the rest `NOT (where)`
+    where = "reasoning"
+    shares = [0, 25, 50, 75, 100]   # percent
+    [train]                     # TrainConfig fields (seq_len, batch_tokens, lr, epochs, max_steps, ...)
+    [probe]                     # run_probes options (probes, color_table, color_limit, bpb_limit, ...)
+
+``SWEEP_DIR/<mixture>/{spec.toml, manifest/, run/, result.json}`` and ``SWEEP_DIR/results.parquet``. A mixture
+whose ``result.json`` carries the same configuration key is skipped on rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.index import index_sha256, write_json_atomic
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "swept", "mixtures", "grid", "train", "probe"}
+PROBE_KEYS = {"probes", "color_table", "color_limit", "bpb_limit", "heldout_fraction", "knowledge_items",
+              "vision_model", "pairs"}
+
+
+@dataclass
+class SweepMixture:
+    name: str
+    spec: str  # preset name or path
+    nominal_share: float | None = None
+
+
+@dataclass
+class Sweep:
+    name: str
+    model: str
+    total_tokens: str | int | None
+    seed: int | None
+    swept: str
+    mixtures: list[SweepMixture]
+    train: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+    grid_where: str | None = None
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "mixture"
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Parse and validate a sweep file; errors name the file and key."""
+    from trainer.train import TrainConfig
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"sweep {path}: cannot read TOML ({e})") from e
+    unknown = set(data) - SWEEP_KEYS
+    if unknown:
+        raise ValueError(f"sweep {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SWEEP_KEYS)}")
+    if ("mixtures" in data) == ("grid" in data):
+        raise ValueError(f"sweep {path}: give exactly one of `mixtures = [...]` or a `[grid]` table")
+    train = dict(data.get("train", {}))
+    bad = set(train) - set(TrainConfig.__dataclass_fields__)
+    if bad:
+        raise ValueError(f"sweep {path}: unknown [train] key(s) {sorted(bad)}")
+    probe = dict(data.get("probe", {}))
+    if set(probe) - PROBE_KEYS:
+        raise ValueError(f"sweep {path}: unknown [probe] key(s) {sorted(set(probe) - PROBE_KEYS)}; "
+                         f"allowed: {sorted(PROBE_KEYS)}")
+    for key in ("knowledge_items", "vision_model", "pairs"):
+        if key in probe:
+            probe[key] = str((path.parent / probe[key]).resolve())
+    grid_where = None
+    if "grid" in data:
+        grid = data["grid"]
+        grid_where = grid.get("where")
+        shares = grid.get("shares")
+        if not isinstance(grid_where, str) or not isinstance(shares, list) or not shares:
+            raise ValueError(f"sweep {path}: [grid] needs where = \"SQL predicate\" and shares = [percent, ...]")
+        if any(not isinstance(s, (int, float)) or not 0 <= s <= 100 for s in shares):
+            raise ValueError(f"sweep {path}: [grid] shares must be percentages in [0, 100]")
+        label = _slug(data.get("swept", grid_where))
+        mixtures = [SweepMixture(f"{label}_{s:g}", "", s / 100) for s in shares]
+    else:
+        items = data["mixtures"]
+        if not isinstance(items, list) or not all(isinstance(m, str) for m in items) or not items:
+            raise ValueError(f"sweep {path}: mixtures must be a non-empty list of presets or spec paths")
+        mixtures = []
+        for m in items:
+            spec = str((path.parent / m).resolve()) if (path.parent / m).is_file() else m
+            mixtures.append(SweepMixture(_slug(Path(m).stem if m.endswith(".toml") else m), spec))
+    names = [m.name for m in mixtures]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sweep {path}: mixture names repeat ({names})")
+    return Sweep(str(data.get("name", path.stem)), str(data.get("model", "tiny")), data.get("total_tokens"),
+                 data.get("seed"), str(data.get("swept", "reasoning")), mixtures, train, probe, grid_where)
+
+
+def grid_spec_text(name: str, where: str, share: float, seed: int, heldout_fraction: float | None = None) -> str:
+    """A two-pool spec: ``where`` at ``share`` of the tokens, the rest from ``NOT (where)``."""
+    pools = []
+    if share > 0:
+        pools.append(f'[pools.swept]\nwhere = {json.dumps(where)}\nweight = {share!r}\n')
+    if share < 1:
+        pools.append(f'[pools.rest]\nwhere = {json.dumps(f"NOT ({where})")}\nweight = {1 - share!r}\n')
+    heldout = f"heldout_fraction = {heldout_fraction!r}\n" if heldout_fraction is not None else ""
+    return (f'name = "{name}"\ndescription = "sweep grid point: {share:.0%} {where}"\ntotal_tokens = "max"\n'
+            f'seed = {seed}\nexclude = ["heldout"]\n{heldout}\n' + "\n".join(pools))
+
+
+def _spec_paths(sweep: Sweep, out: Path) -> dict[str, Path]:
+    """Each mixture's spec file, copied/generated into SWEEP_DIR/<mixture>/spec.toml."""
+    from mixtures.spec import resolve_spec_path
+    paths = {}
+    for m in sweep.mixtures:
+        target = out / m.name / "spec.toml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if sweep.grid_where is not None:
+            text = grid_spec_text(m.name, sweep.grid_where, float(m.nominal_share or 0), sweep.seed or 0,
+                                  sweep.probe.get("heldout_fraction"))
+        else:
+            text = resolve_spec_path(m.spec).read_text(encoding="utf-8")
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+        paths[m.name] = target
+    return paths
+
+
+def common_total(sweep: Sweep, specs: dict[str, Path], shards: Path) -> int | str:
+    """The sweep's token budget: the configured one, else the smallest feasible maximum over its mixtures."""
+    if sweep.total_tokens is not None:
+        return sweep.total_tokens
+    from mixtures import load_spec, plan
+    return min(plan(load_spec(p, total_tokens="max", seed=sweep.seed), shards).total_tokens for p in specs.values())
+
+
+def _key(sweep: Sweep, spec: Path, total: int | str, shards: Path) -> str:
+    blob = json.dumps({"spec": spec.read_text(encoding="utf-8"), "total": total, "model": sweep.model,
+                       "seed": sweep.seed, "train": sweep.train, "probe": sweep.probe,
+                       "shards": index_sha256(shards)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, shards: Path, out: Path, *,
+                tokenizer: Path | None, device: str, progress: bool) -> dict[str, Any]:
+    """manifest → train → probe for one mixture; returns its results row."""
+    import manifests
+    from mixtures import load_spec
+    from pipeline.hashing import sha256_file
+    from trainer.probe import pools_from_manifest, run_probes
+    from trainer.run import train_manifest
+    from trainer.train import TrainConfig
+
+    mdir, rdir = out / m.name / "manifest", out / m.name / "run"
+    shutil.rmtree(mdir, ignore_errors=True)
+    shutil.rmtree(rdir, ignore_errors=True)
+    manifests.build(load_spec(spec, total_tokens=total, seed=sweep.seed), shards, mdir)
+    cfg = TrainConfig(**{**sweep.train, "device": device, "progress": progress})
+    model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model
+    info = train_manifest(mdir, rdir, model=model, cfg=cfg, tokenizer=tokenizer, shards_root=shards)
+    probe_opts = {k: Path(v) if k in ("knowledge_items", "vision_model", "pairs") else v
+                  for k, v in sweep.probe.items()}
+    scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir),
+                        color_plot=out / m.name / "color_mds.png", **probe_opts)
+    head = json.loads((mdir / "manifest.json").read_text(encoding="utf-8"))
+    shares = head.get("shares") or {}
+    swept = shares.get(sweep.swept) if sweep.swept in shares and shares.get(sweep.swept) is not None \
+        else m.nominal_share
+    row: dict[str, Any] = {"mixture": m.name, "swept_share": swept, "reasoning_share": shares.get("reasoning"),
+                           "visual_share": shares.get("visual"), "tokens": int(info["tokens_consumed"]),
+                           "final_loss": float(info["final_loss"])}
+    row.update({k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    row["manifest_sha256"] = sha256_file(mdir / "manifest.json")
+    row["checkpoint_sha256"] = info["checkpoint_sha256"]
+    return row
+
+
+def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | None = None, device: str = "auto",
+              progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Run (or finish) every mixture of the sweep and write ``results.parquet``; returns its path."""
+    import polars as pl
+    sweep = load_sweep(sweep_path)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = _spec_paths(sweep, out)
+    total = common_total(sweep, specs, shards)
+    log(f"sweep {sweep.name}: {len(sweep.mixtures)} mixtures, {total} tokens each")
+    rows = []
+    for m in sweep.mixtures:
+        key = _key(sweep, specs[m.name], total, shards)
+        done = out / m.name / "result.json"
+        if done.is_file():
+            saved = json.loads(done.read_text(encoding="utf-8"))
+            if saved.get("key") == key:
+                log(f"  {m.name}: done already (skipped)")
+                rows.append(saved["row"])
+                continue
+            log(f"  {m.name}: configuration changed since the last run; redoing it")
+        log(f"  {m.name}: manifest → train → probe")
+        row = run_mixture(sweep, m, specs[m.name], total, shards, out, tokenizer=tokenizer, device=device,
+                          progress=progress)
+        write_json_atomic(done, {"key": key, "row": row})
+        rows.append(row)
+    path = out / "results.parquet"
+    pl.from_dicts(rows, infer_schema_length=None).write_parquet(path)
+    return path
