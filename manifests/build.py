@@ -33,7 +33,8 @@ def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.
         lo, hi = np.searchsorted(ufile, [f, f + 1])
         tbl = pq.read_table(root / relpaths[int(f)], columns=columns)
         parts.append(tbl.take(pa.array(urow[lo:hi])))
-    table = pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
+    # shards written by different versions may differ in nullability or token width: unify them
+    table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: [] for c in columns})
     return table.combine_chunks(), inverse
 
 

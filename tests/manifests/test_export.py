@@ -1,0 +1,79 @@
+"""Exports: nanoGPT .bin, Megatron MMIDIDX .bin/.idx, JSONL with provenance — all the exact token stream."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import manifests
+from tests.mixtures.corpus import CATEGORY_SPEC, write_spec
+
+
+@pytest.fixture(scope="module")
+def mdir(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("export")
+    return manifests.build(write_spec(tmp / "s.toml", CATEGORY_SPEC.format(total=640, seed=1)), shards, tmp / "m")
+
+
+def _stream(mdir: Path) -> np.ndarray:
+    return np.concatenate(list(manifests.iter_token_arrays(mdir)))
+
+
+def test_nanogpt(mdir: Path, tmp_path: Path) -> None:
+    meta = manifests.export(mdir, "nanogpt", tmp_path / "train.bin")
+    data = np.memmap(tmp_path / "train.bin", dtype=np.uint16, mode="r")  # vocab < 65536
+    assert meta["dtype"] == "uint16" and len(data) == 640 == meta["tokens"]
+    assert np.array_equal(data, _stream(mdir))
+    head, df = manifests.read(mdir)
+    eos = head["tokenizer"]["eos_id"]
+    # every whole segment ends with the shards' EOS; at most one segment per pool is cut before it
+    assert len(df) - len(head["pools"]) <= int((data == eos).sum()) <= len(df)
+
+
+def _read_mmidx(prefix: Path) -> tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]:
+    raw = (prefix.parent / (prefix.name + ".idx")).read_bytes()
+    assert raw[:9] == b"MMIDIDX\x00\x00" and struct.unpack("<Q", raw[9:17])[0] == 1
+    dtype = {8: np.uint16, 4: np.int32}[raw[17]]
+    n_seq, n_doc = struct.unpack("<QQ", raw[18:34])
+    off = 34
+    lengths = np.frombuffer(raw, np.int32, n_seq, off)
+    off += 4 * n_seq
+    pointers = np.frombuffer(raw, np.int64, n_seq, off)
+    off += 8 * n_seq
+    docs = np.frombuffer(raw, np.int64, n_doc, off)
+    assert off + 8 * n_doc == len(raw)
+    return np.dtype(dtype), lengths, pointers, docs
+
+
+def test_megatron(mdir: Path, tmp_path: Path) -> None:
+    manifests.export(mdir, "megatron", tmp_path / "mix.bin")
+    dtype, lengths, pointers, docs = _read_mmidx(tmp_path / "mix")
+    _, df = manifests.read(mdir)
+    assert dtype == np.uint16 and lengths.tolist() == df["n_tokens"].to_list()
+    assert docs.tolist() == list(range(len(df) + 1))
+    data = np.fromfile(tmp_path / "mix.bin", dtype=dtype)
+    arrays = list(manifests.iter_token_arrays(mdir))
+    for i in (0, 7, len(df) - 1):
+        start = pointers[i] // dtype.itemsize
+        assert np.array_equal(data[start:start + lengths[i]], arrays[i])
+
+
+def test_jsonl(mdir: Path, tmp_path: Path) -> None:
+    manifests.export(mdir, "jsonl", tmp_path / "mix.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "mix.jsonl").read_text().splitlines()]
+    _, df = manifests.read(mdir)
+    assert len(lines) == len(df) and [x["id"] for x in lines] == df["id"].to_list()
+    first = lines[0]
+    assert {"pool", "doc_id", "file", "row", "start", "end", "epoch", "text", "source", "partial"} <= set(first)
+    import hashlib
+    assert hashlib.sha256(first["text"].encode()).hexdigest() == first["text_sha256"]
+    assert sum(x["partial"] for x in lines) <= len({x["pool"] for x in lines})
+
+
+def test_unknown_format(mdir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown export format 'hdf5'"):
+        manifests.export(mdir, "hdf5", tmp_path / "x")

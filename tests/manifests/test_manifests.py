@@ -1,0 +1,158 @@
+"""Manifest read/verify: contract schema, hashes, totals, edited entries, unsafe paths, deep checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import manifests
+from manifests import ManifestError
+from pipeline.hashing import sha256_file
+from pipeline.index import build_index, read_index, write_index
+from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
+
+
+@pytest.fixture()
+def built(tmp_path: Path) -> tuple[Path, Path]:
+    """A private shard copy (tests tamper with it) and a manifest over it."""
+    shards = build_corpus(tmp_path)
+    spec = write_spec(tmp_path / "s.toml", CATEGORY_SPEC.format(total=700, seed=4))
+    return shards, manifests.build(spec, shards, tmp_path / "m")
+
+
+def _rewrite_entries(mdir: Path, df: pl.DataFrame, fix_hash: bool = False) -> None:
+    table = df.to_arrow().cast(manifests.ENTRIES_SCHEMA)
+    pq.write_table(table, mdir / "entries.parquet")
+    if fix_hash:
+        head = json.loads((mdir / "manifest.json").read_text())
+        head["entries_sha256"] = sha256_file(mdir / "entries.parquet")
+        (mdir / "manifest.json").write_text(json.dumps(head))
+
+
+def test_contract_schema_and_read(built: tuple[Path, Path]) -> None:
+    shards, mdir = built
+    head, df = manifests.read(mdir)
+    assert head["format"] == "foresight-manifest/1" and head["total_tokens"] == 700
+    assert head["shards"]["root"] == str(shards.absolute()) and head["tokenizer_sha256"]
+    assert set(head["pools"]) == {"reasoning", "visual", "other"} and head["shares"]["reasoning"] is not None
+    assert df.schema == pl.Schema({"order": pl.Int64, "pool": pl.String, "id": pl.String, "doc_id": pl.String,
+                                   "file": pl.String, "row": pl.Int64, "start": pl.Int32, "end": pl.Int32,
+                                   "n_tokens": pl.Int32, "text_sha256": pl.Binary, "epoch": pl.Int32})
+    assert int(df["n_tokens"].sum()) == 700 and df["order"].to_list() == list(range(len(df)))
+    manifests.verify(mdir)
+    manifests.verify(mdir, deep=True)
+
+
+def test_token_arrays_are_the_exact_spans(built: tuple[Path, Path]) -> None:
+    shards, mdir = built
+    _, df = manifests.read(mdir)
+    arrays = list(manifests.iter_token_arrays(mdir))
+    assert [len(a) for a in arrays] == df["n_tokens"].to_list() and all(a.dtype == np.uint32 for a in arrays)
+    for i in (0, len(df) // 2, len(df) - 1):  # spot-check against the shard row itself
+        row = pq.read_table(shards / df["file"][i]).slice(df["row"][i], 1).to_pylist()[0]
+        assert row["id"] == df["id"][i]
+        assert arrays[i].tolist() == row["tokens"][df["start"][i]:df["end"][i]]
+
+
+def test_edited_entry_is_named(built: tuple[Path, Path]) -> None:
+    _, mdir = built
+    _, df = manifests.read(mdir)
+    edited = df.with_columns(pl.when(pl.col("order") == 5).then(pl.col("end") - 1).otherwise(pl.col("end"))
+                             .alias("end"))
+    _rewrite_entries(mdir, edited)
+    with pytest.raises(ManifestError, match=r"entries edited.*entry 5 \(order 5, .*n_tokens != end - start"):
+        manifests.verify(mdir)
+    with pytest.raises(ManifestError, match="entry 5"):
+        manifests.read(mdir)
+
+
+def test_consistently_edited_entry_fails_totals(built: tuple[Path, Path]) -> None:
+    _, mdir = built
+    _, df = manifests.read(mdir)
+    first_whole = int(np.flatnonzero(df["n_tokens"].to_numpy() > 2)[0])
+    edited = df.with_columns(
+        pl.when(pl.col("order") == first_whole).then(pl.col("end") - 1).otherwise(pl.col("end")).alias("end"),
+        pl.when(pl.col("order") == first_whole).then(pl.col("n_tokens") - 1).otherwise(pl.col("n_tokens"))
+        .alias("n_tokens"))
+    _rewrite_entries(mdir, edited, fix_hash=True)
+    with pytest.raises(ManifestError, match="entries sum to"):
+        manifests.verify(mdir)
+
+
+def test_swapped_id_is_caught_against_the_shards(built: tuple[Path, Path]) -> None:
+    _, mdir = built
+    _, df = manifests.read(mdir)
+    ids = df["id"].to_list()
+    ids[3], ids[4] = ids[4], ids[3]
+    _rewrite_entries(mdir, df.with_columns(pl.Series("id", ids)), fix_hash=True)
+    with pytest.raises(ManifestError, match=r"entry 3 .*id differs from the shard row"):
+        manifests.verify(mdir)
+
+
+@pytest.mark.parametrize("path,match", [("/etc/passwd", "absolute"), ("data/../../x.parquet", r"'\.\.'"),
+                                        ("link/part-00000.parquet", "outside the shard root")])
+def test_unsafe_entry_paths_refused(built: tuple[Path, Path], tmp_path: Path, path: str, match: str) -> None:
+    shards, mdir = built
+    outside = tmp_path / "outside"
+    shutil.copytree(shards / "data" / "source=code", outside)
+    (shards / "link").symlink_to(outside, target_is_directory=True)
+    _, df = manifests.read(mdir)
+    _rewrite_entries(mdir, df.with_columns(pl.when(pl.col("order") == 2).then(pl.lit(path))
+                                           .otherwise(pl.col("file")).alias("file")), fix_hash=True)
+    with pytest.raises(ManifestError, match=f"entry 2 .*{match}"):
+        manifests.verify(mdir)
+
+
+def test_changed_shard_file_is_named(built: tuple[Path, Path]) -> None:
+    shards, mdir = built
+    _, df = manifests.read(mdir)
+    victim = shards / df["file"][0]
+    victim.write_bytes(victim.read_bytes() + b"\0")
+    with pytest.raises(ManifestError, match=df["file"][0].replace("=", ".")):
+        manifests.verify(mdir)
+
+
+def test_rebuilt_index_is_refused(built: tuple[Path, Path]) -> None:
+    shards, mdir = built
+    index = read_index(shards)
+    index["config"] = {"changed": True}
+    write_index(shards, index)
+    with pytest.raises(ManifestError, match="differs from the manifest's"):
+        manifests.verify(mdir)
+
+
+def test_deep_catches_a_text_that_no_longer_matches(built: tuple[Path, Path]) -> None:
+    """A shard rewritten with a different text but the old text_sha256 passes the shallow check only."""
+    shards, mdir = built
+    _, df = manifests.read(mdir)
+    rel, row = df["file"][0], df["row"][0]
+    table = pq.read_table(shards / rel)
+    texts = table.column("text").to_pylist()
+    texts[row] = texts[row] + " tampered"
+    table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts))
+    pq.write_table(table, shards / rel)
+    old = read_index(shards)
+    rels = [f["path"] for f in old["files"]]
+    write_index(shards, build_index(shards, rels, tokenizer=old["tokenizer"], classifier=old["classifier"],
+                                    config=old["config"], accounting=old["accounting"]))
+    head = json.loads((mdir / "manifest.json").read_text())
+    head["shards"]["index_sha256"] = sha256_file(shards / "index.json")
+    (mdir / "manifest.json").write_text(json.dumps(head))
+    manifests.verify(mdir)  # ids, hashes and spans still agree with the shard columns
+    with pytest.raises(ManifestError, match=r"entry \d+ .*sha256 of the shard row's text differs"):
+        manifests.verify(mdir, deep=True)
+
+
+def test_missing_or_foreign_manifest(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="not a manifest directory"):
+        manifests.verify(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": "other"}')
+    with pytest.raises(ManifestError, match="is not 'foresight-manifest/1'"):
+        manifests.read(tmp_path)
