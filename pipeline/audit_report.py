@@ -23,6 +23,21 @@ LENGTH_BINS = 32
 SCORE_BINS = 20
 
 
+def composition_sql(labelled: bool = True) -> str:
+    """Tokens and segments by source × label (multi-label: a segment counts under each of its labels).
+
+    Grouped by (source, label set) first: a corpus has few distinct label sets, so the unnest runs on hundreds of
+    rows instead of one per segment (about 2× faster on 10 M rows; see benchmarks/bench_audit.py).
+    """
+    labels = "CASE WHEN len(labels) = 0 THEN ['none'] ELSE labels END" if labelled else "['unclassified']"
+    label_set = "labels" if labelled else "NULL AS labels"
+    return f"""
+        WITH s AS (SELECT source, {label_set}, sum(n_tokens) AS tokens, count(*) AS segments FROM segments
+                   GROUP BY ALL)
+        SELECT source, label, sum(tokens) AS tokens, sum(segments) AS segments
+        FROM s, unnest({labels}) AS u(label) GROUP BY ALL ORDER BY source, label"""
+
+
 @dataclass
 class ReportSummary:
     out: Path
@@ -84,11 +99,7 @@ class Report:
 
     def composition(self) -> None:
         self.md += ["## Tokens by source × label", ""]
-        labels_expr = "CASE WHEN len(labels) = 0 THEN ['none'] ELSE labels END" if self.labelled else "['unclassified']"
-        long = self.q(f"""
-            WITH s AS (SELECT source, n_tokens, unnest({labels_expr}) AS label FROM segments)
-            SELECT source, label, sum(n_tokens) AS tokens, count(*) AS segments
-            FROM s GROUP BY ALL ORDER BY source, label""")
+        long = self.q(composition_sql(self.labelled))
         flags = ("coalesce(sum(n_tokens) FILTER (WHERE reasoning), 0) AS reasoning_tokens, "
                  "coalesce(sum(n_tokens) FILTER (WHERE visual), 0) AS visual_tokens, "
                  "round(100.0 * count(*) FILTER (WHERE reasoning) / count(*), 1) AS reasoning_pct_segments, "

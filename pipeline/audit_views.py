@@ -148,12 +148,16 @@ def create_entries(con: duckdb.DuckDBPyConnection, manifests: list[Manifest]) ->
     seg_cols = [c for c, _ in columns_of(con, "segments")]
     own = {c for c, _ in ENTRY_COLUMNS}
     extra = [f"s.{ident(c)}" for c in seg_cols if c not in own]
+
+    def seg(col: str, sql_type: str) -> str:  # a segment column, or a typed NULL for shards written without it
+        return f"s.{ident(col)}" if col in seg_cols else f"CAST(NULL AS {sql_type})"
+
     con.execute(
         "CREATE VIEW entries AS SELECT e.manifest, "
         + ", ".join(f"e.{ident(c)}" for c, _ in ENTRY_COLUMNS)
         + (", " + ", ".join(extra) if extra else "")
-        + ", s.n_tokens AS segment_tokens, s.text_sha256 AS segment_sha256, s.file AS segment_file, "
-        "s.\"row\" AS segment_row "
+        + f", {seg('n_tokens', 'INTEGER')} AS segment_tokens, {seg('text_sha256', 'BLOB')} AS segment_sha256, "
+        "s.file AS segment_file, s.\"row\" AS segment_row "
         "FROM _entries e LEFT JOIN segments s ON s.id = e.id"
     )
 
