@@ -168,6 +168,8 @@ def split_blocks(text: str, max_bytes: int = MAX_DOC_BYTES, sep: str = "\n\n") -
 _FENCE = re.compile(r"^\s*(```|~~~).*?^\s*(```|~~~)\s*$", re.M | re.S)
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _INLINE_MARKUP = re.compile(r"(`{1,2}|\*{1,2})([^`*\n]+)\1")
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`]+)`")
+_UNDERLINE = re.compile(r"^[=\-~^*#+`'\"]{3,}\s*$", re.M)
 _LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s", re.M)
 _CODEISH = set("()[]{}=<>_/\\")
 
@@ -178,12 +180,16 @@ def prose_paragraphs(text: str, min_words: int = 6, min_wordlike: float = 0.85) 
     Code blocks, doctest lines, tables, indented blocks and symbol-heavy paragraphs are dropped: this is the
     main-content extraction a web crawl applies to documentation pages.
     """
-    text = _MD_LINK.sub(r"\1", _FENCE.sub("", text))
+    text = _ROLE.sub(r"\1", _MD_LINK.sub(r"\1", _FENCE.sub("", text)))
     text = _INLINE_MARKUP.sub(r"\2", re.sub(r"^#+\s*", "", text, flags=re.M))
+    text = _UNDERLINE.sub("", text)
     out = []
     for block in text.split("\n\n"):
-        stripped = block.strip()
-        if not stripped or block.startswith(("    ", "\t")) or stripped.startswith((">>>", "$ ", "|", "..", "+-")):
+        stripped = block.strip("\n")
+        # indented lines mean a code block or a field list (Args:/Parameters), not running prose
+        if not stripped.strip() or any(line[:1].isspace() for line in stripped.split("\n")):
+            continue
+        if stripped.startswith((">>>", "$ ", "|", "..", "+-")):
             continue
         words = stripped.split()
         if len(words) < min_words:

@@ -123,7 +123,7 @@ def _quotas(origins: list[Origin], max_docs_per_source: int | None) -> dict[str,
         group = [o for o in origins if o.source == source]
         for i, o in enumerate(group):
             share, extra = divmod(max_docs_per_source, len(group))
-            out[o.name] = max(1, share + (1 if i < extra else 0))
+            out[o.name] = share + (1 if i < extra else 0)  # may be 0: the limit is per source
     return out
 
 

@@ -59,15 +59,13 @@ def _parse(path: Path) -> tuple[str, ast.Module] | None:
 
 # ---- code: the standard library, one document per top-level function/class (small neighbours merged) ----
 
-def _strip_license_header(lines: list[str]) -> list[str]:
-    """Drop a leading comment block that is a copyright/licence notice."""
+def _license_header_end(lines: list[str]) -> int:
+    """Number of leading lines that form a copyright/licence comment block (0 if there is none)."""
     i = 0
     while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
         i += 1
     header = "\n".join(lines[:i]).lower()
-    if "copyright" in header or "license" in header:
-        return lines[i:]
-    return lines
+    return i if "copyright" in header or "license" in header else 0
 
 
 def _node_start(node: ast.stmt, lines: list[str]) -> int:
@@ -87,10 +85,9 @@ def code_chunks(source: str, tree: ast.Module) -> list[tuple[int, str]]:
     chunks: list[tuple[int, str]] = []
     pending_start, pending = 0, ""
     for a, b in zip(cuts, cuts[1:], strict=False):
-        part = lines[a:b]
         if a == 0:
-            part = _strip_license_header(part)
-        text = tidy("\n".join(part))
+            a = _license_header_end(lines[:b])
+        text = tidy("\n".join(lines[a:b]))
         if not text:
             continue
         if not pending:
