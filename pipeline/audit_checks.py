@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.audit import AuditConnection
+from pipeline.splits import heldout_sql
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,28 @@ def check_shard_hashes(audit: AuditConnection) -> Check:
     return Check("shard and manifest hashes", True, f"{files} shard files match index.json")
 
 
-def check_heldout(audit: AuditConnection, heldout: str) -> Check:
+def manifest_heldout_fraction(audit: AuditConnection, manifest: Any) -> float:
+    """The held-out fraction the manifest's spec excluded (``spec.heldout_fraction``), else the audit's."""
+    value = (manifest.header.get("spec") or {}).get("heldout_fraction")
+    return float(value) if isinstance(value, (int, float)) else audit.heldout_fraction
+
+
+def check_heldout(audit: AuditConnection) -> Check:
     """No document of the held-out probe split (pipeline.splits) may be trained on."""
-    rows = audit.query(f"""SELECT manifest, count(*) AS entries, count(DISTINCT doc_id) AS docs, min(doc_id) AS ex
-                           FROM entries WHERE {heldout} GROUP BY manifest ORDER BY manifest""").rows()
-    name = f"no held-out document in any manifest (fraction {audit.heldout_fraction:g})"
-    if rows:
-        return Check(name, False, _sample([(m, f"{d} held-out docs, e.g. {ex}") for m, _, d, ex in rows]))
-    n = audit.query("SELECT count(DISTINCT doc_id) AS n FROM documents WHERE heldout")["n"][0]
-    return Check(name, True, f"{len(audit.manifests)} manifest(s) checked; {n} held-out documents in the shards")
+    bad, fractions = [], set()
+    for m in audit.manifests:
+        fraction = manifest_heldout_fraction(audit, m)
+        fractions.add(fraction)
+        row = audit.query(f"""SELECT count(*) AS entries, count(DISTINCT doc_id) AS docs, min(doc_id) AS example
+                              FROM entries WHERE manifest = $m AND {heldout_sql(fraction)}""", {"m": m.name}).row(0)
+        if row[0]:
+            bad.append((m.name, f"{row[1]} held-out docs, e.g. {row[2]}"))
+    name = f"no held-out document in any manifest (fraction {', '.join(f'{f:g}' for f in sorted(fractions))})"
+    if bad:
+        return Check(name, False, _sample(bad))
+    n = audit.query("SELECT count(*) AS n FROM documents WHERE heldout")["n"][0]
+    return Check(name, True, f"{len(audit.manifests)} manifest(s) checked; {n} held-out documents in the shards "
+                             f"(at fraction {audit.heldout_fraction:g})")
 
 
 def check_epoch_duplicates(audit: AuditConnection) -> Check:
@@ -95,9 +109,9 @@ def check_accounting(audit: AuditConnection) -> Check:
     return Check(name, int(acc["read"]) == rhs, f"read {acc['read']} vs kept + dropped + errored {rhs}")
 
 
-def run_checks(audit: AuditConnection, heldout: str) -> list[Check]:
+def run_checks(audit: AuditConnection) -> list[Check]:
     checks = [check_shard_hashes(audit), check_accounting(audit)]
     if audit.manifests:
-        checks += [check_heldout(audit, heldout), check_epoch_duplicates(audit), check_entries_resolve(audit),
+        checks += [check_heldout(audit), check_epoch_duplicates(audit), check_entries_resolve(audit),
                    check_pool_totals(audit)]
     return checks

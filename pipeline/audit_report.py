@@ -17,9 +17,11 @@ from classifiers.taxonomy import LABEL_NAMES, score_column
 from pipeline import audit_plots as plots
 from pipeline.audit import AuditConnection, AuditError
 from pipeline.audit_checks import Check, run_checks
-from pipeline.splits import heldout_sql
 
 LENGTH_BINS = 32
+# Drop reasons of the dedup stages (pipeline/stages/dedup.py: exact_duplicate, near_duplicate); not the
+# gopher repetition filters (dup_line_frac, duplicated_5_n_grams), which judge quality within one document.
+DUPLICATE_REASON = r"(?i)(duplicate$|dedup)"
 SCORE_BINS = 20
 
 
@@ -223,23 +225,23 @@ class Report:
         drops = pl.DataFrame(rows, schema={"kind": pl.String, "reason": pl.String, "documents": pl.Int64},
                              orient="row").sort("documents", descending=True)
         read = acc.get("read")
-        dups = int(drops.filter(pl.col("reason").str.contains("(?i)dup"))["documents"].sum()) if drops.height else 0
+        dup_rows = drops.filter(pl.col("reason").str.contains(DUPLICATE_REASON)) if drops.height else drops
+        dups = int(dup_rows["documents"].sum()) if dup_rows.height else 0
+        kinds = ", ".join(f"{r}: {n:,}" for r, n in dup_rows.select("reason", "documents").rows())
         self.md += ["## Drop reasons and duplicates (index accounting)", "",
                     f"- documents read: {read if read is not None else 'n/a'}, kept: {acc.get('kept', 'n/a')}",
-                    f"- duplicates removed: {dups:,}" + (f" ({100 * dups / read:.2f} % of read)" if read else ""), ""]
+                    f"- duplicates removed: {dups:,}" + (f" ({100 * dups / read:.2f} % of read)" if read else "")
+                    + (f" — {kinds}" if kinds else ""), ""]
         if drops.height:
             self.md += [f"![drops]({self.png(plots.drop_bars, drops, 'drops.png')})", ""]
         self.md += [md_table(drops) if drops.height else "_No documents were dropped or errored._", "",
                     f"CSV: [{self.csv(drops, 'drops.csv')}](drops.csv)", ""]
 
     def checks(self) -> None:
-        self.summary.checks = run_checks(self.audit, heldout_sql(self.audit_fraction()))
+        self.summary.checks = run_checks(self.audit)
         table = pl.DataFrame([(c.name, "pass" if c.passed else "FAIL", c.detail) for c in self.summary.checks],
                              schema={"check": pl.String, "result": pl.String, "detail": pl.String}, orient="row")
         self.md += ["## Checks", "", md_table(table), "", f"CSV: [{self.csv(table, 'checks.csv')}](checks.csv)", ""]
-
-    def audit_fraction(self) -> float:
-        return self.audit.heldout_fraction
 
     def write(self) -> ReportSummary:
         self.out.mkdir(parents=True, exist_ok=True)
