@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from pipeline.audit import connect
 from pipeline.audit_report import write_report
@@ -81,3 +82,42 @@ def test_unlabelled_shards_report(tmp_path: Path) -> None:
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "unclassified" in md and "not classified" in md
     assert all(c.passed for c in summary.checks)
+
+
+def _scanned_columns(plan: list | dict) -> set[str]:
+    """Columns projected by every READ_PARQUET operator of a JSON EXPLAIN plan."""
+    nodes = plan if isinstance(plan, list) else [plan]
+    out: set[str] = set()
+    for node in nodes:
+        info = node.get("extra_info") or {}
+        if node.get("name") == "READ_PARQUET":
+            projections = info.get("Projections", [])
+            out |= set([projections] if isinstance(projections, str) else projections)
+        out |= _scanned_columns(node.get("children", []))
+    return out
+
+
+def test_report_never_reads_text_or_tokens(env: dict[str, Path], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.audit import AuditConnection
+
+    seen: list[str] = []
+    original = AuditConnection.query
+
+    def recording(self: AuditConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+        seen.append(sql)
+        return original(self, sql, params)
+
+    monkeypatch.setattr(AuditConnection, "query", recording)
+    with connect(env["shards"], [env["mixA"], env["mixB"]]) as au:
+        write_report(au, tmp_path / "rep")
+        monkeypatch.setattr(AuditConnection, "query", original)
+        sqls = [s for s in seen if "segments" in s or "entries" in s or "documents" in s]
+        assert len(sqls) >= 10
+        scanned: set[str] = set()
+        for sql in sqls:
+            plan = au.query(f"EXPLAIN (FORMAT json) {sql}",
+                            {"m": "mixA"} if "$m" in sql else {"w": 1} if "$w" in sql else None)
+            scanned |= _scanned_columns(json.loads(plan["explain_value"][0]))
+    assert {"n_tokens", "source"} <= scanned
+    assert not scanned & {"text", "tokens"}
