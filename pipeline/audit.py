@@ -19,8 +19,8 @@ import duckdb
 import polars as pl
 
 from pipeline.audit_sandbox import AuditError, SandboxError, check_statement, lock_down
-from pipeline.audit_views import VIEWS, columns_of, create_views, read_manifest, unique_names
-from pipeline.index import index_sha256, read_index, verify_shards
+from pipeline.audit_views import VIEWS, Manifest, columns_of, create_views, read_manifest, unique_names
+from pipeline.index import ShardIndexError, index_sha256, read_index, verify_shards
 from pipeline.splits import DEFAULT_HELDOUT_FRACTION
 
 __all__ = ["AuditConnection", "AuditError", "AuditWarning", "SandboxError", "connect", "parse_param", "VIEWS"]
@@ -34,7 +34,7 @@ class AuditConnection:
     """A sandboxed DuckDB connection with the audit views; ``query`` admits one read-only statement."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any],
-                 manifests: list[Any], sweep_dir: Path | None, problems: list[str],
+                 manifests: list[Manifest], sweep_dir: Path | None, problems: list[str],
                  heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> None:
         self.con = con  # the raw connection: sandboxed and locked, but without the statement check
         self.root = root
@@ -168,7 +168,7 @@ def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), result
     root = Path(shards_dir).resolve()
     try:
         index = read_index(root)
-    except Exception as e:  # ShardIndexError: keep its message (names index.json and `foresight curate`)
+    except ShardIndexError as e:  # keep its message: it names index.json and `foresight curate`
         raise AuditError(str(e)) from None
     problems = [f"{root / p.path}: {p.problem} (shard changed since index.json was written)"
                 for p in (verify_shards(root, index) if verify else [])]
@@ -185,6 +185,9 @@ def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), result
     try:
         create_views(con, root, index, loaded, sweep_dir, heldout_fraction)
         lock_down(con, [root, *(m.dir for m in loaded), *([sweep_dir] if sweep_dir else [])])
+    except duckdb.Error as e:  # e.g. a shard file that is not Parquet
+        con.close()
+        raise AuditError(f"cannot open the audit views over {root}: {_first_line(e)}") from None
     except BaseException:
         con.close()
         raise

@@ -99,7 +99,8 @@ def unique_names(manifests: list[Manifest]) -> list[Manifest]:
 
 def create_segments(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any]) -> None:
     """``segments``: every indexed shard file, Hive-partitioned, plus ``file`` (relative path) and ``row``."""
-    files = [str(root / f["path"]) for f in index["files"] if f.get("rows", 1)]
+    # A missing file was already reported by the hash check; leave it out so the rest stays queryable.
+    files = [str(root / f["path"]) for f in index["files"] if f.get("rows", 1) and (root / f["path"]).is_file()]
     if not files:
         # No rows at all: an empty table with the shard schema, so queries still bind.
         empty = segment_schema(index.get("classifier") is not None).empty_table()

@@ -130,3 +130,23 @@ def test_report_fails_a_manifest_with_heldout_docs_and_epoch_repeats(tmp_path: P
     assert "FAIL no segment twice in one epoch" in out and "d1#0" in out
     checks = pl.read_csv(tmp_path / "rep" / "checks.csv")
     assert checks.filter(pl.col("result") == "FAIL").height == 2
+
+
+def test_sql_from_stdin(env: dict[str, Path]) -> None:
+    code, out = run(str(env["shards"]), "-", "--format", "csv", stdin="SELECT count(*) AS n FROM documents\n")
+    assert code == 0 and out.splitlines() == ["n", "8"]
+
+
+def test_shell_in_a_real_process_with_piped_stdin(env: dict[str, Path], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = ".schema pools\nSELECT count(*) AS n_docs\n  FROM documents;\n.quit\n"
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "audit", str(env["shards"]), "--shell"],
+                          input=script, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "FORESIGHT_AUDIT_HISTORY": str(tmp_path / "h"), "COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    assert "pools(manifest VARCHAR, pool VARCHAR" in proc.stdout and "n_docs" in proc.stdout
+    assert "│      8 │" in proc.stdout
+    assert (tmp_path / "h").read_text().splitlines()[-1] == ".quit"

@@ -74,6 +74,21 @@ def test_changed_shard_warns_by_default_and_strict_refuses(tmp_path: Path) -> No
         connect(shards, strict=True)
 
 
+def test_missing_shard_warns_and_the_rest_stays_queryable(tmp_path: Path) -> None:
+    shards = corpus(tmp_path)
+    victim = shards / "data" / "source=code" / "part-00000.parquet"
+    victim.unlink()
+    with pytest.warns(AuditWarning, match="source=code/part-00000.parquet: missing"), connect(shards) as au:
+        assert "code" not in au.query("SELECT DISTINCT source FROM segments")["source"].to_list()
+
+
+def test_a_shard_that_is_not_parquet_is_named(tmp_path: Path) -> None:
+    shards = corpus(tmp_path)
+    (shards / "data" / "source=code" / "part-00000.parquet").write_text("not parquet")
+    with pytest.warns(AuditWarning), pytest.raises(AuditError, match="cannot open the audit views.*part-00000"):
+        connect(shards)
+
+
 def test_edited_manifest_entries_warn(tmp_path: Path) -> None:
     shards = corpus(tmp_path)
     mdir = make_manifest(tmp_path / "m", shards, "m", {"all": {"where": "true", "weight": 1.0}}, [("all", "web1#0", 0)])
