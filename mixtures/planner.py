@@ -167,14 +167,23 @@ def _split_by_pool(pool: np.ndarray, k: int) -> list[np.ndarray]:
     return [order[bounds[i + 1]:bounds[i + 2]] for i in range(k)]
 
 
+def n_distinct(x: np.ndarray) -> int:
+    """Distinct values by sorting (numpy's hash-based unique is far slower on millions of uint64)."""
+    if len(x) == 0:
+        return 0
+    xs = np.sort(x)
+    return 1 + int(np.count_nonzero(xs[1:] != xs[:-1]))
+
+
 def _fill_stats(pools: list[PoolPlan], takes: list[Any], cand: Candidates) -> None:
     for pp, t in zip(pools, takes, strict=True):
         spans = (t.end - t.start).astype(np.int64)
         pp.achieved_tokens = int(spans.sum())
         pp.entries = len(t.index)
-        pp.segments = int(len(np.unique(t.index)))
-        pp.documents = int(len(np.unique(cand.dockey[t.index])))
         pp.epochs = int(t.epoch.max()) + 1 if len(t.epoch) else 0
+        # a pool that repeats went through one whole pass first; otherwise no segment repeats
+        pp.segments = pp.available_segments if pp.epochs > 1 else pp.entries
+        pp.documents = n_distinct(cand.dockey[t.index])
         pp.cut = bool(np.any(spans < cand.n_tokens[t.index]))
 
 

@@ -1,9 +1,10 @@
 """Deterministic, token-exact selection (design §5) on the columns it needs, never on texts.
 
-One DuckDB scan yields, per non-excluded segment: its file and row, ``n_tokens``, a 64-bit order key
-``md5_number_lower('<seed>:' || id)`` (stable across machines and versions, and a function of the id only, so
-file listing order and thread count do not matter), a bitmask of the pools it matches, the ``reasoning`` /
-``visual`` flags and any score column a pool orders by. Everything after is numpy.
+One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
+it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by. Everything after is
+numpy. The seeded order key of a segment is ``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a
+function of the id alone, so file layout, listing order and thread count do not matter, and a fixed published
+algorithm, so the same inputs give the same manifest on any machine and library version.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from mixtures.sandbox import FILE_COL, ROW_COL, VIEW
 
@@ -26,6 +28,7 @@ class Candidates:
     file: np.ndarray  # int32, position in the shard index's file list
     row: np.ndarray  # int64, row inside that file
     n_tokens: np.ndarray  # int64
+    ids: pa.Array  # segment ids (large_string)
     key: np.ndarray  # uint64, seeded order key
     dockey: np.ndarray  # uint64, hash of doc_id (only to count documents)
     mask: np.ndarray  # uint64, bit i = matches pool i
@@ -48,20 +51,21 @@ def candidate_query(pool_exprs: list[str], exclude: list[str], seed: int, flags:
     extra = "".join(f", {c}" for c in flags + scores)
     inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id, doc_id{extra}, ({bits}) AS _mask "
              f"FROM {VIEW} WHERE {' AND '.join(where)}")
-    return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, "
-            f"md5_number_lower({_quote(f'{seed}:')} || id) AS k, hash(doc_id) AS d, _mask AS m{extra} "
-            f"FROM ({inner}) WHERE _mask <> 0")
+    # hash(doc_id) only counts documents, so DuckDB's fast (version-specific) hash is fine there
+    return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, id AS i, "
+            f"hash(doc_id) AS d, _mask AS m{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
                      flags: list[str], scores: list[str]) -> Candidates:
     tbl = con.sql(candidate_query(pool_exprs, exclude, seed, flags, scores)).to_arrow_table()
+    ids = tbl.column("i").combine_chunks().cast(pa.large_string())
 
     def col(name: str, dtype: type) -> np.ndarray:
         return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
 
-    cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64),
-                      key=col("k", np.uint64), dockey=col("d", np.uint64), mask=col("m", np.uint64),
+    cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64), ids=ids,
+                      key=stable_keys(ids, seed), dockey=col("d", np.uint64), mask=col("m", np.uint64),
                       flags={c: col(c, np.bool_) for c in flags},
                       scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
     _canonical_order(cand)
@@ -75,8 +79,46 @@ def _canonical_order(cand: Candidates) -> None:
         perm = np.argsort(pos, kind="stable")
         for name in ("file", "row", "n_tokens", "key", "dockey", "mask"):
             setattr(cand, name, getattr(cand, name)[perm])
+        cand.ids = cand.ids.take(pa.array(perm))
         cand.flags = {k: v[perm] for k, v in cand.flags.items()}
         cand.scores = {k: v[perm] for k, v in cand.scores.items()}
+
+
+FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads FNV's weak low bits over the whole word."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
+    """``splitmix64(fnv1a64(f"{seed}:{id}".encode()))`` for every id, vectorised over byte positions."""
+    n = len(ids)
+    h0 = FNV_OFFSET
+    with np.errstate(over="ignore"):
+        for b in f"{seed}:".encode():
+            h0 = (h0 ^ np.uint64(b)) * FNV_PRIME
+        if n == 0:
+            return np.zeros(0, dtype=np.uint64)
+        _, offs_buf, data_buf = ids.buffers()
+        offsets = np.frombuffer(offs_buf, dtype=np.int64)[ids.offset:ids.offset + n + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+        lengths = np.diff(offsets)
+        # longest first, so the ids still being hashed at byte p are always a prefix
+        order = np.argsort(-lengths, kind="stable") if lengths.min() != lengths.max() else np.arange(n)
+        starts, lens = offsets[:-1][order], lengths[order]
+        active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count with length > p
+        h = np.full(n, h0, dtype=np.uint64)
+        for p, k in enumerate(active):
+            h[:k] = (h[:k] ^ data[starts[:k] + p]) * FNV_PRIME
+        out = np.empty(n, dtype=np.uint64)
+        out[order] = _splitmix64(h)
+    return out
 
 
 def first_overlap(mask: np.ndarray) -> int | None:

@@ -102,3 +102,28 @@ def test_feasibility_and_max_total() -> None:
     total = max_total(w, ["a", "b"], [100, 31], [Fraction(1), Fraction(1)], 0)
     assert total in (62, 63) and all(t <= c for t, c in zip(apportion(w, ["a", "b"], total, 0), [100, 31],
                                                              strict=True))
+
+
+def test_order_keys_are_the_documented_hash() -> None:
+    """splitmix64(fnv1a64("<seed>:<id>")), written out per id, equals the vectorised keys."""
+    import pyarrow as pa
+
+    from mixtures.select import stable_keys
+
+    mask = 2**64 - 1
+
+    def reference(s: str, seed: int) -> int:
+        h = 0xCBF29CE484222325
+        for b in f"{seed}:{s}".encode():
+            h = ((h ^ b) * 0x100000001B3) & mask
+        h ^= h >> 30
+        h = (h * 0xBF58476D1CE4E5B9) & mask
+        h ^= h >> 27
+        h = (h * 0x94D049BB133111EB) & mask
+        return h ^ (h >> 31)
+
+    ids = ["a", "doc1#0", "", "ünï#12", "x" * 50, "doc1#1"]
+    arr = pa.array(ids, pa.large_string())
+    assert stable_keys(arr, 7).tolist() == [reference(s, 7) for s in ids]
+    assert stable_keys(arr.slice(1, 3), 7).tolist() == [reference(s, 7) for s in ids[1:4]]
+    assert stable_keys(arr, 8).tolist() != stable_keys(arr, 7).tolist()
