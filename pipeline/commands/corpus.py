@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
         Sources: code (CPython stdlib), math (sympy/numpy/scipy docstrings), academia (scipy/numpy docs and
         the Python language reference), literature (Shakespeare, King James Bible), encyclopedia (WordNet
-        noun glosses) and web-crawl (package READMEs and torch documentation prose). Deterministic: the same
+        noun glosses) and web-crawl (package READMEs, torch and polars documentation prose). Deterministic: the same
         installed packages give byte-identical files.
 
         Example: foresight corpus sample data/sample

@@ -53,6 +53,8 @@ def default_origins() -> list[Origin]:
         Origin("pypi-readmes", "web-crawl", prose.readme_provenance, prose.readme_docs),
         Origin("torch-docs", "web-crawl", lambda: pysource.docstring_provenance("torch", "torch (prose paragraphs)"),
                lambda: pysource.doc_prose_docs("torch", "torch")),
+        Origin("polars-docs", "web-crawl", lambda: pysource.docstring_provenance("polars", "polars (prose paragraphs)"),
+               lambda: pysource.doc_prose_docs("polars", "polars")),
     ]
 
 
