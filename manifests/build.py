@@ -23,7 +23,7 @@ ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 
 def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(x, return_inverse=True)`` by one argsort (much faster than numpy's hash path here)."""
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # ties are equal values, so stability is irrelevant
     xs = x[order]
     first = np.ones(len(xs), dtype=bool)
     first[1:] = xs[1:] != xs[:-1]

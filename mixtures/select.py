@@ -110,12 +110,16 @@ def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
         data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
         lengths = np.diff(offsets)
         # longest first, so the ids still being hashed at byte p are always a prefix
-        order = np.argsort(-lengths, kind="stable") if lengths.min() != lengths.max() else np.arange(n)
+        order = np.argsort(-lengths) if lengths.min() != lengths.max() else np.arange(n)
         starts, lens = offsets[:-1][order], lengths[order]
         active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count with length > p
         h = np.full(n, h0, dtype=np.uint64)
-        for p, k in enumerate(active):
-            h[:k] = (h[:k] ^ data[starts[:k] + p]) * FNV_PRIME
+        pos = starts.copy()
+        for k in active:  # in place: no temporaries per byte position
+            hk = h[:k]
+            hk ^= data[pos[:k]]
+            hk *= FNV_PRIME
+            pos[:k] += 1
         out = np.empty(n, dtype=np.uint64)
         out[order] = _splitmix64(h)
     return out
@@ -140,10 +144,33 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little")
 
 
-def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None) -> np.ndarray:
-    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties."""
+def _by_key(idx: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``idx`` sorted by key; equal keys (only duplicate ids can collide in practice) keep (file, row) order."""
+    o = np.argsort(keys)  # quicksort: several times faster than a stable sort on uint64
+    ks = keys[o]
+    if len(ks) > 1 and np.any(ks[1:] == ks[:-1]):
+        o = np.argsort(keys, kind="stable")
+    return idx[o]
+
+
+def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int) -> np.ndarray:
+    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties.
+
+    A random pool asked for fewer tokens than it holds returns only a prefix long enough for ``target``
+    (partial sort), which is all :func:`take_pool` reads in that case.
+    """
     if order is None:
-        return idx[np.argsort(cand.key[idx], kind="stable")]
+        keys = cand.key[idx]
+        sizes = cand.n_tokens[idx]
+        available = int(sizes.sum())
+        if 0 < target < available and len(idx) > 1024:
+            m = min(len(idx), int(target / available * len(idx) * 1.1) + 1024)
+            if m < len(idx):
+                part = np.argpartition(keys, m - 1)[:m]
+                prefix = _by_key(idx[part], keys[part])
+                if int(cand.n_tokens[prefix].sum()) >= target:
+                    return prefix
+        return _by_key(idx, keys)
     score = cand.scores[order[0]][idx]
     score = -score if order[1] else score
     score = np.where(np.isnan(score), np.inf, score)  # missing scores go last either way
@@ -158,13 +185,11 @@ class PoolTake:
     epoch: np.ndarray  # int32
 
 
-def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, target: int, reshuffle: bool, seed: int,
-              name: str) -> PoolTake:
+def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, target: int, available: int, reshuffle: bool,
+              seed: int, name: str) -> PoolTake:
     """Exactly ``target`` tokens: whole passes over the pool, then a prefix of the next pass with at most one
     segment cut to ``[0, end)``. Random pools get a fresh seeded order each pass; score-ordered pools repeat
-    their order."""
-    sizes = n_tokens[ordered]
-    available = int(sizes.sum())
+    their order. ``ordered`` may be only a prefix of the pool when ``target < available``."""
     parts: list[tuple[np.ndarray, np.ndarray, int]] = []
     if target > 0 and available > 0:
         passes, rem = divmod(target, available)

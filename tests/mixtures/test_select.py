@@ -153,3 +153,27 @@ def test_presets_plan_on_a_labelled_corpus(shards: Path) -> None:
         assert sum(pp.achieved_tokens for pp in p.pools) == p.total_tokens > 0
     p = plan(load_spec("lsbs_sweep_reasoning_75", total_tokens=400), shards)
     assert p.shares["reasoning"] == 0.75
+
+
+def test_partial_sort_prefix_equals_full_order() -> None:
+    """Large random pools sort only the prefix they need; it must equal the full seeded order's prefix."""
+    import pyarrow as pa
+
+    from mixtures.select import Candidates, base_order, stable_keys, take_pool
+
+    n = 20_000
+    rng = np.random.default_rng(0)
+    ids = pa.array([f"doc{i}#0" for i in range(n)], pa.large_string())
+    sizes = rng.integers(1, 100, n).astype(np.int64)
+    cand = Candidates(file=np.zeros(n, np.int32), row=np.arange(n), n_tokens=sizes, ids=ids,
+                      key=stable_keys(ids, 3), dockey=np.arange(n, dtype=np.uint64), mask=np.ones(n, np.uint64))
+    idx = np.arange(n)
+    full = base_order(idx, cand, None, int(sizes.sum()))
+    assert np.array_equal(full, idx[np.argsort(cand.key, kind="stable")])
+    for target in (1, 5_000, int(sizes.sum()) // 3):
+        prefix = base_order(idx, cand, None, target)
+        assert len(prefix) < n and np.array_equal(prefix, full[:len(prefix)])
+        a = take_pool(prefix, sizes, target, int(sizes.sum()), True, 3, "p")
+        b = take_pool(full, sizes, target, int(sizes.sum()), True, 3, "p")
+        assert np.array_equal(a.index, b.index) and np.array_equal(a.end, b.end)
+        assert int((a.end - a.start).sum()) == target
