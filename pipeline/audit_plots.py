@@ -71,11 +71,14 @@ def _grid(n: int) -> tuple[plt.Figure, list[plt.Axes]]:
 def length_histograms(hist: pl.DataFrame, path: Path) -> Path:
     """One histogram of segment lengths (tokens) per source, from pre-binned counts."""
     sources = sorted(hist["source"].unique().to_list())
+    top = int(hist["bin_end"].max() or 1)
     fig, axes = _grid(len(sources))
     for ax, source in zip(axes, sources, strict=False):
         part = hist.filter(pl.col("source") == source).sort("bin_start")
         widths = (part["bin_end"] - part["bin_start"]).to_numpy()
-        ax.bar(part["bin_start"].to_numpy(), part["segments"].to_numpy(), width=widths, align="edge")
+        ax.bar(part["bin_start"].to_numpy(), part["segments"].to_numpy(), width=widths, align="edge",
+               edgecolor="white", linewidth=0.5)
+        ax.set_xlim(0, top)  # one x scale for every source, so lengths compare across panels
         ax.set_title(source, fontsize=9)
         ax.set_xlabel("tokens per segment", fontsize=8)
     fig.suptitle("Segment length (tokens) per source")
@@ -89,7 +92,7 @@ def score_histograms(hist: pl.DataFrame, path: Path) -> Path:
     for ax, label in zip(axes, labels, strict=False):
         part = hist.filter(pl.col("label") == label).sort("bin_start")
         ax.bar(part["bin_start"].to_numpy(), part["segments"].to_numpy(), width=part["bin_width"].to_numpy(),
-               align="edge", log=True)
+               align="edge", log=True, edgecolor="white", linewidth=0.5)
         ax.set_xlim(0, 1)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("score", fontsize=8)
