@@ -71,3 +71,17 @@ def test_order_column_must_be_numeric(shards: Path, tmp_path: Path) -> None:
                                                  'weight = 0.5\norder = "source desc"\n[pools.rest]')
     with pytest.raises(ExpressionError, match="order column 'source' is not a numeric"):
         plan(write_spec(tmp_path / "s.toml", body), shards)
+
+
+@pytest.mark.parametrize("expr", [
+    "list_contains(labels, 'code_reasoning')",
+    "source IN ('code', 'math') AND n_tokens BETWEEN 1 AND 4096",
+    "CASE WHEN visual THEN score_visual_concept > 0.5 ELSE false END",
+    "text LIKE '%red%' OR id = 'd0001#0'",
+    "NOT heldout AND regexp_matches(doc_id, '^d0')",
+])
+def test_ordinary_expressions_are_admitted(shards: Path, tmp_path: Path, expr: str) -> None:
+    body = (f'total_tokens = "max"\nprecedence = ["evil", "rest"]\n[pools.evil]\nwhere = """{expr}"""\n'
+            'weight = 0.5\n[pools.rest]\nwhere = "true"\nweight = 0.5\n')
+    p = plan(write_spec(tmp_path / "s.toml", body), shards)
+    assert p.pools[0].available_segments > 0 and p.pools[0].achieved_tokens == p.pools[0].target_tokens
