@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from manifests.read import (
     check_entries_hash,
@@ -35,6 +37,16 @@ def _first(df: pl.DataFrame, bad: np.ndarray, problem: str) -> None:
         i = int(hits[0])
         more = f"; {len(hits) - 1} more entries have the same problem" if len(hits) > 1 else ""
         raise ManifestError(f"{_entry(df, i)}: {problem}{more}")
+
+
+def sha_matrix(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """32-byte hashes as an (n, 32) uint8 matrix, for vectorised comparison."""
+    fixed = arr.cast(pa.binary(32))
+    fixed = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
+    if fixed.null_count:
+        raise ManifestError("text_sha256 has nulls")
+    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
+    return data[fixed.offset * 32:(fixed.offset + len(fixed)) * 32].reshape(-1, 32)
 
 
 def check_rows(df: pl.DataFrame, pools: dict[str, Any]) -> None:
@@ -76,8 +88,8 @@ def check_totals(df: pl.DataFrame, head: dict[str, Any]) -> None:
 
 def check_paths(root: Path, df: pl.DataFrame, indexed: set[str] | None) -> None:
     """Entry files: relative, no '..', no link escaping the root, and listed in the shard index."""
-    for rel in df["file"].unique(maintain_order=True).to_list():
-        i = int(np.flatnonzero(df["file"].to_numpy() == rel)[0])
+    firsts = df.with_row_index("_i").group_by("file").agg(pl.col("_i").min()).sort("_i")
+    for rel, i in firsts.iter_rows():
         try:
             safe_shard_path(root, rel, "file")
         except UnsafePathError as e:
@@ -95,14 +107,14 @@ def check_entries(manifest_dir: str | Path, head: dict[str, Any], df: pl.DataFra
 def check_against_shards(root: Path, df: pl.DataFrame, deep: bool) -> None:
     """Entry ids, hashes and spans against the rows they name (and, deep, the texts and token lists)."""
     cols = ["id", "n_tokens", "text_sha256"] + (["text", "tokens"] if deep else [])
-    tbl, inverse = referenced_rows(root, df, cols)
-    take = inverse
-    _first(df, np.asarray(tbl.column("id").to_numpy(zero_copy_only=False)[take] != df["id"].to_numpy()),
+    tbl, take = referenced_rows(root, df, cols)
+    ids = tbl.column("id").combine_chunks().take(pa.array(take)).cast(pa.large_string())
+    _first(df, pc.not_equal(ids, df["id"].to_arrow().cast(pa.large_string())).to_numpy(zero_copy_only=False),
            "id differs from the shard row it names (file, row)")
     seg_tokens = tbl.column("n_tokens").to_numpy().astype(np.int64)[take]
     _first(df, df["end"].to_numpy() > seg_tokens, "span end is beyond the segment's n_tokens")
-    shard_sha = np.array(tbl.column("text_sha256").to_pylist(), dtype=object)[take]
-    _first(df, shard_sha != np.array(df["text_sha256"].to_list(), dtype=object),
+    entry_sha = sha_matrix(df["text_sha256"].to_arrow())
+    _first(df, (sha_matrix(tbl.column("text_sha256"))[take] != entry_sha).any(axis=1),
            "text_sha256 differs from the shard row's text_sha256")
     cut = (df["end"].to_numpy() - df["start"].to_numpy()) < seg_tokens
     pools = df["pool"].to_numpy()
@@ -113,8 +125,9 @@ def check_against_shards(root: Path, df: pl.DataFrame, deep: bool) -> None:
                                 f"(at most one per pool)")
     if deep:
         texts = tbl.column("text").to_pylist()
-        real = np.array([hashlib.sha256(t.encode("utf-8")).digest() for t in texts], dtype=object)[take]
-        _first(df, real != np.array(df["text_sha256"].to_list(), dtype=object),
+        real = np.frombuffer(b"".join(hashlib.sha256(t.encode("utf-8")).digest() for t in texts),
+                             dtype=np.uint8).reshape(-1, 32)
+        _first(df, (real[take] != entry_sha).any(axis=1),
                "sha256 of the shard row's text differs from the entry's text_sha256")
         lengths = tbl.column("tokens").combine_chunks().value_lengths().to_numpy().astype(np.int64)[take]
         _first(df, lengths != seg_tokens, "the row's token list length differs from its n_tokens")
