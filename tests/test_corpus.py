@@ -166,11 +166,13 @@ def test_prose_paragraphs_keep_prose_drop_code() -> None:
         "Title\n=====\n\nThis library makes it easy to read files from the [web](https://x.org) quickly.\n\n"
         "```python\nimport x\nx.go()\n```\n\n>>> f(1, 2)\n\nParameters\n----------\nx : int\n    The value.\n\n"
         "Use :func:`load` to read a file, and then call it again\nwhen the file changes on disk.\n\n"
+        "See the `user guide <https://x.org/guide>`_ for more about files::\n\n    x.go()\n\n"
         "a_b(c) = d[e] {f} <g> h/i"
     )
     assert prose_paragraphs(text) == [
         "This library makes it easy to read files from the web quickly.",
         "Use load to read a file, and then call it again when the file changes on disk.",
+        "See the user guide for more about files:",
     ]
 
 

@@ -169,6 +169,7 @@ _FENCE = re.compile(r"^\s*(```|~~~).*?^\s*(```|~~~)\s*$", re.M | re.S)
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _INLINE_MARKUP = re.compile(r"(`{1,2}|\*{1,2})([^`*\n]+)\1")
 _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`]+)`")
+_RST_LINK = re.compile(r"`([^`<]+?)(?:\s*<[^>]*>)?`_{1,2}")
 _UNDERLINE = re.compile(r"^[=\-~^*#+`'\"]{3,}\s*$", re.M)
 _LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s", re.M)
 _CODEISH = set("()[]{}=<>_/\\")
@@ -181,6 +182,7 @@ def prose_paragraphs(text: str, min_words: int = 6, min_wordlike: float = 0.85) 
     main-content extraction a web crawl applies to documentation pages.
     """
     text = _ROLE.sub(r"\1", _MD_LINK.sub(r"\1", _FENCE.sub("", text)))
+    text = _RST_LINK.sub(r"\1", text).replace("::\n", ":\n")
     text = _INLINE_MARKUP.sub(r"\2", re.sub(r"^#+\s*", "", text, flags=re.M))
     text = _UNDERLINE.sub("", text)
     out = []
