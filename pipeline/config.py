@@ -16,6 +16,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+# Curated sources whose text is not web prose (names match the sample corpus / LSBS sources).
+CURATED = ["code", "math", "academia", "encyclopedia"]
+
 # Every setting with its default. Nested tables are sections; scalars/lists are values.
 DEFAULTS: dict[str, Any] = {
     "read": {
@@ -26,18 +29,21 @@ DEFAULTS: dict[str, Any] = {
     },
     "normalise": {"enabled": True},
     "filters": {
-        # Prose heuristics do not apply to source code: sources listed in exempt_sources skip the filter.
-        "gopher_repetition": {"enabled": True, "exempt_sources": ["code"]},
-        "gopher_quality": {"enabled": True, "exempt_sources": ["code"], "min_doc_words": 50},
-        "fineweb_quality": {"enabled": True, "exempt_sources": ["code", "literature"]},
+        # Gopher/C4/FineWeb are web-text heuristics: on formulas, doctests, verse or one-line glosses they
+        # misfire (e.g. >90 % of math/academia docstrings fail Gopher's alpha-word ratio). Sources listed in
+        # exempt_sources skip the filter; anything else (web-crawl, your own sources) is filtered.
+        "gopher_repetition": {"enabled": True, "exempt_sources": ["code", "math", "academia"]},
+        "gopher_quality": {"enabled": True, "exempt_sources": CURATED + ["literature"]},
+        "fineweb_quality": {"enabled": True, "exempt_sources": CURATED + ["literature"]},
         # C4 rewrites documents (drops lines without terminal punctuation), so it is off by default.
-        "c4": {"enabled": False, "exempt_sources": ["code"]},
+        "c4": {"enabled": False, "exempt_sources": CURATED + ["literature"]},
     },
     "language": {
         "enabled": True,
         "languages": ["en"],
         "threshold": 0.65,
-        "exempt_sources": ["code"],
+        # lid.176 scores code and formula-heavy text low; these sources (and detected code) are exempt.
+        "exempt_sources": ["code", "math", "academia"],
         "detect_code": True,
     },
     "dedup": {

@@ -59,35 +59,53 @@ def split_text(text: str, limit: int, tokenizer, count: Counter, n_tokens: int |
         n_tokens = count([text])[0]
     if n_tokens <= limit:
         return [text]
+    units, sizes = _units(_split_after(text, _PARAGRAPH), limit, tokenizer, count, level=0)
+    return _pack(units, sizes, limit, count)
+
+
+def _units(parts: list[str], limit: int, tokenizer, count: Counter, level: int) -> tuple[list[str], list[int]]:
+    """Parts that fit as they are; the others split into lines (level 0 → 1), then token chunks."""
     units: list[str] = []
-    for para in _split_after(text, _PARAGRAPH):
-        _expand(para, limit, tokenizer, count, units, level=0)
-    return _pack(units, limit, count)
+    sizes: list[int] = []
+    for part, n in zip(parts, count(parts), strict=True):
+        if n <= limit:
+            units.append(part)
+            sizes.append(n)
+        elif level == 0:
+            u, s = _units(_split_after(part, _LINE), limit, tokenizer, count, level=1)
+            units += u
+            sizes += s
+        else:
+            chunks = _token_chunks(part, limit, tokenizer, count)
+            units += chunks
+            sizes += count(chunks)
+    return units, sizes
 
 
-def _expand(text: str, limit: int, tokenizer, count: Counter, out: list[str], level: int) -> None:
-    """Append ``text`` to ``out`` if it fits, else its lines (level 1), else token chunks (level 2)."""
-    if count([text])[0] <= limit:
-        out.append(text)
-    elif level == 0:
-        for line in _split_after(text, _LINE):
-            _expand(line, limit, tokenizer, count, out, level=1)
-    else:
-        out.extend(_token_chunks(text, limit, tokenizer, count))
-
-
-def _pack(units: list[str], limit: int, count: Counter) -> list[str]:
-    """Greedy packing with exact re-counting (BPE counts are not additive across a join)."""
-    sizes = count(units)
-    segments: list[str] = []
-    i = 0
-    while i < len(units):
+def _greedy(sizes: list[int], limit: int) -> list[tuple[int, int]]:
+    spans, i = [], 0
+    while i < len(sizes):
         j, total = i + 1, sizes[i]
-        while j < len(units) and total + sizes[j] <= limit:
+        while j < len(sizes) and total + sizes[j] <= limit:
             total += sizes[j]
             j += 1
+        spans.append((i, j))
+        i = j
+    return spans
+
+
+def _pack(units: list[str], sizes: list[int], limit: int, count: Counter) -> list[str]:
+    """Greedy packing, then an exact re-count of every segment in one batch (BPE counts are not additive
+    across a join); in the rare case a joined segment tokenises longer, pack one segment at a time."""
+    spans = _greedy(sizes, limit)
+    segments = ["".join(units[i:j]) for i, j in spans]
+    if all(n <= limit for n in count(segments)):
+        return segments
+    segments, i = [], 0
+    while i < len(units):
+        j = _greedy(sizes[i:], limit)[0][1] + i
         while j - i > 1 and count(["".join(units[i:j])])[0] > limit:
-            j -= 1  # the joined text tokenised longer than the sum of its parts: give back the last unit
+            j -= 1  # give back the last unit to the next segment
         segments.append("".join(units[i:j]))
         i = j
     return segments
