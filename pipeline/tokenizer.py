@@ -57,22 +57,39 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
     return tok, info
 
 
-def iter_texts_from_files(paths: Iterable[str | Path], text_key: str = "text") -> Iterator[str]:
-    """Texts of JSONL(.gz/.zst) or plain-text files, for tokenizer training."""
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+
+
+def is_training_file(path: str | Path) -> bool:
+    """Files a tokenizer trains on: JSONL records (``text`` field) or plain text; other files are skipped."""
+    name = str(path).lower()
+    return name.endswith(JSONL_SUFFIXES) or name.endswith(TEXT_SUFFIXES)
+
+
+def iter_texts_from_files(paths: Iterable[str | Path], text_key: str = "text",
+                          skipped: dict[str, int] | None = None) -> Iterator[str]:
+    """Texts of JSONL(.gz/.zst) or plain-text files, in sorted path order (so training is deterministic).
+
+    Lines that are not JSON objects with a string ``text_key`` are counted in ``skipped[path]``.
+    """
     import json
 
-    from datatrove.io import get_datafolder  # noqa: F401  (datatrove's fsspec layer handles compression)
     from fsspec import open as fsopen
 
     for p in sorted(str(x) for x in paths):
-        compression = "infer"
-        with fsopen(p, "rt", encoding="utf-8", errors="replace", compression=compression) as f:
-            if ".jsonl" in p or p.endswith(".json"):
-                for line in f:
-                    line = line.strip()
-                    if line:
-                        obj = json.loads(line)
-                        if isinstance(obj, dict) and isinstance(obj.get(text_key), str):
-                            yield obj[text_key]
-            else:
+        with fsopen(p, "rt", encoding="utf-8", errors="replace", compression="infer") as f:
+            if not p.lower().endswith(JSONL_SUFFIXES):
                 yield f.read()
+                continue
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    obj = None
+                if isinstance(obj, dict) and isinstance(obj.get(text_key), str):
+                    yield obj[text_key]
+                elif skipped is not None:
+                    skipped[p] = skipped.get(p, 0) + 1

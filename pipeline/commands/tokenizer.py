@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from pipeline.commands.common import console, fail, user_errors
+from pipeline.tokenizer import is_training_file
 
 
 def _expand(inputs: list[str]) -> list[str]:
@@ -15,7 +16,7 @@ def _expand(inputs: list[str]) -> list[str]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files += sorted(str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files += sorted(str(f) for f in p.rglob("*") if f.is_file() and is_training_file(f))
         elif any(ch in item for ch in "*?["):
             files += sorted(glob.glob(item, recursive=True))
         elif p.is_file():
@@ -23,7 +24,7 @@ def _expand(inputs: list[str]) -> list[str]:
         else:
             fail(f"input {item} does not exist; pass JSONL/text files, directories or globs")
     if not files:
-        fail(f"no input files found in {inputs}")
+        fail(f"no .jsonl/.txt input files found in {inputs}")
     return files
 
 
@@ -47,7 +48,10 @@ def register(app: typer.Typer) -> None:
         from pipeline.tokenizer import iter_texts_from_files, load_tokenizer, train_tokenizer
 
         files = _expand(inputs)
-        tok = train_tokenizer(iter_texts_from_files(files, text_key), vocab_size, min_frequency)
+        skipped: dict[str, int] = {}
+        tok = train_tokenizer(iter_texts_from_files(files, text_key, skipped), vocab_size, min_frequency)
+        for path, n in sorted(skipped.items()):
+            console.print(f"[yellow]skipped {n} line(s) of {path}: not a JSON object with a string {text_key!r}")
         out.parent.mkdir(parents=True, exist_ok=True)
         tok.save(str(out))
         _, info = load_tokenizer(out)
