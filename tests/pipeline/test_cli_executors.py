@@ -1,0 +1,144 @@
+"""CLI (typer CliRunner), executor construction (Slurm/Ray built, not launched), classify hook, WARC input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.executors import build_executors
+from pipeline.run import plan
+from tests.helpers import make_tokenizer
+from tests.pipeline.util import MINIMAL, accounting, curate, merge, prose, write_jsonl
+
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text("[classify]\nenabled = false\n[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n"
+                   + extra)
+    return cfg
+
+
+def test_curate_and_shards_info_cli(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i, 100)} for i in range(5)])
+    out = tmp_path / "shards"
+    args = ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
+            "--config", str(_config(tmp_path)), "--source", "forum"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "kept" in res.output and (out / "data/source=forum/part-00000.parquet").is_file()  # --source wins
+    info = runner.invoke(app, ["shards", "info", str(out)])
+    assert info.exit_code == 0 and "match index.json" in info.output and "forum" in info.output
+
+    shard = out / "data/source=forum/part-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")  # tamper with one byte
+    bad = runner.invoke(app, ["shards", "info", str(out)])
+    assert bad.exit_code == 1 and "do not match" in bad.output
+
+    again = runner.invoke(app, [*args[:-2], "--source", "other"])  # a different run into the same --out
+    assert again.exit_code == 1 and "different run" in again.output
+
+
+def test_curate_cli_one_line_errors(tmp_path: Path) -> None:
+    tok = str(make_tokenizer(tmp_path))
+    res = runner.invoke(app, ["curate", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--tokenizer", tok])
+    assert res.exit_code == 1 and "does not exist" in res.output
+    src = write_jsonl(tmp_path / "a.jsonl", [{"text": "x"}])
+    missing_tok = str(tmp_path / "t.json")
+    res = runner.invoke(app, ["curate", str(src), "--out", str(tmp_path / "o"), "--tokenizer", missing_tok])
+    assert res.exit_code == 1 and "tokenizer train" in res.output
+    res = runner.invoke(app, ["shards", "info", str(tmp_path)])
+    assert res.exit_code == 1 and "not a foresight shard directory" in res.output
+    for cmd in (["curate", "--help"], ["shards", "info", "--help"]):
+        assert "Example: foresight" in runner.invoke(app, cmd).output
+
+
+def _plan(tmp_path: Path, **overrides):
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])
+    on = {"dedup": {"exact": {"enabled": True}, "minhash": {"enabled": True}}, "classify": {"enabled": False},
+          "executor": {"slurm": {"partition": "cpu", "time": "01:00:00"}}}
+    return plan([str(src)], tmp_path / "out", make_tokenizer(tmp_path), tasks=4, overrides=merge(on, overrides))
+
+
+def test_slurm_executor_gets_the_same_steps(tmp_path: Path) -> None:
+    from datatrove.executor import SlurmPipelineExecutor
+
+    p = _plan(tmp_path)
+    local = build_executors(p.stages, "local", workers=2)
+    slurm = build_executors(p.stages, "slurm", workers=2, options=p.config["executor"])
+    assert all(isinstance(e, SlurmPipelineExecutor) for e in slurm)
+    assert [s.name for s in p.stages] == ["filter", "exact-sigs", "exact-find", "minhash-sigs", "minhash-buckets",
+                                          "minhash-cluster", "segment", "finalize"]
+    for stage, lo, sl in zip(p.stages, local, slurm, strict=True):
+        assert sl.pipeline is stage.pipeline and lo.pipeline is stage.pipeline
+        assert sl.tasks == lo.tasks == stage.tasks and sl.logging_dir.path == lo.logging_dir.path
+        assert sl.partition == "cpu" and sl.time == "01:00:00" and sl.job_name == f"foresight-{stage.name}"
+    assert slurm[-1].depends is slurm[-2] and slurm[0].depends is None
+    assert slurm[-1].skip_completed is False  # finalize always rewrites the index
+
+
+def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:
+    p = _plan(tmp_path, executor={"slurm": {"partition": ""}})
+    with pytest.raises(ValueError, match="partition"):
+        build_executors(p.stages, "slurm", options=p.config["executor"])
+
+
+def test_ray_executor_gets_the_same_steps(tmp_path: Path) -> None:
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    p = _plan(tmp_path)
+    ray = build_executors(p.stages, "ray", workers=3, options=p.config["executor"])
+    assert all(isinstance(e, RayPipelineExecutor) for e in ray)
+    assert [e.pipeline for e in ray] == [s.pipeline for s in p.stages]
+    assert [e.tasks for e in ray] == [4, 4, 1, 4, 14, 1, 4, 1] and ray[3].depends is ray[2]
+
+
+def test_classify_stage_inserted_when_available_and_enabled(tmp_path: Path) -> None:
+    pytest.importorskip("pipeline.stages.classify")
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i, 60)} for i in range(3)])
+    root = curate(tmp_path, [src], out="lab", overrides={"classify": {"enabled": True}})
+    t = pq.read_table(root / "data/source=web/part-00000.parquet")
+    assert {"labels", "reasoning", "visual"} <= set(t.column_names)
+    import json
+
+    assert json.loads((root / "index.json").read_text())["classifier"] is not None
+    names = [type(s).__name__ for s in plan([str(src)], tmp_path / "x", make_tokenizer(tmp_path),
+                                            overrides=merge(MINIMAL, {"classify": {"enabled": True}})).stages[-2]
+             .pipeline]
+    assert names[-3:] == ["Tokenize", "ClassifyStep", "ShardWriter"]
+
+
+def test_classify_disabled_means_no_label_columns(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])
+    root = curate(tmp_path, [src])
+    assert "labels" not in pq.read_schema(root / "data/source=web/part-00000.parquet").names
+
+
+def test_warc_input_is_extracted_with_trafilatura(tmp_path: Path) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "in" / "crawl" / "a.warc.gz"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for i in range(2):
+            html = f"<html><body><article><h1>Title {i}</h1><p>{prose(i, 120)}</p></article></body></html>"
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(f"http://example.org/{i}", "response",
+                                                payload=io.BytesIO(html.encode()), http_headers=headers))
+        img = StatusAndHeaders("200 OK", [("Content-Type", "image/png")], protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record("http://example.org/x.png", "response",
+                                            payload=io.BytesIO(b"\x89PNG"), http_headers=img))
+    root = curate(tmp_path, [tmp_path / "in"])
+    acc = accounting(root)
+    assert acc["kept"] == 2 and acc["errored"] == {"not_html": 1}
+    rows = pq.read_table(root / "data/source=crawl/part-00000.parquet").to_pylist()
+    assert rows[0]["url"] == "http://example.org/0"
+    assert "<p>" not in rows[0]["text"] and "Story number 0" in rows[0]["text"]
