@@ -56,7 +56,7 @@ def best_of(repeat: int, fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=2000)
-    ap.add_argument("--chars", type=int, default=2000)
+    ap.add_argument("--chars", type=int, default=4000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--tokenizer", type=Path, default=Path("demo/tokenizer.json"))
