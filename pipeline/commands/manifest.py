@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from pipeline.commands.common import console, user_errors
+
+
+def _wide() -> Console:
+    """A console at least 110 columns wide, so the mixture table's numbers are never truncated in a pipe."""
+    return Console(width=max(console.width, 110), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,4 +68,4 @@ def register(app: typer.Typer) -> None:
         head = read_header(manifest)
         names = head.get("pool_names") or list(head["pools"])  # the header's dict is key-sorted; keep spec order
         pools = {n: head["pools"][n] for n in names}
-        console.print(mixture_table(head["name"], head["total_tokens"], pools, head["shares"]))
+        _wide().print(mixture_table(head["name"], head["total_tokens"], pools, head["shares"]))

@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from pipeline.commands.common import console, default_command_group, user_errors
+
+
+def _wide() -> Console:
+    """A console at least 110 columns wide, so the mixture table's numbers are never truncated in a pipe."""
+    return Console(width=max(console.width, 110), highlight=False)
 
 SPEC_HELP = "Mixture spec (TOML file) or a preset name such as lsbs_mix6 (see `foresight mix presets`)."
 
@@ -43,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
         out_dir = write_manifest(p, out)
-        console.print(plan_table(p))
+        _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
 
     @group.command("plan")
@@ -64,7 +70,7 @@ def register(app: typer.Typer) -> None:
         from mixtures.report import plan_table
 
         p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
-        console.print(plan_table(p))
+        _wide().print(plan_table(p))
         console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
 
     @group.command("presets")
