@@ -25,16 +25,16 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
                device: str = "cpu", vision_model: Path | None = None, pairs: Path | None = None,
                pools: dict[str, str] | None = None, heldout_fraction: float | None = None, bpb_limit: int = 500,
                color_table: str = "xkcd", color_limit: int | None = None, knowledge_items: Path | None = None,
-               color_plot: Path | None = None) -> dict[str, Any]:
+               color_plot: Path | None = None, random_init: bool = False) -> dict[str, Any]:
     """One dict of scores (flat floats/ints) plus ``model``; unknown or inapplicable probes are errors."""
     from trainer.probes.features import load_model
 
-    lm = load_model(model_path, device)
+    lm = load_model(model_path, device, random_init=random_init)
     chosen = list(probes) if probes else default_probes(lm.causal, shards, vision_model)
     unknown = [p for p in chosen if p not in PROBES]
     if unknown:
         raise ValueError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBES)}")
-    row: dict[str, Any] = {"model": str(Path(model_path).resolve())}
+    row: dict[str, Any] = {"model": str(Path(model_path).resolve()) + (" (random init)" if random_init else "")}
     if "bpb" in chosen:
         from pipeline.splits import DEFAULT_HELDOUT_FRACTION
         from trainer.probes.bpb import bpb_probe

@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         vision_model: Path = typer.Option(None, "--vision-model", help="Local HF vision encoder directory."),
         pairs: Path = typer.Option(None, "--pairs", help="Parquet of image (path/bytes) + caption pairs."),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+        random_init: bool = typer.Option(False, "--random-init", help="Same architecture and tokenizer, fresh "
+                                                                      "random weights (the untrained baseline)."),
     ) -> None:
         """Probe a model and write one row of scores (also plots the colour MDS next to --out).
 
@@ -40,7 +42,7 @@ def register(app: typer.Typer) -> None:
         row = run_probes(model, shards=shards, probes=list(probes) if probes else None, device=device,
                          vision_model=vision_model, pairs=pairs, pools=pools, heldout_fraction=heldout_fraction,
                          bpb_limit=bpb_limit, color_table=colors, color_limit=color_limit, knowledge_items=items,
-                         color_plot=out.with_name(f"{out.stem}_color_mds.png"))
+                         color_plot=out.with_name(f"{out.stem}_color_mds.png"), random_init=random_init)
         write_row(row, out)
         for k, v in row.items():
             if k != "model":

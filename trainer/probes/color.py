@@ -23,16 +23,21 @@ TEMPLATES = ("The color {}.", "This color is {}.", "The color of this thing is {
 
 
 def color_table(which: str = "xkcd") -> tuple[list[str], np.ndarray]:
-    """(names, sRGB in [0,1] of shape n×3) from matplotlib's colour tables; 'xkcd', 'css4' or 'both'."""
+    """(names, sRGB in [0,1] of shape n×3) from matplotlib's colour tables: 'xkcd', 'css4', 'both', or
+    'xkcd-single' (the 250 one-word XKCD names, which removes the shared-word confound: "light blue" and
+    "dark blue" look alike to any bag-of-tokens model, trained or not)."""
     import matplotlib.colors as mcolors
     tables = {"xkcd": mcolors.XKCD_COLORS, "css4": mcolors.CSS4_COLORS}
-    if which not in (*tables, "both"):
-        raise ValueError(f"unknown colour table {which!r}; use xkcd, css4 or both")
-    chosen = [tables[which]] if which != "both" else [tables["xkcd"], tables["css4"]]
+    if which not in (*tables, "both", "xkcd-single"):
+        raise ValueError(f"unknown colour table {which!r}; use xkcd, xkcd-single, css4 or both")
+    single = which == "xkcd-single"
+    chosen = [tables["xkcd"]] if single else [tables[which]] if which != "both" else [tables["xkcd"], tables["css4"]]
     names, rgb, seen = [], [], set()
     for table in chosen:
         for key, hexval in sorted(table.items()):
             name = key.split(":", 1)[-1]
+            if single and any(ch in name for ch in " /-'"):
+                continue
             if name not in seen:
                 seen.add(name)
                 names.append(name)

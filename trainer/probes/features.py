@@ -36,8 +36,12 @@ def _is_causal(config) -> bool:
     return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) or bool(getattr(config, "is_decoder", False))
 
 
-def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
-    """A local causal LM (AutoModelForCausalLM) or encoder (AutoModel) with its tokenizer, in eval mode."""
+def load_model(path: str | Path, device: str = "cpu", random_init: bool = False, seed: int = 0) -> LoadedModel:
+    """A local causal LM (AutoModelForCausalLM) or encoder (AutoModel) with its tokenizer, in eval mode.
+
+    ``random_init`` keeps the architecture and tokenizer but draws fresh weights (seeded): the untrained
+    baseline PRH compares against.
+    """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
@@ -49,7 +53,12 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     causal = _is_causal(config)
     cls = AutoModelForCausalLM if causal else AutoModel
     try:
-        model = cls.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        if random_init:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = cls.from_config(config)
+        else:
+            model = cls.from_pretrained(path, local_files_only=True, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
         raise ProbeError(f"cannot load {path} as a transformers model/tokenizer: {str(e).splitlines()[0]}") from e
