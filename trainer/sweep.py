@@ -36,6 +36,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "swept", "mixtures", "grid", "train", "probe"}
+BUNDLED = Path(__file__).resolve().parent / "sweeps"
 PROBE_KEYS = {"probes", "color_table", "color_limit", "bpb_limit", "heldout_fraction", "knowledge_items",
               "vision_model", "pairs"}
 
@@ -64,10 +65,24 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "mixture"
 
 
+def bundled_sweeps() -> list[str]:
+    return sorted(p.stem for p in BUNDLED.glob("*.toml"))
+
+
+def resolve_sweep_path(sweep: str | Path) -> Path:
+    """A sweep file, or the name of one bundled in ``trainer/sweeps/`` (e.g. ``lsbs_mix0_vs_mix6``)."""
+    path = Path(sweep)
+    if path.is_file():
+        return path
+    if "/" not in str(sweep) and (BUNDLED / f"{sweep}.toml").is_file():
+        return BUNDLED / f"{sweep}.toml"
+    raise FileNotFoundError(f"sweep {sweep} is neither a file nor a bundled sweep ({', '.join(bundled_sweeps())})")
+
+
 def load_sweep(path: str | Path) -> Sweep:
-    """Parse and validate a sweep file; errors name the file and key."""
+    """Parse and validate a sweep file (or bundled sweep name); errors name the file and key."""
     from trainer.train import TrainConfig
-    path = Path(path)
+    path = resolve_sweep_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:

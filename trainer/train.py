@@ -73,6 +73,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def set_threads(n: int | None) -> None:
+    """Set torch's intra-op CPU threads (None keeps torch's default)."""
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--threads must be >= 1, got {n}")
+        torch.set_num_threads(n)
+
+
 def dist_info() -> tuple[int, int, int]:
     """(world, rank, local_rank) from torchrun's environment; (1, 0, 0) otherwise."""
     return int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))

@@ -31,13 +31,17 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
         random_init: bool = typer.Option(False, "--random-init", help="Same architecture and tokenizer, fresh "
                                                                       "random weights (the untrained baseline)."),
+        threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; 1 is "
+                                                            "often fastest on a busy machine)."),
     ) -> None:
         """Probe a model and write one row of scores (also plots the colour MDS next to --out).
 
         Example: foresight probe demo/runs/lsbs_mix6 --shards demo/shards --out demo/runs/lsbs_mix6/probes.parquet
         """
         from trainer.probe import pools_from_manifest, run_probes, write_row
+        from trainer.train import set_threads
 
+        set_threads(threads)
         pools = pools_from_manifest(manifest) if manifest else None
         row = run_probes(model, shards=shards, probes=list(probes) if probes else None, device=device,
                          vision_model=vision_model, pairs=pairs, pools=pools, heldout_fraction=heldout_fraction,

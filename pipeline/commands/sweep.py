@@ -17,13 +17,16 @@ def register(app: typer.Typer) -> None:
     @group.command("run")
     @user_errors
     def run(
-        sweep: Path = typer.Argument(..., help="Sweep file (TOML): mixtures = [...] or a [grid]; see docs/trainer.md."),
+        sweep: Path = typer.Argument(..., help="Sweep file (TOML: mixtures = [...] or a [grid]; see docs/trainer.md) "
+                                               "or a bundled sweep name (lsbs_mix0_vs_mix6, lsbs_reasoning_share)."),
         shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
         out: Path = typer.Option(..., "--out", help="Sweep directory (one sub-directory per mixture)."),
         tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer.json of the shards (default: found "
                                                                  "next to them)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         quiet: bool = typer.Option(False, "--quiet", help="No training progress bars."),
+        threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; 1 is "
+                                                            "often fastest on a busy machine)."),
     ) -> None:
         """Run every mixture of the sweep (finished ones are skipped) and write results.parquet.
 
@@ -31,7 +34,9 @@ def register(app: typer.Typer) -> None:
         """
         from trainer.plots import markdown_table
         from trainer.sweep import run_sweep
+        from trainer.train import set_threads
 
+        set_threads(threads)
         path = run_sweep(sweep, shards, out, tokenizer=tokenizer, device=device, progress=not quiet,
                          log=lambda s: console.print(s, highlight=False))
         console.print(markdown_table(out), highlight=False)

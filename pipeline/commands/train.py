@@ -32,14 +32,17 @@ def register(app: typer.Typer) -> None:
         shards: Path = typer.Option(None, "--shards", help="Shard directory, if it moved since the manifest."),
         resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoint."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; 1 is "
+                                                            "often fastest on a busy machine)."),
     ) -> None:
         """Verify the manifest, then train on exactly its tokens (torchrun --nproc_per_node N for DDP).
 
         Example: foresight train demo/manifests/lsbs_mix6 --out demo/runs/lsbs_mix6 --model tiny
         """
         from trainer.run import train_manifest
-        from trainer.train import TrainConfig
+        from trainer.train import TrainConfig, set_threads
 
+        set_threads(threads)
         cfg = TrainConfig(seq_len=seq_len, batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup, epochs=epochs,
                           max_steps=steps, seed=seed, device=device, compile=compile_,
                           checkpoint_every=checkpoint_every, progress=not quiet)

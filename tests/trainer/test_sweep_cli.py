@@ -128,3 +128,13 @@ def test_sweep_file_errors_name_the_key(tmp_path: Path, shards: Path) -> None:
     assert res.exit_code == 1 and "learning_rate" in res.output
     res = runner.invoke(app, ["sweep", "plot", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "results.parquet" in res.output
+
+
+def test_bundled_sweeps_parse() -> None:
+    from trainer.sweep import bundled_sweeps, load_sweep
+    assert {"lsbs_mix0_vs_mix6", "lsbs_reasoning_share"} <= set(bundled_sweeps())
+    s = load_sweep("lsbs_mix0_vs_mix6")
+    assert [m.name for m in s.mixtures] == ["lsbs_mix0", "lsbs_mix6"] and s.total_tokens == "500K"
+    assert len(load_sweep("lsbs_reasoning_share").mixtures) == 5
+    with pytest.raises(FileNotFoundError, match="bundled sweep"):
+        load_sweep("no_such_sweep")
