@@ -49,19 +49,23 @@ def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.
     return table.combine_chunks(), inverse
 
 
+def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
+    """Strings by index without building Python objects per entry (dictionary decode in Arrow)."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(list(names), pa.string())
+                                          ).cast(pa.string())
+
+
 def entries_table(p: Plan) -> pa.Table:
     sel, cand = p.selection, p.candidates
     file_idx, rows = cand.file[sel.index], cand.row[sel.index]
     cols, inverse = row_columns(p.shards.root, p.shards.relpaths, file_idx, rows, ["doc_id", "text_sha256"])
     cols = cols.take(pa.array(inverse))
-    names = np.array([pp.name for pp in p.pools], dtype=object)
-    rel = np.array(p.shards.relpaths, dtype=object)
     return pa.table({
         "order": pa.array(np.arange(len(sel), dtype=np.int64)),
-        "pool": pa.array(names[sel.pool], type=pa.string()),
+        "pool": _labels(sel.pool, [pp.name for pp in p.pools]),
         "id": cand.ids.take(pa.array(sel.index)).cast(pa.string()),
         "doc_id": cols.column("doc_id").cast(pa.string()),
-        "file": pa.array(rel[file_idx], type=pa.string()),
+        "file": _labels(file_idx, p.shards.relpaths),
         "row": pa.array(rows, type=pa.int64()),
         "start": pa.array(sel.start, type=pa.int32()),
         "end": pa.array(sel.end, type=pa.int32()),

@@ -24,8 +24,9 @@ ENTRIES_SCHEMA = pa.schema([
 ENTRY_COLUMNS: tuple[str, ...] = tuple(ENTRIES_SCHEMA.names)
 
 # Fixed writer options: the same entries give the same bytes (entries_sha256 is reproducible).
-PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "write_statistics": True, "use_dictionary": True,
-                "row_group_size": 1 << 20}
+# Dictionary encoding only where values repeat (ids and hashes are unique: trying it would only cost time).
+PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "write_statistics": True,
+                "use_dictionary": ["pool", "file", "epoch"], "row_group_size": 1 << 20}
 
 HEADER_KEYS = ("format", "name", "spec", "spec_sha256", "shards", "tokenizer_sha256", "seed", "total_tokens",
                "pools", "shares", "entries_sha256", "created_by")
