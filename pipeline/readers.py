@@ -7,7 +7,9 @@ file, and never lose a record without counting it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import gzip
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -165,15 +167,55 @@ def _record_from_obj(obj: Any, where: str, f: InputFile, idx: int, text_key: str
     return Record(text, doc_id, source, url, path)
 
 
+@contextlib.contextmanager
+def open_binary(path: str) -> Iterator[Any]:
+    """A line-iterable binary stream of a (possibly .gz/.zst compressed) local file or fsspec URL."""
+    import fsspec
+
+    with fsspec.open(path, "rb") as raw:
+        low = path.lower()
+        if low.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as fh:
+                yield fh
+        elif low.endswith(".zst"):
+            yield _zstd_lines(raw)
+        else:
+            yield raw
+
+
+def _zstd_lines(raw: Any, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Lines of a (multi-frame) zstd stream; raises EOFError if the last frame is cut short.
+
+    zstandard's stream_reader silently returns nothing for a truncated frame, which would lose records
+    without counting them.
+    """
+    import zstandard
+
+    dobj, fed, buf = zstandard.ZstdDecompressor().decompressobj(), False, b""
+    while data := raw.read(chunk):
+        while data:
+            buf += dobj.decompress(data)
+            fed, data = True, b""
+            if dobj.eof:  # frame finished; the next frame (if any) starts in unused_data
+                data = dobj.unused_data
+                dobj, fed = zstandard.ZstdDecompressor().decompressobj(), False
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if buf:
+        yield buf
+    if fed:
+        raise EOFError("zstd stream ends in the middle of a frame (truncated file)")
+
+
 def iter_jsonl(f: InputFile, text_key: str, max_chars: int, default_source: str | None
                ) -> Iterator[Record | Problem]:
     """Lines are decoded one by one, so a bad byte costs one line and the lines after it are kept."""
-    import fsspec
     import orjson
 
     lineno = 0
     try:
-        with fsspec.open(f.path, "rb", compression="infer") as fh:
+        with open_binary(f.path) as fh:
             for lineno, raw in enumerate(fh, 1):
                 if not raw.strip():
                     continue

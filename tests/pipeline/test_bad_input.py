@@ -40,6 +40,17 @@ def test_truncated_gzip_keeps_what_was_readable(tmp_path: Path) -> None:
     assert 0 < acc["kept"] < 200
 
 
+def test_truncated_zstd_is_counted_not_silently_empty(tmp_path: Path) -> None:
+    import zstandard
+
+    path = tmp_path / "in" / "a.jsonl.zst"
+    path.parent.mkdir()
+    data = zstandard.ZstdCompressor().compress("".join(json.dumps(r) + "\n" for r in _good(50)).encode())
+    path.write_bytes(data[: len(data) // 2])
+    acc = accounting(curate(tmp_path, [path]))
+    assert acc["errored"] == {"unreadable_file": 1}
+
+
 def test_non_json_line(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in" / "a.jsonl", [_good(1)[0], "this is {not json", _good(1, 1)[0]])
     acc = accounting(curate(tmp_path, [path]))
