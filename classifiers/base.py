@@ -63,25 +63,41 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
-    """``None``/"rules" → the rules teacher; a directory → the transformer; a ``.bin`` file → fastText.
+def check_model(model: str | Path | None) -> str:
+    """Validate a classifier path without loading weights; returns its kind (rules, transformer, fasttext).
 
-    Model files are validated here (missing files, label list) so a bad path fails before any work.
+    Lets a pipeline fail on a bad path (missing files, wrong label list) before it reads any document.
     """
     if model is None or str(model) == "rules":
-        from classifiers.teacher.rules import RulesTeacher
-
-        return RulesTeacher()
+        return "rules"
     path = Path(model)
     if path.is_dir():
-        from classifiers.transformer import TransformerClassifier
+        from classifiers.transformer import check_model_dir
 
-        return TransformerClassifier.load(path, batch_size=batch_size, device=device)
+        check_model_dir(path)
+        return "transformer"
     if path.suffix == ".bin":
-        from classifiers.fasttext_model import FastTextClassifier
+        from classifiers.fasttext_model import check_model_file
 
-        return FastTextClassifier.load(path)
+        check_model_file(path)
+        return "fasttext"
     if not path.exists():
         raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText .bin, "
                                 "or 'rules'")
     raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin file")
+
+
+def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
+    """``None``/"rules" → the rules teacher; a directory → the transformer; a ``.bin`` file → fastText."""
+    kind = check_model(model)
+    if kind == "rules":
+        from classifiers.teacher.rules import RulesTeacher
+
+        return RulesTeacher()
+    if kind == "transformer":
+        from classifiers.transformer import TransformerClassifier
+
+        return TransformerClassifier.load(Path(str(model)), batch_size=batch_size, device=device)
+    from classifiers.fasttext_model import FastTextClassifier
+
+    return FastTextClassifier.load(Path(str(model)))

@@ -38,6 +38,24 @@ def _load_fasttext(path: Path) -> Any:
     return _FastText(str(path))
 
 
+def check_model_file(path: Path) -> dict[str, Any]:
+    """Refuse a missing ``.bin``, a missing sidecar, or a label list that differs from the taxonomy."""
+    if not path.is_file():
+        raise FileNotFoundError(f"fastText model {path} does not exist")
+    mp = meta_path(path)
+    if not mp.exists():
+        raise FileNotFoundError(f"{mp} is missing (labels and thresholds of {path.name}); "
+                                "re-create the model with `foresight classify distill`")
+    meta = json.loads(mp.read_text())
+    try:
+        check_labels(meta.get("labels", []))
+    except ValueError as e:
+        raise ValueError(f"{mp}: {e}; distil the model again for this taxonomy") from None
+    if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
+        raise ValueError(f"{mp}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+    return meta
+
+
 class FastTextClassifier:
     kind = "fasttext"
 
@@ -57,17 +75,7 @@ class FastTextClassifier:
     @classmethod
     def load(cls, path: str | Path) -> FastTextClassifier:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"fastText model {path} does not exist")
-        mp = meta_path(path)
-        if not mp.exists():
-            raise FileNotFoundError(f"{mp} is missing (labels and thresholds of {path.name}); "
-                                    "re-create the model with `foresight classify distill`")
-        meta = json.loads(mp.read_text())
-        try:
-            check_labels(meta.get("labels", []))
-        except ValueError as e:
-            raise ValueError(f"{mp}: {e}; distil the model again for this taxonomy") from None
+        meta = check_model_file(path)
         return cls(_load_fasttext(path), meta["thresholds"], path)
 
     def info(self) -> dict[str, str | None]:

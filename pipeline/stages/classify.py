@@ -12,41 +12,11 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from classifiers.base import Classifier, load_classifier
+from classifiers.base import Classifier, check_model, load_classifier
 from classifiers.taxonomy import LABEL_NAMES, labels_in, score_column
 
 _REASONING = [LABEL_NAMES.index(n) for n in labels_in("reasoning")]
 _VISUAL = [LABEL_NAMES.index(n) for n in labels_in("visual")]
-
-
-def _check_model_files(model: str | None) -> None:
-    """Validate a model path cheaply (files, label list) so a bad path fails before the pipeline starts."""
-    if model is None or model == "rules":
-        return
-    path = Path(model)
-    if path.is_dir():
-        from classifiers.transformer import check_model_dir
-
-        check_model_dir(path)
-    elif path.suffix == ".bin" and path.is_file():
-        from classifiers.fasttext_model import meta_path
-
-        if not meta_path(path).exists():
-            raise FileNotFoundError(f"{meta_path(path)} is missing (labels and thresholds of {path.name}); "
-                                    "re-create the model with `foresight classify distill`")
-        import json
-
-        from classifiers.taxonomy import check_labels
-
-        try:
-            check_labels(json.loads(meta_path(path).read_text()).get("labels", []))
-        except ValueError as e:
-            raise ValueError(f"{meta_path(path)}: {e}") from None
-    elif not path.exists():
-        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText "
-                                ".bin, or omit it to use the rules teacher")
-    else:
-        raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin file")
 
 
 class ClassifyStep(PipelineStep):
@@ -63,7 +33,7 @@ class ClassifyStep(PipelineStep):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"classify batch_size must be ≥ 1, got {batch_size}")
-        _check_model_files(model)
+        self._kind = check_model(model)  # bad paths fail here, before any document is read
         self.model = None if model is None else str(model)
         self.batch_size = batch_size
         self.device = device
@@ -81,16 +51,15 @@ class ClassifyStep(PipelineStep):
         if self._info is None:
             if self._clf is not None:
                 self._info = self._clf.info()
-            elif self.model is None or self.model == "rules":
+            elif self._kind == "rules":
                 from classifiers.teacher.rules import RulesTeacher
 
                 self._info = RulesTeacher().info()
             else:
                 from classifiers.base import sha256_path
 
-                path = Path(self.model)
-                kind = "transformer" if path.is_dir() else "fasttext"
-                self._info = {"kind": kind, "id": path.name, "sha256": sha256_path(path)}
+                path = Path(str(self.model))
+                self._info = {"kind": self._kind, "id": path.name, "sha256": sha256_path(path)}
         return self._info
 
     def __getstate__(self) -> dict[str, Any]:
