@@ -217,7 +217,8 @@ def _presets_dir() -> Any:
 
 def preset_names() -> list[str]:
     """Names of the presets shipped in ``mixtures/presets/``."""
-    return sorted(p.name[:-5] for p in _presets_dir().iterdir() if p.name.endswith(".toml"))
+    names = [p.name[:-5] for p in _presets_dir().iterdir() if p.name.endswith(".toml")]
+    return sorted(names, key=lambda n: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", n)])
 
 
 def resolve_spec_path(spec: str | Path) -> Path:
