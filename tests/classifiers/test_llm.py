@@ -110,3 +110,22 @@ def test_predict_scores_and_validation(server, tmp_path):
         LLMTeacher("localhost:8000", "m")
     long = LLMTeacher(server.url, "m", max_chars=10, backoff_s=0.01)
     assert long.label(["x"], ["ok " + "word " * 50]) == [[0, 0, 0, 0, 1, 0]] and long.truncated == 1
+
+
+def test_cli_teach_with_llm_leaves_out_errored_segments(server, tmp_path):
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from tests.helpers import make_shards
+
+    root = make_shards(tmp_path, [{"text": t, "source": "web-crawl"} for t in ["ok a", "garbage b", "fenced c"]],
+                       with_labels=False)
+    out = tmp_path / "llm.parquet"
+    res = CliRunner().invoke(app, ["classify", "teach", str(root), "--teacher", "llm", "--endpoint", server.url,
+                                   "--model", "m", "--sample", "0", "--max-retries", "1", "--cache-dir",
+                                   str(tmp_path / "c"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "errored=1" in res.output and "doc000001#0" in res.output
+    t = pq.read_table(out)
+    assert t.column("text").to_pylist() == ["ok a", "fenced c"] and t.column("math_reasoning").to_pylist() == [1, 1]
