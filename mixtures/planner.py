@@ -149,9 +149,9 @@ def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | 
     takes = []
     for i, p in enumerate(spec.pools):
         ordered = base_order(by_pool[i], cand, p.order_column(), targets[i])
-        takes.append(take_pool(ordered, cand.n_tokens, targets[i], int(avail[i]), p.order == "random",
-                               spec.seed, p.name))
-    selection = interleave(takes, spec.seed)
+        takes.append(take_pool(ordered, cand.n_tokens, cand.key, targets[i], int(avail[i]),
+                               p.order == "random", spec.seed, p.name))
+    selection = interleave(takes, cand.key, spec.seed)
     t3 = time.perf_counter()
     pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, int(avail[i]),
                       int(avail_segs[i]), targets[i]) for i, p in enumerate(spec.pools)]

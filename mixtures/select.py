@@ -44,8 +44,7 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def candidate_query(pool_exprs: list[str], exclude: list[str], seed: int, flags: list[str],
-                    scores: list[str]) -> str:
+def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str]) -> str:
     bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
     where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
     extra = "".join(f", {c}" for c in flags + scores)
@@ -58,7 +57,7 @@ def candidate_query(pool_exprs: list[str], exclude: list[str], seed: int, flags:
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
                      flags: list[str], scores: list[str]) -> Candidates:
-    tbl = con.sql(candidate_query(pool_exprs, exclude, seed, flags, scores)).to_arrow_table()
+    tbl = con.sql(candidate_query(pool_exprs, exclude, flags, scores)).to_arrow_table()
     ids = tbl.column("i").combine_chunks().cast(pa.large_string())
 
     def col(name: str, dtype: type) -> np.ndarray:
@@ -88,12 +87,13 @@ FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads FNV's weak low bits over the whole word."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """splitmix64's finaliser: spreads FNV's weak low bits over the whole word (arithmetic mod 2**64)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
@@ -146,11 +146,7 @@ def derive_seed(*parts: object) -> int:
 
 def _by_key(idx: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``idx`` sorted by key; equal keys (only duplicate ids can collide in practice) keep (file, row) order."""
-    o = np.argsort(keys)  # quicksort: several times faster than a stable sort on uint64
-    ks = keys[o]
-    if len(ks) > 1 and np.any(ks[1:] == ks[:-1]):
-        o = np.argsort(keys, kind="stable")
-    return idx[o]
+    return idx[_argsort_keys(keys)]  # quicksort unless keys tie: several times faster than a stable sort
 
 
 def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int) -> np.ndarray:
@@ -185,19 +181,31 @@ class PoolTake:
     epoch: np.ndarray  # int32
 
 
-def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, target: int, available: int, reshuffle: bool,
-              seed: int, name: str) -> PoolTake:
+def salted(keys: np.ndarray, salt: int | np.ndarray) -> np.ndarray:
+    """Fresh pseudo-random keys from the segment keys and a salt, by the same fixed arithmetic (no RNG stream
+    whose algorithm could change with a library version)."""
+    return _splitmix64(keys ^ _splitmix64(np.asarray(salt, dtype=np.uint64)))
+
+
+def _argsort_keys(keys: np.ndarray) -> np.ndarray:
+    o = np.argsort(keys)
+    ks = keys[o]
+    return np.argsort(keys, kind="stable") if len(ks) > 1 and np.any(ks[1:] == ks[:-1]) else o
+
+
+def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, keys: np.ndarray, target: int, available: int,
+              reshuffle: bool, seed: int, name: str) -> PoolTake:
     """Exactly ``target`` tokens: whole passes over the pool, then a prefix of the next pass with at most one
-    segment cut to ``[0, end)``. Random pools get a fresh seeded order each pass; score-ordered pools repeat
-    their order. ``ordered`` may be only a prefix of the pool when ``target < available``."""
+    segment cut to ``[0, end)``. Random pools get a fresh seeded order each pass (keys salted with the pass);
+    score-ordered pools repeat their order. ``ordered`` may be only a prefix of the pool when
+    ``target < available``."""
     parts: list[tuple[np.ndarray, np.ndarray, int]] = []
     if target > 0 and available > 0:
         passes, rem = divmod(target, available)
         for epoch in range(passes + (1 if rem else 0)):
             order = ordered
             if reshuffle and epoch > 0:
-                order = ordered[np.random.Generator(np.random.PCG64(derive_seed(seed, name, epoch)))
-                                .permutation(len(ordered))]
+                order = ordered[_argsort_keys(salted(keys[ordered], derive_seed(seed, name, epoch)))]
             ends = n_tokens[order].copy()
             if epoch == passes:  # the remainder pass
                 csum = np.cumsum(ends)
@@ -228,10 +236,13 @@ class Selection:
         return len(self.index)
 
 
-def interleave(takes: list[PoolTake], seed: int) -> Selection:
-    """Concatenate the pools' entries and shuffle them into one seeded training order."""
+def interleave(takes: list[PoolTake], keys: np.ndarray, seed: int) -> Selection:
+    """Concatenate the pools' entries and shuffle them into one seeded training order: entries sorted by their
+    segment key salted with (seed, epoch), so a repeated segment lands at a new place in each epoch."""
     pool = np.concatenate([np.full(len(t.index), i, dtype=np.int16) for i, t in enumerate(takes)])
     sel = Selection(np.concatenate([t.index for t in takes]), pool, np.concatenate([t.start for t in takes]),
                     np.concatenate([t.end for t in takes]), np.concatenate([t.epoch for t in takes]))
-    perm = np.random.Generator(np.random.PCG64(derive_seed(seed, "order"))).permutation(len(sel))
+    with np.errstate(over="ignore"):
+        salt = np.uint64(derive_seed(seed, "order")) + sel.epoch.astype(np.uint64)
+    perm = _argsort_keys(salted(keys[sel.index], salt))
     return Selection(sel.index[perm], sel.pool[perm], sel.start[perm], sel.end[perm], sel.epoch[perm])

@@ -173,7 +173,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     for target in (1, 5_000, int(sizes.sum()) // 3):
         prefix = base_order(idx, cand, None, target)
         assert len(prefix) < n and np.array_equal(prefix, full[:len(prefix)])
-        a = take_pool(prefix, sizes, target, int(sizes.sum()), True, 3, "p")
-        b = take_pool(full, sizes, target, int(sizes.sum()), True, 3, "p")
+        a = take_pool(prefix, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
+        b = take_pool(full, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
         assert np.array_equal(a.index, b.index) and np.array_equal(a.end, b.end)
         assert int((a.end - a.start).sum()) == target
