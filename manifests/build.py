@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,6 +18,7 @@ from pipeline.hashing import sha256_file
 from pipeline.index import write_json_atomic
 
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
+TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
 
 
 def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +94,9 @@ def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
         "shares": p.shares,
         "entries": n_entries,
         "entries_sha256": entries_sha256,
-        "selection": {"order_key": ORDER_KEY, "duckdb": duckdb.__version__, "numpy": np.__version__},
+        # no library versions here: the selection is defined by fixed arithmetic, so a rebuild after an upgrade
+        # gives the same bytes
+        "selection": {"order_key": ORDER_KEY, "training_order": TRAINING_ORDER},
         "created_by": f"foresight {__version__}",
     }
 
