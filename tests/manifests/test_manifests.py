@@ -156,3 +156,13 @@ def test_missing_or_foreign_manifest(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"format": "other"}')
     with pytest.raises(ManifestError, match="is not 'foresight-manifest/1'"):
         manifests.read(tmp_path)
+
+
+def test_moved_shards_are_found_with_shards_root(built: tuple[Path, Path], tmp_path: Path) -> None:
+    shards, mdir = built
+    moved = tmp_path / "moved"
+    shutil.move(str(shards), moved)
+    with pytest.raises(ManifestError, match="not found"):
+        manifests.verify(mdir)
+    manifests.verify(mdir, deep=True, shards_root=moved)
+    assert sum(len(a) for a in manifests.iter_token_arrays(mdir, shards_root=moved)) == 700
