@@ -50,7 +50,7 @@ def test_killed_run_resumes_only_missing_tasks_and_is_byte_identical(tmp_path: P
     done_dir = killed / "_work" / "logs" / "segment" / "completions"
     proc = subprocess.Popen(_curate_cmd(src, killed, tok, tasks), env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
         if done_dir.is_dir() and len(list(done_dir.iterdir())) >= 1:
             os.killpg(proc.pid, signal.SIGKILL)  # mid-way through the segment/write stage
