@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import gzip
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -100,7 +101,7 @@ def _expand_local(item: str) -> list[tuple[str, str, str]]:
         base = p
     elif any(ch in item for ch in "*?["):
         found = sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
-        base = Path(item.split("*", 1)[0]).parent if "*" in item else p.parent
+        base = Path(os.path.dirname(re.split(r"[*?\[]", item, maxsplit=1)[0]) or ".")
     elif p.is_file():
         found, base = [p], p.parent
     else:
@@ -141,7 +142,18 @@ def discover_inputs(inputs: list[str]) -> tuple[list[InputFile], list[str]]:
             raise FileNotFoundError(
                 f"no input files (.jsonl[.gz|.zst], .parquet, .warc[.gz]) found in {item}; check the path or glob"
             )
-    return sorted(files.values(), key=lambda f: f.path), sorted(ignored)
+    return _unique_rels(sorted(files.values(), key=lambda f: f.path)), sorted(ignored)
+
+
+def _unique_rels(files: list[InputFile]) -> list[InputFile]:
+    """Make ``rel`` (the basis of fallback doc ids) relative to the inputs' common directory, so two inputs
+    with the same file name (``a/x.jsonl``, ``b/x.jsonl``) never give the same ids."""
+    local = [f.path for f in files if not _is_url(f.path)]
+    if len(local) < 2:
+        return files
+    common = os.path.commonpath([os.path.dirname(p) for p in local])
+    return [InputFile(f.path, f.fmt, f.dir_source, os.path.relpath(f.path, common)) if not _is_url(f.path) else f
+            for f in files]
 
 
 # ---------------------------------------------------------------------------------------------- records
