@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,36 @@ def _stderr_to(path: Path, enabled: bool) -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def _progress(stages: list, enabled: bool) -> Iterator[None]:
+    """A live status line: completed tasks per stage, read from datatrove's completion markers."""
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+
+    def line() -> str:
+        parts = []
+        for st in stages:
+            done_dir = Path(st.logging_dir) / "completions"
+            done = len(list(done_dir.iterdir())) if done_dir.is_dir() else 0
+            parts.append(f"{st.name} {done}/{st.tasks}")
+        return " · ".join(parts)
+
+    with console.status(line()) as status:
+        def poll() -> None:
+            while not stop.wait(1.0):
+                status.update(line())
+
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -81,7 +112,7 @@ def register(app: typer.Typer) -> None:
         resumed = prepare_output(p, overwrite)
         log = p.work / "curate.log"
         try:
-            with _stderr_to(log, enabled=not verbose):
+            with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
                 run_stages(p, executor, workers)
         except Exception as e:
             if not verbose and _tail(log):

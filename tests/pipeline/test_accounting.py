@@ -1,0 +1,62 @@
+"""Accounting: counts gathered from datatrove stats, the invariant checked, violations fail loudly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import accounting
+from pipeline.cli import app
+from pipeline.stages.finalize import finalize
+from tests.pipeline.util import curate, prose, write_jsonl
+
+
+def _stats_file(logdir: Path, rank: int, stats: dict) -> None:
+    (logdir / "stats").mkdir(parents=True, exist_ok=True)
+    steps = [{"name": "step", "time_stats": {}, "stats": stats}, {"name": "other", "time_stats": {},
+                                                                   "stats": {"dropped": 99, "total": 5}}]
+    (logdir / "stats" / f"{rank:05d}.json").write_text(json.dumps(steps))
+
+
+def test_counts_come_from_acct_keys_only() -> None:
+    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 5, "n": 2}, "acct:kept": 3,
+                                                      "acct:dropped/empty": 1, "acct:errored/bad_json": 1,
+                                                      "dropped": 42, "dropped_x": 1}}])
+    assert acc["read"] == 5 and acc["dropped"] == {"empty": 1} and acc["errored"] == {"bad_json": 1}
+    assert accounting.balance(acc) == 0
+
+
+def test_finalize_fails_loudly_when_documents_go_missing(tmp_path: Path) -> None:
+    a, b = tmp_path / "logs" / "filter", tmp_path / "logs" / "segment"
+    _stats_file(a, 0, {"acct:read": 10, "acct:dropped/empty": 2})
+    _stats_file(b, 0, {"acct:kept": 7})  # one document unaccounted for
+    with pytest.raises(accounting.AccountingError, match="invariant violated for rank 0.*differs by 1"):
+        finalize(tmp_path / "out", [str(a), str(b)], 1, tokenizer={}, classifier=None, config={})
+    assert not (tmp_path / "out" / "index.json").exists()
+
+
+def test_finalize_refuses_missing_rank_stats(tmp_path: Path) -> None:
+    a = tmp_path / "logs" / "filter"
+    _stats_file(a, 0, {"acct:read": 1, "acct:kept": 1})
+    with pytest.raises(accounting.AccountingError, match="did not complete rank 1"):
+        finalize(tmp_path / "out", [str(a)], 2, tokenizer={}, classifier=None, config={})
+
+
+def test_stats_per_rank_and_merged_match_index(tmp_path: Path) -> None:
+    for f in range(2):
+        write_jsonl(tmp_path / "in" / f"s{f}" / "a.jsonl", [{"text": prose(f * 10 + i)} for i in range(3)] + ["{"])
+    root = curate(tmp_path, [tmp_path / "in"], tasks=2)
+    per_rank = [json.loads((root / "stats" / f"{r:05d}.json").read_text()) for r in range(2)]
+    merged = json.loads((root / "stats" / "accounting.json").read_text())
+    assert [r["read"] for r in per_rank] == [4, 4] and merged["errored"] == {"bad_json": 2}
+    assert merged == json.loads((root / "index.json").read_text())["accounting"]
+
+
+def test_shards_info_reports_a_missing_shard(tmp_path: Path) -> None:
+    root = curate(tmp_path, [write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])])
+    (root / "data/source=web/part-00000.parquet").unlink()
+    res = CliRunner().invoke(app, ["shards", "info", str(root)])
+    assert res.exit_code == 1 and "missing" in res.output
