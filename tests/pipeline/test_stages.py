@@ -165,3 +165,19 @@ def test_compressed_jsonl_inputs(tmp_path: Path) -> None:
     (tmp_path / "in" / "b.jsonl.gz").write_bytes(gzip.compress(recs.replace(b'"z', b'"g')))
     acc = accounting(curate(tmp_path, [tmp_path / "in" / "*.jsonl.*"], tasks=2))
     assert acc["read"] == 6 and acc["kept"] == 6
+
+
+def test_fsspec_url_inputs(tmp_path: Path) -> None:
+    import json
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/fs_test_in/web/a.jsonl", "w") as f:
+        for i in range(2):
+            f.write(json.dumps({"text": prose(i)}) + "\n")
+    try:
+        root = curate(tmp_path, ["memory://fs_test_in"])
+        assert accounting(root)["kept"] == 2 and (root / "data/source=web/part-00000.parquet").is_file()
+    finally:
+        fs.rm("/fs_test_in", recursive=True)
