@@ -176,7 +176,10 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
             (p.out / INDEX_FILE).unlink(missing_ok=True)
         elif not ours:
             raise FileExistsError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
-        elif not run_file.is_file() or json.loads(run_file.read_text(encoding="utf-8")) != want:
+        elif not run_file.is_file():
+            raise FileExistsError(f"{p.out} holds finished shards without resume data ({WORK_DIR}/ removed); "
+                                  "use another --out or pass --overwrite to rebuild")
+        elif json.loads(run_file.read_text(encoding="utf-8")) != want:
             raise FileExistsError(
                 f"{p.out} holds a different run (inputs, config, tokenizer or --tasks differ); "
                 "use another --out or pass --overwrite"
