@@ -16,6 +16,14 @@ from classifiers.taxonomy import LABEL_NAMES
 from classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, resolve_backbone
 
 
+def positive_weights(y: np.ndarray, cap: float = 20.0) -> torch.Tensor:
+    """BCE ``pos_weight`` per label: negatives/positives, clipped to [1, cap] (1 for a label never seen), so a
+    label present in 2 % of segments is not learned as "always off"."""
+    pos = y.sum(0).astype(np.float64)
+    ratio = np.where(pos > 0, (len(y) - pos) / np.maximum(pos, 1), 1.0)
+    return torch.tensor(np.clip(ratio, 1.0, cap), dtype=torch.float32)
+
+
 @dataclass
 class TrainConfig:
     backbone: str = "minilm"
@@ -28,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None  # stop early (tests, smoke runs)
+    pos_weight: bool = True  # up-weight positives of rare labels (neg/pos, clipped to [1, 20])
     log: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -49,7 +58,7 @@ def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg:
     model = clf.model
     opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": cfg.lr},
                              {"params": model.head.parameters(), "lr": cfg.head_lr}], weight_decay=0.01)
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=positive_weights(y[train_idx]).to(clf.device) if cfg.pos_weight else None)
     rng = random.Random(cfg.seed)
     step = 0
     for epoch in range(cfg.epochs):

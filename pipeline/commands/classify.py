@@ -15,14 +15,15 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f}"
 
 
-def _teach(root: Path, sample: int | None, seed: int, teacher: str, out: Path, llm_opts: dict) -> None:
+def _teach(root: Path, sample: int | None, seed: int, teacher: str, out: Path, llm_opts: dict,
+           stratify: bool = False) -> None:
     import numpy as np
 
     from classifiers.labelsio import write_labels
     from classifiers.taxonomy import LABEL_NAMES
     from pipeline.stages.classify import read_segments
 
-    seg = read_segments(root, sample=sample, seed=seed)
+    seg = read_segments(root, sample=sample, seed=seed, stratify=stratify)
     texts = seg["text"]
     extra: dict[str, list] = {}
     keep = list(range(len(texts)))
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
         sample: int = typer.Option(2000, "--sample", help="Segments to label (seeded sample; 0 = all)."),
         teacher: str = typer.Option("rules", "--teacher", help="rules | llm"),
         seed: int = typer.Option(0, "--seed"),
+        stratify: bool = typer.Option(False, "--stratify", help="Spread the sample evenly over sources."),
         endpoint: str = typer.Option("", "--endpoint", help="LLM: OpenAI-compatible base URL, e.g. "
                                      "http://localhost:8000/v1"),
         model: str = typer.Option("", "--model", help="LLM: model name served by the endpoint."),
@@ -95,7 +97,7 @@ def register(app: typer.Typer) -> None:
         """
         _teach(shards, sample or None, seed, teacher, out,
                {"endpoint": endpoint, "model": model, "api_key_env": api_key_env, "cache_dir": cache_dir,
-                "concurrency": concurrency, "timeout_s": timeout, "max_retries": max_retries})
+                "concurrency": concurrency, "timeout_s": timeout, "max_retries": max_retries}, stratify)
 
     @group.command("train")
     @user_errors

@@ -106,29 +106,50 @@ class ClassifyStep(PipelineStep):
 
 
 def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", "source", "text"),
-                  sample: int | None = None, seed: int = 0) -> dict[str, list[Any]]:
-    """Columns of the segments of a shard directory (all, or a seeded sample of ``sample`` rows)."""
+                  sample: int | None = None, seed: int = 0, stratify: bool = False) -> dict[str, list[Any]]:
+    """Columns of the segments of a shard directory (all, or a seeded sample of ``sample`` rows).
+
+    ``stratify`` spreads the sample evenly over sources (small sources are taken whole, their unused
+    quota goes to the rest), so a rare source still reaches the teacher."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from pipeline.index import read_index, shard_files
 
     index = read_index(root)
+    wanted = list(columns) + (["source"] if stratify and "source" not in columns else [])
     tables = []
     for f in shard_files(root, index):
         schema = pq.read_schema(f)
-        missing = [c for c in columns if c not in schema.names]
+        missing = [c for c in wanted if c not in schema.names]
         if missing:
             raise ValueError(f"{f}: no columns {missing}; classify the shards first (`foresight curate` with "
                              "[classify] enabled) or pass --model to score them now")
-        tables.append(pq.read_table(f, columns=list(columns)))
+        tables.append(pq.read_table(f, columns=wanted))
     if not tables:
         raise ValueError(f"{root}: index.json lists no shard files")
     table = pa.concat_tables(tables)
     if sample is not None and sample < table.num_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(table.num_rows, size=sample, replace=False))
-        table = table.take(pa.array(rows))
+        rng = np.random.default_rng(seed)
+        if stratify:
+            rows = _stratified(np.asarray(table.column("source").to_pylist()), sample, rng)
+        else:
+            rows = rng.choice(table.num_rows, size=sample, replace=False)
+        table = table.take(pa.array(np.sort(rows)))
     return {c: table.column(c).to_pylist() for c in columns}
+
+
+def _stratified(sources: np.ndarray, sample: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices: an equal share per source, small sources whole, leftover quota to the larger ones."""
+    groups = {s: np.flatnonzero(sources == s) for s in sorted(set(sources.tolist()))}
+    chosen: list[np.ndarray] = []
+    left = sample
+    for i, (_, idx) in enumerate(sorted(groups.items(), key=lambda kv: len(kv[1]))):
+        quota = left // (len(groups) - i)
+        take = min(quota, len(idx))
+        chosen.append(rng.choice(idx, size=take, replace=False))
+        left -= take
+    return np.concatenate(chosen)
 
 
 def build_classify_step(model: str | None, batch_size: int = 64, device: str = "auto") -> ClassifyStep:

@@ -79,3 +79,13 @@ def test_labels_file_roundtrip_and_errors(tmp_path):
     pq.write_table(t, tmp_path / "bad2.parquet")
     with pytest.raises(ValueError, match="row 1: column code_reasoning"):
         read_labels(tmp_path / "bad2.parquet")
+
+
+def test_positive_weights_up_weight_rare_labels():
+    from classifiers.train import positive_weights
+
+    y = np.zeros((100, 6), np.int8)
+    y[:50, 0] = 1
+    y[:2, 1] = 1
+    w = positive_weights(y).tolist()
+    assert w[0] == 1.0 and w[1] == 20.0 and w[2] == 1.0  # balanced → 1, rare → capped, absent → 1

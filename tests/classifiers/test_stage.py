@@ -73,3 +73,12 @@ def test_read_segments_samples_and_checks_columns(tmp_path):
     assert len(seg["text"]) == 4 and seg == read_segments(root, sample=4, seed=3)
     with pytest.raises(ValueError, match="no columns"):
         read_segments(root, columns=("source", "reasoning"))
+
+
+def test_stratified_sample_reaches_small_sources(tmp_path):
+    docs = [{"text": f"big {i}", "source": "code"} for i in range(40)] + [{"text": "small", "source": "math"}] * 3
+    root = make_shards(tmp_path, docs, with_labels=False)
+    seg = read_segments(root, columns=("text",), sample=10, seed=0, stratify=True)
+    assert len(seg["text"]) == 10 and seg["text"].count("small") == 3 and "source" not in seg
+    plain = read_segments(root, columns=("source",), sample=10, seed=0)
+    assert len(plain["source"]) == 10
