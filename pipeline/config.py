@@ -110,8 +110,8 @@ def _check_type(default: Any, value: Any, path: str) -> Any:
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check value ranges that the type check cannot."""
     seg = cfg["segment"]["max_tokens"]
-    if seg < 2:
-        raise ConfigError(f"[segment.max_tokens] = {seg}: must be ≥ 2 (one text token plus the EOS)")
+    if seg < 16:
+        raise ConfigError(f"[segment.max_tokens] = {seg}: must be ≥ 16")
     thr = cfg["language"]["threshold"]
     if not 0.0 <= thr <= 1.0:
         raise ConfigError(f"[language.threshold] = {thr}: must be between 0 and 1")

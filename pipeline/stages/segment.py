@@ -13,6 +13,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.batching import batched
 
 from pipeline.stages.base import CountingStep
+from pipeline.stages.tokenize import encode_plain, special_literals
 
 Counter = Callable[[list[str]], list[int]]
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
@@ -123,6 +124,7 @@ class Segmenter(CountingStep):
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._tok = None
+        self._specials: tuple[str, ...] = ()
 
     @property
     def tokenizer(self):
@@ -130,10 +132,12 @@ class Segmenter(CountingStep):
             from pipeline.tokenizer import load_tokenizer
 
             self._tok, _ = load_tokenizer(self.tokenizer_path)
+            self._specials = special_literals(self._tok)
         return self._tok
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+        """Exactly what the tokenize stage will produce (special-token literals encoded as text)."""
+        return [len(ids) for ids in encode_plain(self.tokenizer, texts, self._specials)]
 
     def segments(self, docs: list[Document]) -> list[list[str]]:
         limit = self.max_tokens - 1  # room for the EOS

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.utils.batching import batched
 
 from pipeline.stages.base import CountingStep
+
+
+def special_literals(tok) -> tuple[str, ...]:
+    """The tokenizer's special tokens as strings (``<|endoftext|>``, ``<|pad|>``)."""
+    return tuple(sorted(t.content for t in tok.get_added_tokens_decoder().values() if t.special))
+
+
+def encode_plain(tok, texts: list[str], specials: tuple[str, ...]) -> list[list[int]]:
+    """Token ids of each text, with special-token *literals* in the text encoded as ordinary text.
+
+    HF tokenizers match added special tokens anywhere in the input, so a document that mentions
+    ``<|endoftext|>`` would otherwise get an EOS in the middle of its segment. Such literals are
+    encoded in two plain pieces instead (decoding still gives back the exact text).
+    """
+    ids = [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
+    if specials:
+        pattern = "(" + "|".join(re.escape(s) for s in specials) + ")"
+        for i, text in enumerate(texts):
+            if any(s in text for s in specials):
+                ids[i] = _encode_with_literals(tok, re.split(pattern, text), specials)
+    return ids
+
+
+def _encode_with_literals(tok, parts: list[str], specials: tuple[str, ...]) -> list[int]:
+    pieces: list[str] = []
+    for part in parts:
+        pieces += [part[:-1], part[-1:]] if part in specials else [part]
+    pieces = [p for p in pieces if p]
+    return [i for e in tok.encode_batch_fast(pieces, add_special_tokens=False) for i in e.ids]
 
 
 class Tokenize(CountingStep):
@@ -21,20 +52,22 @@ class Tokenize(CountingStep):
         self.batch_size = batch_size
         self._tok = None
         self._eos: int | None = None
+        self._specials: tuple[str, ...] = ()
 
     def _load(self) -> None:
         from pipeline.tokenizer import load_tokenizer
 
         self._tok, info = load_tokenizer(self.tokenizer_path)
         self._eos = info.eos_id
+        self._specials = special_literals(self._tok)
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         if self._tok is None:
             self._load()
         out = []
-        for enc in self._tok.encode_batch_fast(texts, add_special_tokens=False):
-            ids = np.empty(len(enc.ids) + 1, dtype=np.uint32)
-            ids[:-1] = enc.ids
+        for text_ids in encode_plain(self._tok, texts, self._specials):
+            ids = np.empty(len(text_ids) + 1, dtype=np.uint32)
+            ids[:-1] = text_ids
             ids[-1] = self._eos
             out.append(ids)
         return out

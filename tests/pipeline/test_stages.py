@@ -181,3 +181,16 @@ def test_fsspec_url_inputs(tmp_path: Path) -> None:
         assert accounting(root)["kept"] == 2 and (root / "data/source=web/part-00000.parquet").is_file()
     finally:
         fs.rm("/fs_test_in", recursive=True)
+
+
+def test_special_token_literals_in_text_are_not_eos(tmp_path: Path) -> None:
+    tok_path = str(make_tokenizer(tmp_path))
+    tok, info = load_tokenizer(tok_path)
+    text = "the model ends with <|endoftext|> and pads with <|pad|> here " * 30
+    segs = list(Segmenter(tok_path, max_tokens=64).run(iter(_docs(text))))
+    out = list(Tokenize(tok_path).run(iter(segs)))
+    assert len(out) > 1 and "".join(s.text for s in out) == text
+    for s in out:
+        ids = s.metadata["tokens"].tolist()
+        assert info.eos_id not in ids[:-1] and info.pad_id not in ids and len(ids) <= 64
+        assert tok.decode(ids[:-1], skip_special_tokens=False) == s.text
