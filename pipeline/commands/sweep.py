@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         set_threads(threads)
         path = run_sweep(sweep, shards, out, tokenizer=tokenizer, device=device, progress=not quiet,
                          log=lambda s: console.print(s, highlight=False))
-        console.print(markdown_table(out), highlight=False)
+        typer.echo(markdown_table(out))
         console.print(f"wrote {path}; draw it with `foresight sweep plot {out}`")
 
     @group.command("plot")
@@ -52,5 +52,5 @@ def register(app: typer.Typer) -> None:
         from trainer.plots import plot_sweep
 
         files = plot_sweep(sweep_dir)
-        console.print((sweep_dir / "results.md").read_text(encoding="utf-8"), highlight=False)
+        typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
         console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {sweep_dir / 'results.md'}")
