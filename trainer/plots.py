@@ -8,7 +8,7 @@ from pathlib import Path
 NON_SCORES = {"mixture", "swept_share", "reasoning_share", "visual_share", "tokens", "manifest_sha256",
               "checkpoint_sha256"}
 # Counts and bookkeeping that are not scores to plot.
-SKIP_SUFFIXES = ("_n", "_k", "_layer", "_segments", "_bytes", "_pairs", "_chance", "_lm_layer")
+SKIP_SUFFIXES = ("_n", "_k", "_layer", "_segments", "_bytes", "_pairs", "_chance", "_lm_layer", "_p")
 TABLE_COLUMNS = ("mixture", "swept_share", "reasoning_share", "visual_share", "tokens", "final_loss", "bpb_overall",
                  "color_spearman", "color_mutual_knn", "visual_knowledge_acc", "vision_mutual_knn")
 

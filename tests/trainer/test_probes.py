@@ -194,3 +194,13 @@ def test_vision_alignment_with_tiny_vit(tmp_path: Path, tiny_lm_dir: Path) -> No
     pl.DataFrame({"image": ["missing.png"] * 3, "caption": ["a", "b", "c"]}).write_parquet(bad)
     with pytest.raises(ValueError, match="row 0"):
         vision_probe(load_model(tiny_lm_dir), vit, bad)
+
+
+def test_mantel_permutation_p_value() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(30, 3))
+    d = C._pairwise(pts, "euclidean")
+    assert C.mantel_p(d, d, 1.0, permutations=50) == pytest.approx(1 / 51)
+    other = C._pairwise(rng.normal(size=(30, 3)), "euclidean")
+    rho = C.spearman_distances(d, other)
+    assert C.mantel_p(d, other, rho, permutations=50) > 0.02

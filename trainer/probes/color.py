@@ -4,7 +4,8 @@ Colour names and sRGB values come from matplotlib's XKCD (949 names) or CSS4 tab
 scikit-image. Each name goes through three templates; a colour's feature per layer is the mean over the
 templates of the PRH-prepared, mean-pooled hidden state. Pairwise cosine distances between colours are
 compared with Euclidean CIELAB distances by Spearman ρ (over all pairs) and mutual k-NN; both are maxima
-over layers (PRH's convention), with the best layer reported. A classical-MDS 3-D embedding of the best
+over layers (PRH's convention), with the best layer reported, and ρ gets a Mantel permutation p-value
+(colours shuffled; the pairs of one colour are not independent). A classical-MDS 3-D embedding of the best
 layer, aligned to CIELAB by a Umeyama similarity transform, is saved as a plot.
 """
 
@@ -75,6 +76,31 @@ def spearman_distances(da: np.ndarray, db: np.ndarray) -> float:
     return float(spearmanr(da[iu], db[iu]).statistic)
 
 
+def mantel_p(da: np.ndarray, db: np.ndarray, rho: float, permutations: int = 200, seed: int = 0) -> float:
+    """One-sided permutation p-value of a Spearman ρ between distance matrices (Mantel test: colours shuffled).
+
+    Pairs of one colour are not independent, so the usual Spearman p-value is far too small; this is not.
+    """
+    from scipy.stats import rankdata
+    n = da.shape[0]
+    iu = np.triu_indices(n, k=1)
+    ra = np.zeros_like(da)
+    ra[iu] = rankdata(da[iu])
+    ra = ra + ra.T
+    rb = np.zeros_like(db)
+    rb[iu] = rankdata(db[iu])
+    rb = rb + rb.T
+    x = ra[iu] - ra[iu].mean()
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(permutations):
+        p = rng.permutation(n)
+        y = rb[p][:, p][iu]
+        y = y - y.mean()
+        hits += float(x @ y / np.sqrt((x @ x) * (y @ y))) >= rho
+    return (hits + 1) / (permutations + 1)
+
+
 def classical_mds(d: np.ndarray, dims: int = 3) -> np.ndarray:
     n = d.shape[0]
     j = np.eye(n) - 1.0 / n
@@ -123,7 +149,8 @@ def color_probe(lm: LoadedModel, table: str = "xkcd", k: int = 10, limit: int | 
         best["knn"] = max(best["knn"], mutual_knn_distances(d, d_lab, k))
         if rho > best["rho"]:
             best.update(rho=rho, layer=layer, d=d)
-    result = {"color_spearman": best["rho"], "color_layer": best["layer"], "color_mutual_knn": best["knn"],
+    result = {"color_spearman": best["rho"], "color_layer": best["layer"],
+              "color_spearman_p": mantel_p(best["d"], d_lab, best["rho"]), "color_mutual_knn": best["knn"],
               "color_knn_chance": k / (len(names) - 1), "color_n": len(names)}
     if plot is not None:
         save_mds_plot(best["d"], lab, rgb, Path(plot), title=f"{lm.path.name}: layer {best['layer']}, "
