@@ -138,3 +138,15 @@ def test_bundled_sweeps_parse() -> None:
     assert len(load_sweep("lsbs_reasoning_share").mixtures) == 5
     with pytest.raises(FileNotFoundError, match="bundled sweep"):
         load_sweep("no_such_sweep")
+
+
+def test_resume_refuses_a_run_of_another_manifest(tmp_path: Path, shards: Path) -> None:
+    import manifests
+    from trainer.run import train_manifest
+    from trainer.train import TrainConfig
+    cfg = TrainConfig(seq_len=32, batch_tokens=128, progress=False, checkpoint_every=0, stop_after=1)
+    a = manifests.build(_spec(tmp_path, 300), shards, tmp_path / "a")
+    b = manifests.build(_spec(tmp_path, 320), shards, tmp_path / "b")
+    assert train_manifest(a, tmp_path / "run", cfg=cfg)["status"] == "paused"
+    with pytest.raises(ValueError, match="different run.*manifest_sha256"):
+        train_manifest(b, tmp_path / "run", cfg=cfg, resume=True)
