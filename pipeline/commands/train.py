@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         Example: foresight train demo/manifests/lsbs_mix6 --out demo/runs/lsbs_mix6 --model tiny
         """
         from trainer.run import train_manifest
-        from trainer.train import TrainConfig, set_threads
+        from trainer.train import TrainConfig, dist_info, set_threads
 
         set_threads(threads)
         cfg = TrainConfig(seq_len=seq_len, batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup, epochs=epochs,
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         model_arg: str | Path = Path(model) if model.endswith(".json") else model
         info = train_manifest(manifest, out, model=model_arg, cfg=cfg, tokenizer=tokenizer, shards_root=shards,
                               resume=resume)
-        if info:
+        if info and dist_info()[1] == 0:  # under torchrun only rank 0 reports
             done = "all" if info["complete"] else "PARTIAL:"
             console.print(f"run: {out}  steps={info['steps']}  tokens={info['tokens_consumed']:,} ({done} of "
                           f"{info['tokens_expected']:,})  final loss={info['final_loss']:.4f}  "
