@@ -123,7 +123,7 @@ def test_ddp_two_ranks_consume_the_stream_once(tmp_path: Path, tokenizer_json: P
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     root = Path(__file__).resolve().parents[2]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(tmp_path / "ddp"), str(tokenizer_json)]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=240,
                           env={**__import__("os").environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"})
