@@ -33,6 +33,10 @@ RUN_FILE = "run.json"
 DEFAULT_MAX_TASKS = 8
 
 
+class OutputDirError(ValueError):
+    """``--out`` holds something this run must not resume into or overwrite silently."""
+
+
 @dataclass
 class RunPlan:
     out: Path
@@ -42,6 +46,7 @@ class RunPlan:
     config: dict[str, Any]
     tokenizer: dict[str, Any]
     classifier: dict[str, Any] | None
+    source: str | None = None  # --source: the source of records without one
     stages: list[Stage] = field(default_factory=list)
 
     @property
@@ -51,7 +56,8 @@ class RunPlan:
     def index_config(self) -> dict[str, Any]:
         """What goes into index.json ``config``: everything that shapes the data, nothing about how it ran."""
         cfg = {k: v for k, v in self.config.items() if k != "executor"}
-        return {"pipeline": cfg, "tasks": self.tasks, "inputs": [f.path for f in self.files]}
+        return {"pipeline": cfg, "tasks": self.tasks, "inputs": [f.path for f in self.files],
+                "default_source": self.source}
 
 
 def classify_step(cfg: dict[str, Any], classifier: str | None):
@@ -89,12 +95,12 @@ def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str 
     _, tok_info = load_tokenizer(tokenizer)
     cls_step = classify_step(cfg, classifier)
     p = RunPlan(Path(out).resolve(), files, ignored, n_tasks, cfg, tok_info.as_dict(),
-                cls_step.classifier_info() if cls_step is not None else None)
-    p.stages = _stages(p, str(Path(tokenizer).resolve()), source, cls_step)
+                cls_step.classifier_info() if cls_step is not None else None, source)
+    p.stages = _stages(p, str(Path(tokenizer).resolve()), cls_step)
     return p
 
 
-def _stages(p: RunPlan, tokenizer_path: str, source: str | None, cls_step: Any) -> list[Stage]:
+def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     from pipeline.stages.dedup import exact_steps, minhash_steps
     from pipeline.stages.finalize import Finalize
     from pipeline.stages.intermediate import IntermediateReader, IntermediateWriter
@@ -113,7 +119,7 @@ def _stages(p: RunPlan, tokenizer_path: str, source: str | None, cls_step: Any) 
         return Stage(name, steps, tasks, str(work / "logs" / name), per_rank, always)
 
     read = [InputReader([f.as_dict() for f in p.files], cfg["read"]["text_key"], cfg["read"]["max_doc_chars"],
-                        source)]
+                        p.source)]
     if cfg["normalise"]["enabled"]:
         read.append(Normalise())
     if any(s.get("enabled") for s in cfg["filters"].values()):
@@ -163,29 +169,25 @@ def fingerprint(p: RunPlan) -> dict[str, Any]:
 def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     """Create or check ``OUT``. Returns True when resuming an earlier run of the same plan.
 
-    A directory holding a different run (other inputs/config/tokenizer/tasks) is refused unless
-    ``overwrite``, so completion markers of one run never skip the work of another.
+    A rerun of the same plan (inputs, config, tokenizer, classifier, tasks) resumes. A directory holding a
+    different run is refused unless ``overwrite`` (then its data/, stats/, _work/ and index are removed),
+    so the completion markers of one run never skip the work of another.
     """
     run_file = p.work / RUN_FILE
     want = json.loads(json.dumps(fingerprint(p), sort_keys=True))
     if p.out.exists() and any(p.out.iterdir()):
-        ours = p.work.is_dir() or (p.out / INDEX_FILE).is_file()
-        if overwrite and ours:
-            for name in (DATA_DIR, STATS_DIR, WORK_DIR):
-                shutil.rmtree(p.out / name, ignore_errors=True)
-            (p.out / INDEX_FILE).unlink(missing_ok=True)
-        elif not ours:
-            raise FileExistsError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
-        elif not run_file.is_file():
-            raise FileExistsError(f"{p.out} holds finished shards without resume data ({WORK_DIR}/ removed); "
-                                  "use another --out or pass --overwrite to rebuild")
-        elif json.loads(run_file.read_text(encoding="utf-8")) != want:
-            raise FileExistsError(
-                f"{p.out} holds a different run (inputs, config, tokenizer or --tasks differ); "
-                "use another --out or pass --overwrite"
-            )
-        else:
+        if not (p.work.is_dir() or (p.out / INDEX_FILE).is_file()):
+            raise OutputDirError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
+        same = run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) == want
+        if same:
             return True
+        if not overwrite:
+            what = (f"finished shards without resume data ({WORK_DIR}/ removed)" if not run_file.is_file()
+                    else "a different run (inputs, --source, config, tokenizer, classifier or --tasks differ)")
+            raise OutputDirError(f"{p.out} holds {what}; use another --out or pass --overwrite to rebuild")
+        for name in (DATA_DIR, STATS_DIR, WORK_DIR):
+            shutil.rmtree(p.out / name, ignore_errors=True)
+        (p.out / INDEX_FILE).unlink(missing_ok=True)
     p.work.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_file, want)
     return False

@@ -89,7 +89,8 @@ def register(app: typer.Typer) -> None:
         text_key: str | None = typer.Option(None, "--text-key", help="Field holding the text (default: text)."),
         classifier: str | None = typer.Option(None, "--classifier", help="Classifier model for the classify "
                                                                          "stage (default: the rules teacher)."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
+                                                                  "(the same run always resumes)."),
         verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),
     ) -> None:
         """Run the curation pipeline: read → normalise → filter → dedup → segment → tokenize → classify → write.

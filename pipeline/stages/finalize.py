@@ -26,6 +26,28 @@ def shard_relpaths(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in data.glob("source=*/part-*.parquet"))
 
 
+REBUILD = "rebuild with `foresight curate … --overwrite`"
+
+
+def check_written(root: Path, tasks: int, files: list[dict[str, Any]]) -> None:
+    """Every indexed shard must be exactly what a writer task produced (not foreign, not modified since)."""
+    from pipeline.stages.write import written_record
+
+    written: dict[str, str] = {}
+    for rank in range(tasks):
+        rec = written_record(root, rank)
+        if not rec.is_file():
+            raise accounting.AccountingError(f"{rec} missing: the write stage did not finish rank {rank}; rerun curate")
+        written.update(json.loads(rec.read_text(encoding="utf-8")))
+    for f in files:
+        if written.get(f["path"]) != f["sha256"]:
+            what = "was not written by this run" if f["path"] not in written else "changed after it was written"
+            raise accounting.AccountingError(f"{root / f['path']} {what}; {REBUILD}")
+    missing = sorted(set(written) - {f["path"] for f in files})
+    if missing:
+        raise accounting.AccountingError(f"{root / missing[0]} is missing; {REBUILD}")
+
+
 def finalize(root: str | Path, logging_dirs: list[str], tasks: int, tokenizer: dict[str, Any],
              classifier: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
     """Write stats/ and index.json for a finished run; raises AccountingError if documents went missing."""
@@ -42,6 +64,7 @@ def finalize(root: str | Path, logging_dirs: list[str], tasks: int, tokenizer: d
     write_json_atomic(stats / "accounting.json", total)
     index = build_index(root, shard_relpaths(root), tokenizer=tokenizer, classifier=classifier, config=config,
                         accounting=total)
+    check_written(root, tasks, index["files"])
     if index["totals"]["tokens"] != total[accounting.TOKENS]:
         raise accounting.AccountingError(
             f"shards hold {index['totals']['tokens']} tokens but the writer counted {total[accounting.TOKENS]}: "

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 
 from classifiers.taxonomy import LABEL_NAMES, score_column
+from pipeline.hashing import sha256_file
+from pipeline.index import write_json_atomic
 from pipeline.stages.base import CountingStep
 from pipeline.writers import RankShardWriter
+
+WRITTEN_DIR = "_work/written"  # per-rank {shard path: sha256} as written, checked by finalize
+
+
+def written_record(root: str | Path, rank: int) -> Path:
+    return Path(root) / WRITTEN_DIR / f"{rank:05d}.json"
 
 
 def segment_row(doc: Document, with_labels: bool, signal_columns: tuple[str, ...]) -> dict[str, Any]:
@@ -52,6 +61,9 @@ class ShardWriter(CountingStep):
                 self.count("kept")
             self.count("segments")
             self.count("tokens", n=int(doc.metadata["n_tokens"]))
-        writer.close()
+        rels = writer.close()
+        record = written_record(self.root, rank)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(record, {r: sha256_file(Path(self.root) / r) for r in rels})
         return
         yield  # a generator that yields nothing: the writer ends the stage

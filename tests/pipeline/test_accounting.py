@@ -60,3 +60,14 @@ def test_shards_info_reports_a_missing_shard(tmp_path: Path) -> None:
     (root / "data/source=web/part-00000.parquet").unlink()
     res = CliRunner().invoke(app, ["shards", "info", str(root)])
     assert res.exit_code == 1 and "missing" in res.output
+
+
+def test_rerun_does_not_bless_a_modified_shard(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i)} for i in range(3)])
+    root = curate(tmp_path, [src])
+    shard = root / "data/source=web/part-00000.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(shard), shard, compression="snappy")  # valid Parquet, different bytes
+    with pytest.raises(accounting.AccountingError, match="changed after it was written"):
+        curate(tmp_path, [src])  # same run: resumes, finalize re-checks what the writer produced

@@ -142,3 +142,15 @@ def test_warc_input_is_extracted_with_trafilatura(tmp_path: Path) -> None:
     rows = pq.read_table(root / "data/source=crawl/part-00000.parquet").to_pylist()
     assert rows[0]["url"] == "http://example.org/0"
     assert "<p>" not in rows[0]["text"] and "Story number 0" in rows[0]["text"]
+
+
+def test_overwrite_replaces_a_different_run_and_same_run_resumes(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i)} for i in range(3)])
+    base = ["curate", str(src), "--out", str(tmp_path / "s"), "--tokenizer", str(make_tokenizer(tmp_path)),
+            "--config", str(_config(tmp_path))]
+    assert runner.invoke(app, base).exit_code == 0
+    res = runner.invoke(app, [*base, "--overwrite"])  # same run: resumes, nothing deleted
+    assert res.exit_code == 0 and "resumed" in res.output
+    res = runner.invoke(app, [*base, "--source", "blog", "--overwrite"])
+    assert res.exit_code == 0 and "resumed" not in res.output
+    assert [p.name for p in (tmp_path / "s" / "data").iterdir()] == ["source=blog"]
