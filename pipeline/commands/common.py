@@ -18,7 +18,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, RuntimeError, PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, RuntimeError,
+)
 
 
 def fail(message: str, code: int = 1) -> None:
