@@ -146,6 +146,7 @@ def register(app: typer.Typer) -> None:
         shards: Path = typer.Argument(..., help="Shard directory to sample segments from."),
         out: Path = typer.Option(Path("fasttext.bin"), "--out", help="fastText model to write."),
         sample: int = typer.Option(20000, "--sample", help="Segments to label and train on (0 = all)."),
+        stratify: bool = typer.Option(False, "--stratify", help="Spread the sample evenly over sources."),
         seed: int = typer.Option(0, "--seed"),
         batch_size: int = typer.Option(64, "--batch-size"),
         device: str = typer.Option("auto", "--device"),
@@ -161,7 +162,7 @@ def register(app: typer.Typer) -> None:
         from pipeline.stages.classify import read_segments
 
         teacher = load_classifier(model, batch_size=batch_size, device=device)
-        seg = read_segments(shards, sample=sample or None, seed=seed)
+        seg = read_segments(shards, sample=sample or None, seed=seed, stratify=stratify)
         y = label_matrix(teacher.predict_scores(seg["text"]), teacher.thresholds)
         _, report = ft_distill(seg["text"], y, out, seed=seed, epoch=epoch, word_ngrams=word_ngrams,
                                extra_meta={"teacher": teacher.info()})
