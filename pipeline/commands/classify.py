@@ -235,8 +235,8 @@ def register(app: typer.Typer) -> None:
         else:
             seg = read_segments(shards, columns=("source", "reasoning", "visual"))
             groups = {g: np.asarray(seg[g], dtype=bool) for g in ("reasoning", "visual")}
-        table = Table(title=f"label rates per source ({shards})")
-        for col in ("source", "segments", "reasoning %", "LSBS reasoning %", "visual %", "LSBS visual %"):
+        table = Table(title=f"% of segments labelled reasoning / visual per source ({shards}); LSBS = Table 4")
+        for col in ("source", "segments", "reasoning %", "LSBS", "visual %", "LSBS"):
             table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
         for r in source_rates(seg["source"], groups["reasoning"], groups["visual"]):
             table.add_row(r["source"], str(r["segments"]), _fmt(r["reasoning_pct"]), _fmt(r["lsbs_reasoning_pct"]),
