@@ -19,7 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, RuntimeError,
+    FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
+    ValueError, RuntimeError,
 )
 
 
