@@ -31,10 +31,45 @@ lint: install
 	$(VENV)/bin/ruff check pipeline classifiers mixtures manifests trainer tests benchmarks
 
 demo: install
+	@echo "== 1. sample corpus and tokenizer"
 	$(FS) corpus sample $(DEMO)/corpus
 	@test -f $(DEMO)/tokenizer.json || $(FS) tokenizer train $(DEMO)/corpus --vocab-size 16384 --out $(DEMO)/tokenizer.json
-	$(FS) curate $(DEMO)/corpus --out $(DEMO)/shards --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS)
-	$(FS) shards info $(DEMO)/shards
+	@echo "== 2. curation pipeline (labels from the rules teacher)"
+	$(FS) curate $(DEMO)/corpus --out $(DEMO)/shards-rules --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS)
+	$(FS) shards info $(DEMO)/shards-rules
+	@echo "== 3. classifiers: teach (rules) -> train (MiniLM) -> distill (fastText) -> classify"
+	$(FS) classify teach $(DEMO)/shards-rules --sample 1200 --stratify --teacher rules --out $(DEMO)/classify/labels.parquet
+	@test -f $(DEMO)/classify/transformer/foresight_classifier.json || $(FS) classify train $(DEMO)/classify/labels.parquet \
+		--backbone minilm --out $(DEMO)/classify/transformer --epochs 1 --max-length 128
+	@test -f $(DEMO)/classify/lsbs-fasttext.bin || $(FS) classify distill $(DEMO)/classify/transformer $(DEMO)/shards-rules \
+		--sample 3000 --stratify --out $(DEMO)/classify/lsbs-fasttext.bin
+	$(FS) classify eval $(DEMO)/classify/transformer --gold tests/data/gold.parquet --against $(DEMO)/classify/lsbs-fasttext.bin
+	$(FS) curate $(DEMO)/corpus --out $(DEMO)/shards --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS) \
+		--classifier $(DEMO)/classify/lsbs-fasttext.bin
+	$(FS) classify rates $(DEMO)/shards
+	@echo "== 4. token-exact mixtures"
+	$(FS) mix plan lsbs_mix0 --shards $(DEMO)/shards
+	$(FS) mix lsbs_mix0 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix0
+	$(FS) mix lsbs_mix6 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix6
+	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix0 --deep
+	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix6 --deep
+	$(FS) manifest export $(DEMO)/manifests/lsbs_mix6 --format nanogpt --out $(DEMO)/export/lsbs_mix6.bin
+	@echo "== 5. train a tiny model on mix0 and on mix6, probe both"
+	$(FS) sweep lsbs_mix0_vs_mix6 --shards $(DEMO)/shards --out $(DEMO)/sweep --threads 1
+	$(FS) sweep plot $(DEMO)/sweep
+	@echo "== 6. audit the mixtures with SQL"
+	$(FS) audit $(DEMO)/shards -m $(DEMO)/manifests/lsbs_mix0 -m $(DEMO)/manifests/lsbs_mix6 -r $(DEMO)/sweep \
+		"SELECT manifest, source, sum(n_tokens) AS tokens, round(100.0 * coalesce(sum(n_tokens) FILTER (WHERE visual), 0) / sum(n_tokens), 1) AS visual_pct, round(100.0 * coalesce(sum(n_tokens) FILTER (WHERE reasoning), 0) / sum(n_tokens), 1) AS reasoning_pct FROM entries GROUP BY ALL ORDER BY manifest, tokens DESC"
+	$(FS) audit report $(DEMO)/shards -m $(DEMO)/manifests/lsbs_mix0 -m $(DEMO)/manifests/lsbs_mix6 -r $(DEMO)/sweep --out $(DEMO)/audit
+	@echo "demo done: shards in $(DEMO)/shards, manifests in $(DEMO)/manifests, sweep in $(DEMO)/sweep, audit report in $(DEMO)/audit/report.md"
+
+bench: install
+	$(PY) benchmarks/bench_tokenize.py --tokenizer $(DEMO)/tokenizer.json
+	$(PY) benchmarks/bench_classify_fasttext.py
+	$(PY) benchmarks/bench_classify_gpu.py
+	$(PY) benchmarks/bench_mix.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_audit.py
 
 clean:
 	rm -rf $(DEMO)
