@@ -1,0 +1,47 @@
+"""The import order rule: classifiers → pipeline → mixtures → manifests → trainer (the CLI excepted)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ["classifiers", "pipeline", "mixtures", "manifests", "trainer"]
+CLI = {ROOT / "pipeline" / "cli.py"} | set((ROOT / "pipeline" / "commands").glob("*.py"))
+
+
+def _imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names & set(ORDER)
+
+
+def test_no_module_imports_a_later_package():
+    bad = []
+    for pkg in ORDER:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            if path in CLI:
+                continue
+            for dep in _imported_packages(path):
+                if ORDER.index(dep) > ORDER.index(pkg):
+                    bad.append(f"{path.relative_to(ROOT)} imports {dep}")
+    assert not bad, "import order violated:\n" + "\n".join(bad)
+
+
+def test_classifiers_stay_free_of_datatrove():
+    users = [p for p in (ROOT / "classifiers").rglob("*.py") if "datatrove" in _all_imports(p)]
+    assert not users, users
+
+
+def _all_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module.split(".")[0])
+    return out
