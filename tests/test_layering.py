@@ -8,15 +8,19 @@ ORDER = ["classifiers", "pipeline", "mixtures", "manifests", "trainer"]
 CLI = {ROOT / "pipeline" / "cli.py"} | set((ROOT / "pipeline" / "commands").glob("*.py"))
 
 
-def _imported_packages(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
+def _all_imports(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a file, module level or inside functions."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            out |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names & set(ORDER)
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def _imported_packages(path: Path) -> set[str]:
+    return _all_imports(path) & set(ORDER)
 
 
 def test_no_module_imports_a_later_package():
@@ -35,13 +39,3 @@ def test_classifiers_stay_free_of_datatrove():
     users = [p for p in (ROOT / "classifiers").rglob("*.py") if "datatrove" in _all_imports(p)]
     assert not users, users
 
-
-def _all_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module.split(".")[0])
-    return out
