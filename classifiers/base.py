@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from classifiers.taxonomy import LABEL_NAMES, derive_flags, labels_from_scores
+from classifiers.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores
 
 
 class Classifier(Protocol):
@@ -23,6 +23,16 @@ class Classifier(Protocol):
     def info(self) -> dict[str, str | None]:
         """``{"kind", "id", "sha256"}`` recorded in the shard index."""
         ...
+
+
+def check_label_meta(meta: dict, where: Path, fix: str) -> None:
+    """Refuse a saved model whose label list or thresholds do not match the taxonomy, before any work."""
+    try:
+        check_labels(meta.get("labels", []))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}; {fix}") from None
+    if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
+        raise ValueError(f"{where}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
 
 
 def label_rows(scores: np.ndarray, thresholds: dict[str, float]) -> list[list[str]]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.base import sha256_path
-from classifiers.taxonomy import LABEL_NAMES, check_labels
+from classifiers.base import check_label_meta, sha256_path
+from classifiers.taxonomy import LABEL_NAMES
 
 PREFIX = "__label__"
 NONE_LABEL = "none"  # segments with no label train every one-vs-all head as a negative
@@ -47,12 +47,7 @@ def check_model_file(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{mp} is missing (labels and thresholds of {path.name}); "
                                 "re-create the model with `foresight classify distill`")
     meta = json.loads(mp.read_text())
-    try:
-        check_labels(meta.get("labels", []))
-    except ValueError as e:
-        raise ValueError(f"{mp}: {e}; distil the model again for this taxonomy") from None
-    if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
-        raise ValueError(f"{mp}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+    check_label_meta(meta, mp, "distil the model again for this taxonomy")
     return meta
 
 

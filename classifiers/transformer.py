@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from classifiers.base import sha256_path
-from classifiers.taxonomy import LABEL_NAMES, check_labels
+from classifiers.base import check_label_meta, sha256_path
+from classifiers.taxonomy import LABEL_NAMES
 
 META_FILE = "foresight_classifier.json"
 HEAD_FILE = "head.safetensors"
@@ -95,12 +95,7 @@ def check_model_dir(path: Path) -> dict[str, Any]:
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
-    try:
-        check_labels(meta.get("labels", []))
-    except ValueError as e:
-        raise ValueError(f"{path / META_FILE}: {e}; retrain the classifier for this taxonomy") from None
-    if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
-        raise ValueError(f"{path / META_FILE}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+    check_label_meta(meta, path / META_FILE, "retrain the classifier for this taxonomy")
     return meta
 
 
