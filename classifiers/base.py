@@ -73,12 +73,30 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# The learned default that ships with the package: fastText distilled from MiniLM fine-tuned on the team-labelled
+# set (classifiers/data/labelled.parquet), rebuilt by `make classifier`.
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "lsbs-fasttext.ftz"
+FASTTEXT_SUFFIXES = (".bin", ".ftz")
+
+
+def resolve_model(model: str | Path | None) -> str | Path:
+    """``None`` or "default" → the packaged learned model; anything else unchanged ("rules", a path)."""
+    if model is None or str(model) in ("", "default"):
+        if not DEFAULT_MODEL.is_file():
+            raise FileNotFoundError(f"the packaged classifier {DEFAULT_MODEL} is missing; reinstall foresight, "
+                                    "rebuild it with `make classifier`, or pass --classifier rules")
+        return DEFAULT_MODEL
+    return model
+
+
 def check_model(model: str | Path | None) -> str:
     """Validate a classifier path without loading weights; returns its kind (rules, transformer, fasttext).
 
-    Lets a pipeline fail on a bad path (missing files, wrong label list) before it reads any document.
+    ``None`` means the packaged default. Lets a pipeline fail on a bad path (missing files, wrong label list)
+    before it reads any document.
     """
-    if model is None or str(model) == "rules":
+    model = resolve_model(model)
+    if str(model) == "rules":
         return "rules"
     path = Path(model)
     if path.is_dir():
@@ -86,19 +104,21 @@ def check_model(model: str | Path | None) -> str:
 
         check_model_dir(path)
         return "transformer"
-    if path.suffix == ".bin":
+    if path.suffix in FASTTEXT_SUFFIXES:
         from classifiers.fasttext_model import check_model_file
 
         check_model_file(path)
         return "fasttext"
     if not path.exists():
-        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText .bin, "
-                                "or 'rules'")
-    raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin file")
+        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText "
+                                ".bin/.ftz, 'default' or 'rules'")
+    raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin/.ftz file")
 
 
 def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
-    """``None``/"rules" → the rules teacher; a directory → the transformer; a ``.bin`` file → fastText."""
+    """``None``/"default" → the packaged model; "rules" → the rules teacher; a directory → the transformer; a
+    ``.bin``/``.ftz`` file → fastText."""
+    model = resolve_model(model)
     kind = check_model(model)
     if kind == "rules":
         from classifiers.teacher.rules import RulesTeacher

@@ -12,11 +12,20 @@ from classifiers.taxonomy import LABEL_NAMES
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
-# LSBS Table 4: percent of 1024-token segments labelled reasoning / visual, per comparable source (design §4).
-LSBS_TABLE4: dict[str, tuple[float, float]] = {
-    "web-crawl": (10.0, 26.9), "encyclopedia": (3.4, 12.4), "academia": (83.3, 5.3),
-    "literature": (9.1, 33.5), "math": (92.9, 8.0), "code": (97.3, 3.7),
+# LSBS Table 4 (design §4): percent of 1024-token segments per label, per comparable source, in the order
+# code / math / science / reasoning (any) | concept / attribute / relationship / visual (any).
+TABLE4_COLUMNS: tuple[str, ...] = ("code_reasoning", "math_reasoning", "science_reasoning", "reasoning",
+                                   "visual_concept", "visual_attribute", "visual_relationship", "visual")
+LSBS_TABLE4_FULL: dict[str, tuple[float, ...]] = {
+    "web-crawl": (3.5, 3.6, 8.6, 10.0, 27.7, 14.1, 13.5, 26.9),
+    "encyclopedia": (0.5, 2.3, 3.0, 3.4, 12.2, 2.9, 6.0, 12.4),
+    "academia": (21.0, 68.2, 74.4, 83.3, 5.2, 0.7, 5.1, 5.3),
+    "literature": (0.3, 1.3, 8.9, 9.1, 33.4, 8.4, 27.9, 33.5),
+    "math": (31.1, 81.7, 83.2, 92.9, 7.8, 2.8, 6.6, 8.0),
+    "code": (96.7, 13.3, 6.8, 97.3, 3.3, 2.0, 2.4, 3.7),
 }
+# The combined columns only (reasoning, visual).
+LSBS_TABLE4: dict[str, tuple[float, float]] = {s: (v[3], v[7]) for s, v in LSBS_TABLE4_FULL.items()}
 # Our source names that correspond to an LSBS source.
 SOURCE_ALIASES: dict[str, str] = {"academic": "academia", "mathematics": "math", "web": "web-crawl",
                                   "wiki": "encyclopedia", "wikipedia": "encyclopedia", "books": "literature"}
@@ -24,6 +33,12 @@ SOURCE_ALIASES: dict[str, str] = {"academic": "academia", "mathematics": "math",
 
 def lsbs_reference(source: str) -> tuple[float, float] | None:
     return LSBS_TABLE4.get(SOURCE_ALIASES.get(source, source))
+
+
+def lsbs_reference_full(source: str) -> dict[str, float] | None:
+    """All eight Table 4 columns of a comparable source, keyed by :data:`TABLE4_COLUMNS`."""
+    ref = LSBS_TABLE4_FULL.get(SOURCE_ALIASES.get(source, source))
+    return dict(zip(TABLE4_COLUMNS, ref, strict=True)) if ref else None
 
 
 def prf(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -100,14 +115,25 @@ def data_sha256(texts: list[str], y: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def source_rates(sources: list[str], reasoning: np.ndarray, visual: np.ndarray) -> list[dict[str, Any]]:
-    """Per source: segments, % reasoning, % visual, and the LSBS Table 4 figures where comparable."""
-    rows = []
+def table4_rates(sources: list[str], y: np.ndarray) -> list[dict[str, Any]]:
+    """Per source: segments, and % of segments with each Table 4 column (six labels, reasoning, visual) beside
+    LSBS's figure where the source is comparable (``lsbs`` None otherwise)."""
+    from classifiers.taxonomy import labels_in
+
+    cols = {n: y[:, j].astype(bool) for j, n in enumerate(LABEL_NAMES)}
+    for g in ("reasoning", "visual"):
+        cols[g] = np.stack([cols[n] for n in labels_in(g)], 1).any(1)
     src = np.asarray(sources)
+    rows = []
     for name in sorted(set(sources)):
         m = src == name
-        ref = lsbs_reference(name)
         rows.append({"source": name, "segments": int(m.sum()),
-                     "reasoning_pct": 100 * float(reasoning[m].mean()), "visual_pct": 100 * float(visual[m].mean()),
-                     "lsbs_reasoning_pct": ref[0] if ref else None, "lsbs_visual_pct": ref[1] if ref else None})
+                     "pct": {c: 100 * float(cols[c][m].mean()) for c in TABLE4_COLUMNS},
+                     "lsbs": lsbs_reference_full(name)})
     return rows
+
+
+def table4_gap(rows: list[dict[str, Any]], columns: tuple[str, ...] = ("reasoning", "visual")) -> float | None:
+    """Mean absolute gap in points to Table 4 over the comparable sources and ``columns``."""
+    gaps = [abs(r["pct"][c] - r["lsbs"][c]) for r in rows if r["lsbs"] for c in columns]
+    return float(np.mean(gaps)) if gaps else None

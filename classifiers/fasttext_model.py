@@ -113,7 +113,11 @@ def write_training_file(texts: list[str], y: np.ndarray, path: Path) -> int:
 def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds: dict[str, float] | None = None,
                    epoch: int = 25, lr: float = 0.5, dim: int = 64, word_ngrams: int = 2, threads: int = 1,
                    extra_meta: dict[str, Any] | None = None) -> FastTextClassifier:
-    """Train a one-vs-all (``loss='ova'``) multi-label model; ``wordNgrams ≥ 2`` (1 can give NaN, design §7)."""
+    """Train a one-vs-all (``loss='ova'``) multi-label model; ``wordNgrams ≥ 2`` (1 can give NaN, design §7).
+
+    An ``out`` ending in ``.ftz`` is quantised (product quantisation of the input matrix, retrained on the
+    same data; fastText's own ``-quantize``): a few MB instead of tens, small enough to ship in the package.
+    """
     import fasttext
 
     if word_ngrams < 2:
@@ -129,11 +133,15 @@ def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds:
             raise ValueError("no non-empty texts to train fastText on")
         model = fasttext.train_supervised(input=str(train_file), loss="ova", wordNgrams=word_ngrams, epoch=epoch,
                                           lr=lr, dim=dim, minCount=1, bucket=200_000, thread=threads, verbose=0)
+        if out.suffix == ".ftz":
+            model.quantize(input=str(train_file), qnorm=True, retrain=True, cutoff=100_000, thread=threads,
+                           verbose=0)
     tmp_out = out.with_name(out.name + ".tmp")
     model.save_model(str(tmp_out))
     os.replace(tmp_out, out)
     meta = {"format": FORMAT, "labels": list(LABEL_NAMES), "thresholds": thresholds or {n: 0.5 for n in LABEL_NAMES},
-            "word_ngrams": word_ngrams, "epoch": epoch, "dim": dim, "lr": lr, **(extra_meta or {})}
+            "word_ngrams": word_ngrams, "epoch": epoch, "dim": dim, "lr": lr, "quantized": out.suffix == ".ftz",
+            **(extra_meta or {})}
     meta_path(out).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return FastTextClassifier.load(out)
 

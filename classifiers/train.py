@@ -13,7 +13,7 @@ from torch import nn
 
 from classifiers.evaluate import data_sha256, split_indices, tune_thresholds
 from classifiers.taxonomy import LABEL_NAMES
-from classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, resolve_backbone
+from classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, autocast, resolve_backbone
 
 
 def positive_weights(y: np.ndarray, cap: float = 20.0) -> torch.Tensor:
@@ -22,6 +22,20 @@ def positive_weights(y: np.ndarray, cap: float = 20.0) -> torch.Tensor:
     pos = y.sum(0).astype(np.float64)
     ratio = np.where(pos > 0, (len(y) - pos) / np.maximum(pos, 1), 1.0)
     return torch.tensor(np.clip(ratio, 1.0, cap), dtype=torch.float32)
+
+
+def length_buckets(ids: list[list[int]], batch_size: int, rng: random.Random, window: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort within windows of ``window`` batches, shuffle the
+    batches. Padding shrinks (a 2-3x speed-up on CPU for mixed lengths) while every epoch sees a new order."""
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    span = batch_size * window
+    batches = []
+    for w in range(0, len(order), span):
+        chunk = sorted(order[w: w + span], key=lambda i: len(ids[i]))
+        batches += [chunk[b: b + batch_size] for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 @dataclass
@@ -62,13 +76,10 @@ def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg:
     rng = random.Random(cfg.seed)
     step = 0
     for epoch in range(cfg.epochs):
-        order = list(range(len(ids)))
-        rng.shuffle(order)
         model.train()
-        for b in range(0, len(order), cfg.batch_size):
-            rows = order[b: b + cfg.batch_size]
+        for rows in length_buckets(ids, cfg.batch_size, rng):
             input_ids, mask = clf.pad([ids[r] for r in rows])
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=clf.device.type == "cuda"):
+            with autocast(clf.device):
                 logits = model(input_ids, mask)
             loss = loss_fn(logits.float(), targets[rows].to(clf.device))
             opt.zero_grad(set_to_none=True)

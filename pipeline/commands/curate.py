@@ -87,8 +87,9 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(None, "--source", help="Source for records without a `source` field "
                                                                  "(default: the input file's directory name)."),
         text_key: str | None = typer.Option(None, "--text-key", help="Field holding the text (default: text)."),
-        classifier: str | None = typer.Option(None, "--classifier", help="Classifier model for the classify "
-                                                                         "stage (default: the rules teacher)."),
+        classifier: str | None = typer.Option(None, "--classifier", help="Classifier for the classify stage: "
+                                                "default (the learned model shipped with foresight), rules, a "
+                                                "transformer directory or a fastText .bin/.ftz."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
                                                                   "(the same run always resumes)."),
         verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),

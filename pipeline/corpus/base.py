@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The LSBS sources a sample document may carry (design §4); mixtures select on these names.
-SOURCES: tuple[str, ...] = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl")
+# `food` is one of LSBS's 16 sources beyond the six of Table 4.
+SOURCES: tuple[str, ...] = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl", "food")
 
 MIN_DOC_BYTES = 200
 MAX_DOC_BYTES = 16_000

@@ -12,7 +12,7 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from classifiers.base import Classifier, check_model, load_classifier
+from classifiers.base import Classifier, check_model, load_classifier, resolve_model
 from classifiers.taxonomy import LABEL_NAMES, labels_in, score_column
 
 _REASONING = [LABEL_NAMES.index(n) for n in labels_in("reasoning")]
@@ -34,7 +34,7 @@ class ClassifyStep(PipelineStep):
         if batch_size < 1:
             raise ValueError(f"classify batch_size must be ≥ 1, got {batch_size}")
         self._kind = check_model(model)  # bad paths fail here, before any document is read
-        self.model = None if model is None else str(model)
+        self.model = str(resolve_model(model))  # None → the packaged learned model
         self.batch_size = batch_size
         self.device = device
         self._clf: Classifier | None = None

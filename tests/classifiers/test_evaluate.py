@@ -8,8 +8,9 @@ from classifiers.evaluate import (
     evaluate,
     lsbs_reference,
     prf,
-    source_rates,
     split_indices,
+    table4_gap,
+    table4_rates,
     tune_thresholds,
 )
 from classifiers.labelsio import read_labels, write_labels
@@ -56,10 +57,14 @@ def test_split_and_hash_are_deterministic():
     assert data_sha256(["a", "b"], y) == data_sha256(["a", "b"], y) != data_sha256(["a", "c"], y)
 
 
-def test_source_rates_with_lsbs_reference():
-    rows = source_rates(["code", "code", "mine"], np.array([1, 0, 1], bool), np.array([0, 0, 1], bool))
-    code, mine = rows
-    assert code["reasoning_pct"] == 50 and code["lsbs_reasoning_pct"] == 97.3 and mine["lsbs_visual_pct"] is None
+def test_table4_rates_all_eight_columns_and_gap():
+    # code rows: one code-only, one concept-only; "mine" has no LSBS counterpart
+    y = np.array([[0, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1]], np.int8)
+    code, mine = table4_rates(["code", "code", "mine"], y)
+    assert code["pct"]["code_reasoning"] == 50 and code["pct"]["reasoning"] == 50 and code["pct"]["visual"] == 50
+    assert code["lsbs"]["code_reasoning"] == 96.7 and code["lsbs"]["visual"] == 3.7 and mine["lsbs"] is None
+    assert mine["pct"]["reasoning"] == 100 and mine["pct"]["math_reasoning"] == 100
+    assert table4_gap([code, mine]) == (abs(50 - 97.3) + abs(50 - 3.7)) / 2
     assert lsbs_reference("mathematics") == (92.9, 8.0)
 
 
