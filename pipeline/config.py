@@ -33,8 +33,9 @@ DEFAULTS: dict[str, Any] = {
         # misfire (e.g. >90 % of math/academia docstrings fail Gopher's alpha-word ratio). Sources listed in
         # exempt_sources skip the filter; anything else (web-crawl, your own sources) is filtered.
         "gopher_repetition": {"enabled": True, "exempt_sources": ["code", "math", "academia"]},
-        "gopher_quality": {"enabled": True, "exempt_sources": CURATED + ["literature"]},
-        "fineweb_quality": {"enabled": True, "exempt_sources": CURATED + ["literature"]},
+        # recipes (food) are ingredient lists: numerals and fractions fail the alpha-word and line-punctuation rules
+        "gopher_quality": {"enabled": True, "exempt_sources": CURATED + ["literature", "food"]},
+        "fineweb_quality": {"enabled": True, "exempt_sources": CURATED + ["literature", "food"]},
         # C4 rewrites documents (drops lines without terminal punctuation), so it is off by default.
         "c4": {"enabled": False, "exempt_sources": CURATED + ["literature"]},
     },

@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
         shards: Path = typer.Argument(..., help="Shard directory to sample segments from."),
         out: Path = typer.Option(Path("fasttext.bin"), "--out", help="fastText model to write (.ftz: quantised)."),
         sample: int = typer.Option(20000, "--sample", help="Pieces (or segments) to label and train on (0 = all)."),
-        piece_chars: int = typer.Option(1500, "--piece-chars", help="Cut segments into pieces of at most this "
+        piece_chars: int = typer.Option(1200, "--piece-chars", help="Cut segments into pieces of at most this "
                                         "many characters, the text the teacher reads (0 = whole segments)."),
         labelled: list[Path] = typer.Option([], "--labelled", help="Hand-labelled Parquet whose own labels are "
                                             "added to the training data (repeatable)."),
@@ -273,15 +273,14 @@ def register(app: typer.Typer) -> None:
                          dtype=np.int8).reshape(-1, len(LABEL_NAMES))
         rows = table4_rates(seg["source"], y)
         short = {"code_reasoning": "code", "math_reasoning": "math", "science_reasoning": "sci", "reasoning": "REAS",
-                 "visual_concept": "concept", "visual_attribute": "attr", "visual_relationship": "rel",
-                 "visual": "VIS"}
-        table = Table(title=f"% of segments per label, ours/LSBS Table 4 ({shards})")
-        for col in ("source", "segments", *(short[c] for c in TABLE4_COLUMNS)):
+                 "visual_concept": "conc", "visual_attribute": "attr", "visual_relationship": "rel", "visual": "VIS"}
+        table = Table(title=f"% of segments per label: ours, and LSBS Table 4 below ({shards})")
+        for col in ("source", "segs", *(short[c] for c in TABLE4_COLUMNS)):
             table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
         for r in rows:
-            ref = r["lsbs"] or {}
-            table.add_row(r["source"], str(r["segments"]),
-                          *(f"{r['pct'][c]:.1f}/{_fmt(ref.get(c))}" for c in TABLE4_COLUMNS))
+            table.add_row(r["source"], str(r["segments"]), *(f"{r['pct'][c]:.1f}" for c in TABLE4_COLUMNS))
+            if r["lsbs"]:
+                table.add_row("  LSBS", "", *(_fmt(r["lsbs"][c]) for c in TABLE4_COLUMNS), style="dim")
         console.print(table)
         gap, gap8 = table4_gap(rows), table4_gap(rows, TABLE4_COLUMNS)
         if gap is not None:

@@ -25,9 +25,10 @@ def register(app: typer.Typer) -> None:
         """Build the sample corpus offline from the Python installation and the `demo` extra's packages.
 
         Sources: code (CPython stdlib), math (sympy/numpy/scipy docstrings), academia (scipy/numpy docs and
-        the Python language reference), literature (Shakespeare, King James Bible), encyclopedia (WordNet
-        noun glosses) and web-crawl (package READMEs, torch and polars documentation prose). Deterministic: the same
-        installed packages give byte-identical files.
+        the Python language reference), literature (Shakespeare, King James Bible), encyclopedia (Wikipedia
+        leads, with a French/Spanish set the language filter drops, and WordNet glosses), web-crawl (BBC News,
+        package READMEs, torch and polars documentation prose) and food (Wikibooks recipes). Deterministic:
+        the same installed packages give byte-identical files.
 
         Example: foresight corpus sample data/sample
         """

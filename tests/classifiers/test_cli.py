@@ -2,9 +2,12 @@
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
+from classifiers.labelsio import write_labels
+from classifiers.taxonomy import LABEL_NAMES
 from pipeline.cli import app
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT
 from tests.helpers import make_shards
@@ -45,9 +48,15 @@ def test_teach_train_distill_eval(tmp_path):
     ft = tmp_path / "ft.bin"
     out = run("classify", "distill", "rules", root, "--out", ft, "--sample", 0, "--epoch", 10)
     assert ft.exists() and "distill:" in out
-    out = run("classify", "eval", "rules", "--gold", labels, "--against", ft, "--json")
-    res = json.loads(out)
-    assert res["rules"]["macro_f1"] == 1.0  # the rules agree with their own labels
+    # grade against labels written by hand (EXAMPLES' intended label), not against the rules' own output
+    gold = tmp_path / "gold.parquet"
+    names = list(EXAMPLES) + ["none"]
+    y = np.array([[int(n == lab) for lab in LABEL_NAMES] for n in names], dtype=np.int8)
+    write_labels(gold, names, names, ["test"] * len(names), [EXAMPLES.get(n, NONE_TEXT) for n in names], y)
+    res = json.loads(run("classify", "eval", "rules", "--gold", gold, "--against", ft, "--json"))
+    per = res["rules"]["per_label"]
+    assert res["rules"]["n"] == 7 and per["code_reasoning"]["f1"] == 1.0 and per["math_reasoning"]["recall"] == 1.0
+    assert res["rules"]["macro_f1"] == np.mean([v["f1"] for v in per.values()])
     assert set(res["kappa"]["per_label"]) >= {"code_reasoning", "mean"}
     out = run("classify", "eval", model, "--gold", labels, "--device", "cpu")
     assert "macro-F1=" in out

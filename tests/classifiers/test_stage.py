@@ -17,7 +17,7 @@ def docs(texts):
 
 
 def test_rules_step_fills_every_column_and_counts():
-    step = build_classify_step(None, batch_size=2)
+    step = build_classify_step("rules", batch_size=2)
     texts = [EXAMPLES["code_reasoning"], EXAMPLES["visual_relationship"], "", EXAMPLES["math_reasoning"]]
     out = list(step.run(iter(docs(texts))))
     assert [d.id for d in out] == ["d0#0", "d1#0", "d2#0", "d3#0"]  # order kept across batches

@@ -1,0 +1,69 @@
+"""The project's own labelled data (team-labelled training set, gold set) and the learned default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from classifiers.base import DEFAULT_MODEL, label_matrix, load_classifier
+from classifiers.evaluate import evaluate
+from classifiers.labelsio import read_labels
+from classifiers.taxonomy import LABEL_NAMES
+from pipeline.stages.classify import build_classify_step
+
+ROOT = Path(__file__).resolve().parents[2]
+# issue 9: MiniLM ≥ 0.80 macro-F1 and ≥ 0.60 per label; the shipped fastText student measured 0.857 / 0.718
+MACRO_TARGET, LABEL_FLOOR = 0.80, 0.65
+LABELLED = ROOT / "classifiers" / "data" / "labelled.parquet"
+GOLD = ROOT / "tests" / "data" / "gold.parquet"
+
+
+def test_labelled_set_is_large_stratified_and_explained() -> None:
+    table, texts, y = read_labels(LABELLED)
+    assert len(texts) >= 3000
+    for col in ("id", "doc_id", "source", "origin", "text", "labels", "rationale", "labellers", "adjudicated"):
+        assert col in table.column_names, col
+    assert all(r and r.strip() and "\n" not in r for r in table.column("rationale").to_pylist())
+    assert all(len(t) <= 1500 for t in texts)  # pieces a labeller reads whole (≈ ≤ 512 tokens)
+    sources = set(table.column("source").to_pylist())
+    assert {"code", "math", "academia", "literature", "encyclopedia", "web-crawl", "food"} <= sources
+    assert y.sum(0).min() >= 300, dict(zip(LABEL_NAMES, y.sum(0).tolist(), strict=True))  # every label
+    assert (y.sum(1) == 0).sum() >= 300  # and plenty of segments with no label
+    labels = table.column("labels").to_pylist()
+    assert all(list(lab) == [n for j, n in enumerate(LABEL_NAMES) if row[j]]
+               for lab, row in zip(labels, y, strict=True))
+    assert sum(n >= 2 for n in table.column("labellers").to_pylist()) >= 300  # the κ subset
+
+
+def test_gold_never_overlaps_training_documents_or_texts() -> None:
+    gold, gold_texts, gy = read_labels(GOLD)
+    train = pq.read_table(LABELLED, columns=["doc_id", "text"])
+    assert not set(gold.column("doc_id").to_pylist()) & set(train.column("doc_id").to_pylist())
+    norm = lambda t: " ".join(t.split())  # noqa: E731
+    assert not {norm(t) for t in gold_texts} & {norm(t) for t in train.column("text").to_pylist()}
+
+
+def test_default_model_ships_small_and_is_used_when_none_is_named() -> None:
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size <= 20 * 2**20
+    step = build_classify_step(None)
+    info = step.classifier_info()
+    assert info["kind"] == "fasttext" and info["id"] == DEFAULT_MODEL.name
+    assert build_classify_step("rules").classifier_info()["kind"] == "rules"
+
+
+@pytest.fixture(scope="module")
+def gold_scores() -> dict:
+    _, texts, y = read_labels(GOLD)
+    clf = load_classifier("default")
+    return evaluate(label_matrix(clf.predict_scores(texts), clf.thresholds), y)
+
+
+def test_default_model_meets_the_gold_targets(gold_scores: dict) -> None:
+    """The shipped model on the hand-labelled gold set, which it never trained on (issue 9 targets)."""
+    per = {n: v["f1"] for n, v in gold_scores["per_label"].items()}
+    assert gold_scores["macro_f1"] >= MACRO_TARGET, per
+    assert min(per.values()) >= LABEL_FLOOR, per
+    assert np.isclose(gold_scores["macro_f1"], np.mean(list(per.values())))
