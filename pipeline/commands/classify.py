@@ -257,6 +257,7 @@ def register(app: typer.Typer) -> None:
         Example: foresight classify rates shards/sample
         """
         import numpy as np
+        from rich import box
 
         from classifiers.base import label_matrix, load_classifier
         from classifiers.evaluate import TABLE4_COLUMNS, table4_gap, table4_rates
@@ -274,7 +275,8 @@ def register(app: typer.Typer) -> None:
         rows = table4_rates(seg["source"], y)
         short = {"code_reasoning": "code", "math_reasoning": "math", "science_reasoning": "sci", "reasoning": "REAS",
                  "visual_concept": "conc", "visual_attribute": "attr", "visual_relationship": "rel", "visual": "VIS"}
-        table = Table(title=f"% of segments per label: ours, and LSBS Table 4 below ({shards})")
+        table = Table(title=f"% of segments per label: ours, and LSBS Table 4 below ({shards})", box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False)
         for col in ("source", "segs", *(short[c] for c in TABLE4_COLUMNS)):
             table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
         for r in rows:

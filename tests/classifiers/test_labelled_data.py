@@ -67,3 +67,19 @@ def test_default_model_meets_the_gold_targets(gold_scores: dict) -> None:
     assert gold_scores["macro_f1"] >= MACRO_TARGET, per
     assert min(per.values()) >= LABEL_FLOOR, per
     assert np.isclose(gold_scores["macro_f1"], np.mean(list(per.values())))
+
+
+def test_inter_labeller_kappa_is_what_the_docs_report() -> None:
+    """κ recomputed from both labellers' answers; every disagreement adjudicated into the training set."""
+    from classifiers.evaluate import agreement
+
+    d = pq.read_table(ROOT / "classifiers" / "data" / "double_labelled.parquet").to_pylist()
+    a = np.array([[int(n in r["labels_a"]) for n in LABEL_NAMES] for r in d])
+    b = np.array([[int(n in r["labels_b"]) for n in LABEL_NAMES] for r in d])
+    kappa = agreement(a, b)
+    assert len(d) >= 300 and round(kappa["mean"], 3) == 0.943 and round(kappa["visual_relationship"], 3) == 0.910
+    disagree = [r for r in d if set(r["labels_a"]) != set(r["labels_b"])]
+    assert disagree and all(r["adjudicated"] for r in disagree)
+    train = {t: labs for t, labs in zip(*pq.read_table(LABELLED, columns=["text", "labels"]).to_pydict().values(),
+                                        strict=True)}
+    assert all(list(train[r["text"]]) == list(r["labels_final"]) for r in d)
