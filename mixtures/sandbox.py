@@ -9,6 +9,8 @@ against the ``segments`` view so unknown columns and non-boolean results are rep
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -97,7 +99,51 @@ def check_expression(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> No
             nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
             if nxt.startswith("("):
                 raise ExpressionError(f"{what}: refused {expr!r}: function {text}() reads files or settings")
+    _check_tree(con, expr, what)
     _bind(con, expr, what)
+
+
+def _nodes(node: object) -> Iterator[dict]:
+    """Every dict node of a ``json_serialize_sql`` tree, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _nodes(v)
+
+
+def _check_tree(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
+    """Second layer, on DuckDB's own parse tree: quoting ("current_setting"), case and schema prefixes
+    (main.current_setting) cannot hide a forbidden function, and no subquery or table reference may appear
+    inside the expression, however it is spelled."""
+    sql = f"SELECT ({expr}) FROM {VIEW}"
+    try:
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
+    except duckdb.Error as e:
+        raise ExpressionError(f"{what}: {expr!r} could not be parsed ({_first_line(e)})") from e
+    if tree.get("error"):
+        raise ExpressionError(f"{what}: {expr!r} is not a valid SQL expression "
+                              f"({str(tree.get('error_message', '')).splitlines()[0]})")
+    statements = tree.get("statements") or []
+    if len(statements) != 1:
+        raise ExpressionError(f"{what}: refused {expr!r}: give one boolean expression, not statements")
+    select_list = statements[0]["node"].get("select_list", [])
+    for node in _nodes(select_list):
+        if node.get("class") == "SUBQUERY" or node.get("type") in ("SUBQUERY", "TABLE_FUNCTION", "BASE_TABLE"):
+            raise ExpressionError(f"{what}: refused {expr!r}: subqueries are not allowed in a pool expression")
+        name = node.get("function_name")
+        if name is None:
+            continue
+        low = str(name).lower()
+        schema = str(node.get("schema") or "").lower()
+        catalog = str(node.get("catalog") or "").lower()
+        if low.startswith(FORBIDDEN_FUNCTION_PREFIXES) or schema not in ("", "main", "pg_catalog") or \
+                catalog not in ("", "system", "temp", "memory"):
+            shown = ".".join(x for x in (catalog, schema, str(name)) if x)
+            raise ExpressionError(f"{what}: refused {expr!r}: function {shown}() reads files, settings or "
+                                  "other catalogs")
 
 
 def _bind(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:

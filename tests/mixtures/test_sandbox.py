@@ -24,6 +24,14 @@ SPEC = ('total_tokens = 100\n[pools.evil]\nwhere = """{expr}"""\nweight = 0.5\n'
     ("getenv('HOME') = 'x'", r"getenv\(\) reads files or settings"),
     ("true -- comment", "comments are not allowed"),
     ("ATTACH 'x.db'", "ATTACH is not allowed"),
+    # quoting, case and schema prefixes must not hide a forbidden function (issue 12, failure 1)
+    ("source = 'code' AND \"current_setting\"('allowed_directories')::VARCHAR LIKE '%/%'",
+     r"function current_setting\(\) reads files, settings"),
+    ("\"CURRENT_SETTING\"('threads') = '1'", r"function current_setting\(\) reads"),
+    ("main.current_setting('threads') = '1'", r"current_setting\(\) reads"),
+    ("\"main\".\"getenv\"('HOME') = 'x'", r"function main.getenv\(\) reads"),
+    ("\"read_text\"('/etc/passwd') IS NOT NULL", r"read_text\(\) reads"),
+    ("other_db.main.lower(source) = 'x'", r"other_db.main.lower\(\) reads files, settings or other catalogs"),
 ])
 def test_non_expressions_are_refused(shards: Path, tmp_path: Path, expr: str, match: str) -> None:
     spec = write_spec(tmp_path / "s.toml", SPEC.format(expr=expr))

@@ -59,6 +59,20 @@ def test_bpb_on_heldout_split_matches_manual_sum(tmp_path: Path, tiny_lm_dir: Pa
     assert 0.5 < res["bpb_overall"] < 10
 
 
+@pytest.mark.parametrize("where", [
+    "true) AS pool_0, (SELECT 1) AS x --",  # an injected select list from a tampered manifest.json
+    "\"getenv\"('HOME') IS NOT NULL",
+    "length(read_text('/etc/passwd')) > 0",
+])
+def test_bpb_pool_expressions_go_through_the_sandbox(tmp_path: Path, where: str) -> None:
+    """Pool expressions reach the bpb probe from manifest.json; they are checked like a spec's, never pasted."""
+    from mixtures.sandbox import ExpressionError
+
+    shards = make_shards(tmp_path, _docs(12))
+    with pytest.raises(ExpressionError, match="bpb probe: pool 'evil'"):
+        heldout_segments(shards, fraction=0.4, pools={"evil": where})
+
+
 def test_color_probe_pipeline_is_exact_for_cielab_features(monkeypatch, tmp_path: Path) -> None:
     names, rgb = C.color_table("css4")
     lab = C.srgb_to_lab(rgb[:40])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.index import read_index
-from pipeline.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
+from pipeline.splits import DEFAULT_HELDOUT_FRACTION
 from trainer.probes.features import LoadedModel, require_causal, token_nll
 
 
@@ -28,21 +28,25 @@ def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACT
                      pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Held-out rows (text, source, labels, pool flags); a deterministic sample of at most ``limit``."""
     import duckdb
+
+    from mixtures.sandbox import check_expression, columns, connect
+
     root = Path(shards)
     index = read_index(root)
-    files = [str(root / f["path"]) for f in index["files"]]
+    files = [root / f["path"] for f in index["files"]]
     if not files:
         raise ValueError(f"{root}: the shard index lists no files")
-    con = duckdb.connect()
-    cols = {c[0] for c in con.execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning=false)",
-                                      [files]).fetchall()}
+    # the sandboxed, read-only view the mixtures use: a pool expression from manifest.json is checked like a
+    # spec's (one boolean expression, no subqueries, files or settings) before it reaches SQL
+    con = connect(files, fraction)
+    cols = columns(con)
     select = ["id", "text", "source", "labels" if "labels" in cols else "[]::VARCHAR[] AS labels"]
-    for i, where in enumerate((pools or {}).values()):
+    for i, (name, where) in enumerate((pools or {}).items()):
+        check_expression(con, where, f"bpb probe: pool {name!r}")
         select.append(f"coalesce(({where}), false) AS pool_{i}")
-    sql = (f"SELECT {', '.join(select)} FROM read_parquet(?, hive_partitioning=false) "
-           f"WHERE {heldout_sql(fraction)} ORDER BY sha256(id) LIMIT {int(limit)}")
+    sql = f"SELECT {', '.join(select)} FROM segments WHERE heldout ORDER BY sha256(id) LIMIT {int(limit)}"
     try:
-        rows = con.execute(sql, [files]).fetchall()
+        rows = con.execute(sql).fetchall()
     except duckdb.Error as e:
         raise ValueError(f"bpb probe: query over {root} failed ({str(e).splitlines()[0]}); check the pool "
                          "expressions against the shard columns") from e
