@@ -69,7 +69,7 @@ class AuditConnection:
         """Run one read-only statement with named parameters (``$name``) bound; return a polars DataFrame."""
         rel = self.relation(sql, params)
         try:
-            return _plain_ints(rel.pl()) if rel is not None else pl.DataFrame()
+            return _plain_ints(_as_text_where_needed(rel).pl()) if rel is not None else pl.DataFrame()
         except duckdb.Error as e:  # errors raised while the relation runs rather than while it binds
             raise self._translate(e, sql) from None
 
@@ -104,6 +104,23 @@ class AuditConnection:
         # List the columns of the views the statement names (all views when it names none).
         named = [v for v in self.views() if re.search(rf"\b{v}\b", sql, re.IGNORECASE)] or self.views()
         return "\n".join(f"{v}: {', '.join(c for c, _ in columns_of(self.con, v))}" for v in named)
+
+
+# DuckDB types that polars cannot hold (UNION, INTERVAL) or cannot write to CSV/JSON (VARIANT, MAP): shown as text.
+_TEXT_TYPES = ("VARIANT", "UNION", "MAP", "INTERVAL")
+
+
+def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The relation with every column of a type in :data:`_TEXT_TYPES` cast to VARCHAR (by position, so
+    duplicate or odd column names are kept as they are)."""
+    types = [str(t) for t in rel.types]
+    if not any(t.startswith(_TEXT_TYPES) for t in types):
+        return rel
+    cols = []
+    for i, (name, t) in enumerate(zip(rel.columns, types, strict=True), 1):
+        alias = '"' + name.replace('"', '""') + '"'
+        cols.append(f"CAST(#{i} AS VARCHAR) AS {alias}" if t.startswith(_TEXT_TYPES) else f"#{i} AS {alias}")
+    return rel.project(", ".join(cols))
 
 
 def _plain_ints(df: pl.DataFrame) -> pl.DataFrame:

@@ -23,6 +23,20 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_types_polars_cannot_hold_are_shown_as_text(env: dict[str, Path], fmt: str) -> None:
+    """VARIANT, MAP, UNION and INTERVAL columns (and DuckDB's own settings table) never end in a traceback."""
+    sql = ("SELECT 1::VARIANT AS v, map([1], [2]) AS m, union_value(k := 7) AS u, INTERVAL 1 DAY AS iv, "
+           "'x'::BLOB AS b, 2 AS w, 3 AS w")
+    code, out = run(str(env["shards"]), sql, "--format", fmt)
+    assert code == 0, out
+    assert "1 day" in out and "{1=2}" in out and "Traceback" not in out
+    if fmt == "json":
+        assert json.loads(out)[0]["u"] == "7"
+    code, out = run(str(env["shards"]), "SELECT * FROM duckdb_settings() LIMIT 3", "--format", fmt)
+    assert code == 0 and "Traceback" not in out
+
+
 def test_query_table_csv_json_parquet(env: dict[str, Path], tmp_path: Path) -> None:
     sql = "SELECT source, sum(n_tokens) AS tokens FROM entries WHERE visual GROUP BY source ORDER BY source"
     code, out = run(str(env["shards"]), "-m", str(env["mixA"]), sql)
