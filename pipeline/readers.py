@@ -35,6 +35,17 @@ class InputFile:
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
+    def state(self) -> list[int] | None:
+        """[size, mtime_ns] of the file now (None for a URL or a file that is gone): a rerun compares it, so an
+        input edited in place is never silently skipped by the completion markers of the first run."""
+        if _is_url(self.path):
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return [st.st_size, st.st_mtime_ns]
+
 
 @dataclass
 class Record:
@@ -116,11 +127,12 @@ def _expand_local(item: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def discover_inputs(inputs: list[str]) -> tuple[list[InputFile], list[str]]:
+def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[list[InputFile], list[str]]:
     """Expand files/directories/globs/URLs into sorted input files; also return ignored (unknown-format) paths.
 
     A path that does not exist, a directory without data files, or an explicitly named file of
-    unknown format is an error naming it.
+    unknown format is an error naming it. Local files under ``exclude`` (the run's own output directory, when
+    it lies inside an input directory) are never inputs, so a rerun does not read its own shards.
     """
     if not inputs:
         raise ValueError("no INPUT given: pass JSONL/Parquet/WARC files, directories or globs")
@@ -128,6 +140,8 @@ def discover_inputs(inputs: list[str]) -> tuple[list[InputFile], list[str]]:
     ignored: list[str] = []
     for item in inputs:
         entries = _expand_url(item) if _is_url(item) else _expand_local(item)
+        if exclude is not None:
+            entries = [e for e in entries if _is_url(e[0]) or not Path(e[0]).is_relative_to(exclude)]
         data = 0
         for path, rel, parent in entries:
             fmt = detect_format(path)
@@ -139,8 +153,10 @@ def discover_inputs(inputs: list[str]) -> tuple[list[InputFile], list[str]]:
             data += 1
             files.setdefault(path, InputFile(path, fmt, clean_source(parent), rel))
         if data == 0:
+            inside = f" outside the output directory {exclude}" if exclude is not None else ""
             raise FileNotFoundError(
-                f"no input files (.jsonl[.gz|.zst], .parquet, .warc[.gz]) found in {item}; check the path or glob"
+                f"no input files (.jsonl[.gz|.zst], .parquet, .warc[.gz]) found in {item}{inside}; check the path "
+                "or glob"
             )
     return _unique_rels(sorted(files.values(), key=lambda f: f.path)), sorted(ignored)
 

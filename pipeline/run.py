@@ -88,7 +88,7 @@ def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str 
     if text_key:
         overrides.setdefault("read", {})["text_key"] = text_key
     cfg = load_config(config, overrides)
-    files, ignored = discover_inputs(inputs)
+    files, ignored = discover_inputs(inputs, exclude=Path(out).resolve())
     n_tasks = tasks if tasks is not None else min(len(files), DEFAULT_MAX_TASKS)
     if n_tasks < 1:
         raise ValueError(f"--tasks must be ≥ 1, got {n_tasks}")
@@ -161,9 +161,19 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
 
 
 def fingerprint(p: RunPlan) -> dict[str, Any]:
-    """What must match for a rerun to resume into the same output directory."""
+    """What must match for a rerun to resume into the same output directory: inputs (with each local file's
+    size and mtime), config, tokenizer, classifier."""
     return {"foresight_version": __version__, "config": p.index_config(), "tokenizer": p.tokenizer,
-            "classifier": p.classifier}
+            "classifier": p.classifier, "input_state": {f.path: f.state() for f in p.files}}
+
+
+def _changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Inputs of the same run whose size or mtime differ from when it began (empty if the runs differ otherwise)."""
+    rest = lambda fp: {k: v for k, v in fp.items() if k != "input_state"}  # noqa: E731
+    if rest(old) != rest(new):
+        return []
+    before, now = old.get("input_state") or {}, new.get("input_state") or {}
+    return sorted(path for path in now if path in before and before[path] != now[path])
 
 
 def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
@@ -182,6 +192,12 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
         if same:
             return True
         if not overwrite:
+            old = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else None
+            changed = _changed_inputs(old, want) if old else []
+            if changed:
+                raise OutputDirError(f"input {changed[0]} changed since {p.out} was written (size or modification "
+                                     f"time{f'; {len(changed) - 1} more' if len(changed) > 1 else ''}); pass "
+                                     "--overwrite to rebuild from the current inputs")
             what = (f"finished shards without resume data ({WORK_DIR}/ removed)" if not run_file.is_file()
                     else "a different run (inputs, --source, config, tokenizer, classifier or --tasks differ)")
             raise OutputDirError(f"{p.out} holds {what}; use another --out or pass --overwrite to rebuild")
