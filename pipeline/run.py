@@ -211,6 +211,10 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
 
 def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
     """Run (or, for Slurm/Ray, launch) every stage; the last executor runs its dependencies first."""
+    if executor == "local":
+        from pipeline.orphans import install
+
+        install()  # the Manager server and pool workers die with us, even on kill -9
     build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
 
 
