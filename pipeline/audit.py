@@ -9,7 +9,10 @@ Views: ``segments``, ``documents``, ``entries``, ``manifests``, ``pools``, ``res
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +26,10 @@ from pipeline.audit_views import VIEWS, Manifest, columns_of, create_views, read
 from pipeline.index import ShardIndexError, index_sha256, read_index, verify_shards
 from pipeline.splits import DEFAULT_HELDOUT_FRACTION
 
-__all__ = ["AuditConnection", "AuditError", "AuditWarning", "SandboxError", "connect", "parse_param", "VIEWS"]
+__all__ = ["AuditConnection", "AuditError", "AuditWarning", "SandboxError", "connect", "parse_param", "VIEWS",
+           "DEFAULT_TIMEOUT_S"]
+
+DEFAULT_TIMEOUT_S = 60.0  # a query running longer is interrupted (0 = no limit)
 
 
 class AuditWarning(UserWarning):
@@ -35,7 +41,7 @@ class AuditConnection:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any],
                  manifests: list[Manifest], sweep_dir: Path | None, problems: list[str],
-                 heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> None:
+                 heldout_fraction: float = DEFAULT_HELDOUT_FRACTION, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.con = con  # the raw connection: sandboxed and locked, but without the statement check
         self.root = root
         self.index = index
@@ -43,6 +49,7 @@ class AuditConnection:
         self.sweep_dir = sweep_dir
         self.problems = problems
         self.heldout_fraction = heldout_fraction  # the probe split the `documents.heldout` column and report use
+        self.timeout_s = timeout_s
 
     def __enter__(self) -> AuditConnection:
         return self
@@ -67,11 +74,44 @@ class AuditConnection:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run one read-only statement with named parameters (``$name``) bound; return a polars DataFrame."""
-        rel = self.relation(sql, params)
+        with self._limits() as why:
+            try:
+                rel = self.relation(sql, params)
+                return _plain_ints(_as_text_where_needed(rel).pl()) if rel is not None else pl.DataFrame()
+            except duckdb.InterruptException:
+                raise AuditError(why[0] if why else "query interrupted") from None
+            except duckdb.OutOfMemoryException as e:
+                raise AuditError(f"query stopped: {_first_line(e)}; aggregate or filter more, or raise "
+                                 "--memory-limit") from None
+            except duckdb.Error as e:  # errors raised while the relation runs rather than while it binds
+                raise self._translate(e, sql) from None
+
+    @contextlib.contextmanager
+    def _limits(self):  # noqa: ANN202
+        """Interrupt the running query after ``timeout_s`` and on Ctrl-C; yields the reason once it fired."""
+        why: list[str] = []
+
+        def stop(reason: str) -> None:
+            if not why:
+                why.append(reason)
+            self.con.interrupt()
+
+        timer = None
+        if self.timeout_s and self.timeout_s > 0:
+            timer = threading.Timer(self.timeout_s, stop, [f"query stopped after {self.timeout_s:g} s (the audit "
+                                                            "time limit); narrow it, or raise --timeout"])
+            timer.daemon = True
+            timer.start()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: stop("query interrupted (Ctrl-C)"))
         try:
-            return _plain_ints(_as_text_where_needed(rel).pl()) if rel is not None else pl.DataFrame()
-        except duckdb.Error as e:  # errors raised while the relation runs rather than while it binds
-            raise self._translate(e, sql) from None
+            yield why
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     def _translate(self, e: duckdb.Error, sql: str) -> AuditError:
         """DuckDB's message, plus what the user needs to fix it (the views, the columns, the allowed dirs)."""
@@ -175,12 +215,15 @@ def _coerce(value: str) -> Any:
 
 def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), results: str | Path | None = None, *,
             strict: bool = False, verify: bool = True,
-            heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> AuditConnection:
+            heldout_fraction: float = DEFAULT_HELDOUT_FRACTION, timeout_s: float = DEFAULT_TIMEOUT_S,
+            memory_limit: str | None = None) -> AuditConnection:
     """Open the sandboxed audit connection over a shard directory, manifest directories and a sweep directory.
 
     Shard files are re-hashed against ``index.json`` (``verify``); a mismatch is an AuditWarning naming the file,
     or an AuditError with ``strict=True``. After the views are created, the connection can read only these
-    directories and its configuration is locked.
+    directories and its configuration is locked. Each query is interrupted after ``timeout_s`` seconds (0: no
+    limit) or on Ctrl-C; DuckDB may use ``memory_limit`` (default: a quarter of RAM, at most 8 GB) and as much
+    again of spill space.
     """
     root = Path(shards_dir).resolve()
     try:
@@ -201,12 +244,12 @@ def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), result
     con = duckdb.connect(":memory:")
     try:
         create_views(con, root, index, loaded, sweep_dir, heldout_fraction)
-        lock_down(con, [root, *(m.dir for m in loaded), *([sweep_dir] if sweep_dir else [])])
+        lock_down(con, [root, *(m.dir for m in loaded), *([sweep_dir] if sweep_dir else [])], memory_limit)
     except duckdb.Error as e:  # e.g. a shard file that is not Parquet
         con.close()
         raise AuditError(f"cannot open the audit views over {root}: {_first_line(e)}") from None
     except BaseException:
         con.close()
         raise
-    return AuditConnection(con, root, index, loaded, sweep_dir, problems, heldout_fraction)
+    return AuditConnection(con, root, index, loaded, sweep_dir, problems, heldout_fraction, timeout_s)
 

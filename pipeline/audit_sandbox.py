@@ -9,6 +9,7 @@ even from inside an admitted SELECT (``read_csv('/etc/passwd')``, ``glob('/etc/*
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -90,8 +91,18 @@ def _check_kind(con: duckdb.DuckDBPyConnection, stmt: duckdb.Statement, depth: i
                        f"only one {ADMITTED} statement is admitted")
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[str | Path]) -> None:
-    """Confine ``con`` to reading ``allowed`` directories, then lock its configuration.
+def default_memory_limit() -> str:
+    """A quarter of physical memory, at most 8 GB (DuckDB's own default is 80 %)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2GB"
+    return f"{max(256, min(8 * 1024, total // 4 // 2**20))}MB"
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[str | Path], memory_limit: str | None = None) -> None:
+    """Confine ``con`` to reading ``allowed`` directories and ``memory_limit`` of memory (plus as much spill on
+    disk), then lock its configuration.
 
     Call after the views are created: the views keep working because DuckDB checks paths when a file is
     opened, and every path the views read lies inside ``allowed``.
@@ -101,6 +112,13 @@ def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[str | Path]) -> 
     spill = tempfile.mkdtemp(prefix="foresight-audit-")
     weakref.finalize(con, shutil.rmtree, spill, True)
     con.execute(f"SET temp_directory = '{_quote(spill)}'")
+    limit = memory_limit or default_memory_limit()
+    try:
+        con.execute("SET memory_limit = $m", {"m": limit})
+        con.execute("SET max_temp_directory_size = $m", {"m": limit})
+    except duckdb.Error as e:
+        raise AuditError(f"--memory-limit {limit!r} is not a size DuckDB understands ({str(e).splitlines()[0]}); "
+                         "use e.g. 2GB or 512MB") from None
     con.execute("SET allowed_directories = $dirs", {"dirs": dirs})
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")

@@ -26,16 +26,19 @@ HELDOUT_OPT = typer.Option(None, "--heldout-fraction", help="Held-out probe frac
 
 @contextmanager
 def opened(shards: Path, manifests: list[Path], results: Path | None, strict: bool,
-           heldout: float | None) -> Iterator[AuditConnection]:
+           heldout: float | None, timeout_s: float | None = None,
+           memory_limit: str | None = None) -> Iterator[AuditConnection]:
     """Connect, print hash warnings on stderr, and turn audit errors into the full one-message failure."""
-    from pipeline.audit import AuditError, connect
+    from pipeline.audit import DEFAULT_TIMEOUT_S, AuditError, connect
     from pipeline.splits import DEFAULT_HELDOUT_FRACTION
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             audit = connect(shards, manifests, results, strict=strict,
-                            heldout_fraction=DEFAULT_HELDOUT_FRACTION if heldout is None else heldout)
+                            heldout_fraction=DEFAULT_HELDOUT_FRACTION if heldout is None else heldout,
+                            timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
+                            memory_limit=memory_limit)
         for w in caught:
             err_console.print(f"[bold yellow]warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
         with audit:
@@ -64,6 +67,10 @@ def register(app: typer.Typer) -> None:
         strict: bool = STRICT_OPT,
         shell: bool = typer.Option(False, "--shell", help="Interactive SQL prompt (.tables, .schema VIEW, .quit)."),
         heldout_fraction: float = HELDOUT_OPT,
+        timeout: float = typer.Option(60.0, "--timeout", help="Stop a query after this many seconds (0 = no "
+                                      "limit); Ctrl-C stops it too."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for a query, e.g. 2GB "
+                                         "(default: a quarter of RAM, at most 8 GB; as much again may spill)."),
     ) -> None:
         """Run one read-only SQL statement over the views segments, documents, entries, manifests, pools, results.
 
@@ -80,7 +87,7 @@ def register(app: typer.Typer) -> None:
             fail("give either one SQL statement or --shell, e.g. foresight audit SHARDS \"SELECT count(*) FROM "
                  "segments\"")
         params = dict(parse_param(p) for p in param)
-        with opened(shards, manifest, results, strict, heldout_fraction) as audit:
+        with opened(shards, manifest, results, strict, heldout_fraction, timeout, memory_limit) as audit:
             if shell:
                 from pipeline.audit_shell import history_path, run_shell
 

@@ -164,3 +164,38 @@ def test_shell_in_a_real_process_with_piped_stdin(env: dict[str, Path], tmp_path
     assert "pools(manifest VARCHAR, pool VARCHAR" in proc.stdout and "n_docs" in proc.stdout
     assert "│      8 │" in proc.stdout
     assert (tmp_path / "h").read_text().splitlines()[-1] == ".quit"
+
+
+SLOW = "SELECT sum(i) FROM range(1000000000000) t(i)"  # hours of work: only a limit ends it
+
+
+def test_time_limit_stops_a_runaway_query(env: dict[str, Path]) -> None:
+    code, out = run(str(env["shards"]), SLOW, "--timeout", "1")
+    assert code == 1 and "query stopped after 1 s" in out and "--timeout" in out and "Traceback" not in out
+    from pipeline.audit import AuditError, connect
+
+    with connect(env["shards"], timeout_s=0.5) as audit, pytest.raises(AuditError, match="stopped after 0.5 s"):
+        audit.query(SLOW)
+
+
+def test_ctrl_c_stops_a_query_with_one_line(env: dict[str, Path]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-c", "from pipeline.cli import main; main()", "audit", str(env["shards"]), SLOW,
+           "--timeout", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)  # imports, connect, then the query is running
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "query interrupted (Ctrl-C)" in out and "Traceback" not in out, out
+
+
+def test_memory_limit_is_set_and_checked(env: dict[str, Path]) -> None:
+    code, out = run(str(env["shards"]), "SELECT current_setting('memory_limit') AS m", "--memory-limit", "1GB",
+                    "--format", "csv")
+    assert code == 0 and "953.6 MiB" in out
+    code, out = run(str(env["shards"]), "SELECT 1", "--memory-limit", "lots")
+    assert code == 1 and "--memory-limit 'lots' is not a size" in out
