@@ -80,16 +80,36 @@ def _init_distributed() -> None:
         torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
+def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Never retrain silently over a finished (or paused) run."""
+    import shutil
+
+    from trainer.checkpoint import CHECKPOINT_DIR
+
+    held = [out / n for n in (CHECKPOINT_DIR, ".checkpoint.old", "run.json") if (out / n).exists()]
+    if resume or not held:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} already holds a training run ({held[0].name}); pass --resume to continue it, "
+                              "--overwrite to train again from scratch, or choose another --out")
+    for path in held:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Path, model: str | Path = "tiny",
                  cfg: TrainConfig | None = None, resume: bool = False, manifest: dict[str, Any] | None = None,
-                 expected_tokens: int | None = None) -> dict[str, Any]:
-    """Train on token arrays (in order) and write the run directory; returns run.json's content."""
+                 expected_tokens: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Train on token arrays (in order) and write the run directory; returns run.json's content.
+
+    A directory that already holds a run (a checkpoint or run.json) is refused unless ``resume`` (continue it)
+    or ``overwrite`` (start again: its checkpoints and run.json are removed first)."""
     import polars as pl
     import torch
 
     from pipeline.tokenizer import load_tokenizer
     cfg = cfg or TrainConfig()
     out = Path(out)
+    _check_run_dir(out, resume, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     _init_distributed()
     world, rank, _ = dist_info()
@@ -142,7 +162,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
 
 def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny", cfg: TrainConfig | None = None,
                    tokenizer: Path | None = None, shards_root: Path | None = None,
-                   resume: bool = False) -> dict[str, Any]:
+                   resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Verify ``manifest_dir`` (refusing on any mismatch), then train on exactly its tokens."""
     import manifests
 
@@ -156,4 +176,4 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
             "shares": header.get("shares"), "entries_sha256": header.get("entries_sha256")}
     arrays = manifests.iter_token_arrays(manifest_dir, shards_root=shards_root)
     return train_arrays(arrays, out, tokenizer_json=tok, model=model, cfg=cfg, resume=resume, manifest=meta,
-                        expected_tokens=int(header["total_tokens"]))
+                        expected_tokens=int(header["total_tokens"]), overwrite=overwrite)

@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
                                                                  "(default: found next to the shards)."),
         shards: Path = typer.Option(None, "--shards", help="Shard directory, if it moved since the manifest."),
         resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoint."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Train again from scratch into a RUN_DIR that "
+                                                                  "already holds a run (default: refused)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
         threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; 1 is "
                                                             "often fastest on a busy machine)."),
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
                           checkpoint_every=checkpoint_every, progress=not quiet)
         model_arg: str | Path = Path(model) if model.endswith(".json") else model
         info = train_manifest(manifest, out, model=model_arg, cfg=cfg, tokenizer=tokenizer, shards_root=shards,
-                              resume=resume)
+                              resume=resume, overwrite=overwrite)
         if info and dist_info()[1] == 0:  # under torchrun only rank 0 reports
             done = "all" if info["complete"] else "PARTIAL:"
             console.print(f"run: {out}  steps={info['steps']}  tokens={info['tokens_consumed']:,} ({done} of "

@@ -140,3 +140,14 @@ def test_ddp_two_ranks_consume_the_stream_once(tmp_path: Path, tokenizer_json: P
 def test_write_token_file_rejects_2d(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="1-D"):
         write_token_file([np.zeros((2, 2), dtype=np.uint32)], tmp_path / "t.u32")
+
+
+def test_a_finished_run_is_not_retrained_silently(tmp_path: Path, tokenizer_json: Path) -> None:
+    run = tmp_path / "run"
+    first = train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg())
+    weights = (run / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a training run.*--resume.*--overwrite"):
+        train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg(lr=1e-2))
+    assert (run / "model.safetensors").read_bytes() == weights  # untouched
+    again = train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg(), overwrite=True)
+    assert again["steps"] == first["steps"] and (run / "model.safetensors").read_bytes() == weights
