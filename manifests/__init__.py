@@ -3,8 +3,8 @@
 from manifests.build import build
 from manifests.export import export
 from manifests.read import iter_token_arrays, read, read_header
-from manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, ManifestError
+from manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, ManifestError, header_digest
 from manifests.verify import verify
 
 __all__ = ["ENTRIES_FILE", "ENTRIES_SCHEMA", "FORMAT", "MANIFEST_FILE", "ManifestError", "build", "export",
-           "iter_token_arrays", "read", "read_header", "verify"]
+           "header_digest", "iter_token_arrays", "read", "read_header", "verify"]

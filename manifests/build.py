@@ -10,7 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
+from manifests.schema import (
+    ENTRIES_FILE,
+    ENTRIES_SCHEMA,
+    FORMAT,
+    HEADER_HASH_KEY,
+    MANIFEST_FILE,
+    PARQUET_OPTS,
+    header_digest,
+)
 from mixtures.planner import Plan, plan
 from mixtures.spec import MixtureSpec, load_spec
 from pipeline import __version__
@@ -77,7 +85,7 @@ def entries_table(p: Plan) -> pa.Table:
 
 def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
     spec = p.spec.to_dict()
-    return {
+    head = {
         "format": FORMAT,
         "name": p.spec.name,
         "spec": spec,
@@ -99,6 +107,8 @@ def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
         "selection": {"order_key": ORDER_KEY, "training_order": TRAINING_ORDER},
         "created_by": f"foresight {__version__}",
     }
+    head[HEADER_HASH_KEY] = header_digest(head)
+    return head
 
 
 def write_manifest(p: Plan, out_dir: str | Path) -> Path:

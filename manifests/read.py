@@ -11,7 +11,16 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from manifests.schema import ENTRIES_FILE, ENTRY_COLUMNS, FORMAT, HEADER_KEYS, MANIFEST_FILE, ManifestError
+from manifests.schema import (
+    ENTRIES_FILE,
+    ENTRY_COLUMNS,
+    FORMAT,
+    HEADER_HASH_KEY,
+    HEADER_KEYS,
+    MANIFEST_FILE,
+    ManifestError,
+    header_digest,
+)
 from mixtures.shards import safe_shard_path
 from pipeline.hashing import sha256_bytes, sha256_file
 from pipeline.index import index_sha256
@@ -36,6 +45,9 @@ def read_header(manifest_dir: str | Path) -> dict[str, Any]:
     text = head.get("spec_text")
     if isinstance(text, str) and text and sha256_bytes(text.encode("utf-8")) != head["spec_sha256"]:
         raise ManifestError(f"{path}: spec_sha256 does not match the recorded spec text (header edited)")
+    if head[HEADER_HASH_KEY] != header_digest(head):
+        raise ManifestError(f"{path}: header_sha256 does not match the header (edited after the build); rebuild "
+                            "the manifest with `foresight mix`")
     return head
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 import pyarrow as pa
 
 FORMAT = "foresight-manifest/1"
@@ -29,7 +33,19 @@ PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "write_statistics
                 "use_dictionary": ["pool", "file", "epoch"], "row_group_size": 1 << 20}
 
 HEADER_KEYS = ("format", "name", "spec", "spec_sha256", "shards", "tokenizer_sha256", "seed", "total_tokens",
-               "pools", "shares", "entries_sha256", "created_by")
+               "pools", "shares", "entries_sha256", "created_by", "header_sha256")
+HEADER_HASH_KEY = "header_sha256"
+
+
+def header_digest(head: dict[str, Any]) -> str:
+    """sha256 of the header's canonical JSON (sorted keys, no whitespace), ``header_sha256`` itself left out.
+
+    It makes an edit of any header field detectable (a coherent rewrite of totals, shares, seed or name that
+    the entries would not contradict); like every self-hash it stops mistakes and naive edits, not someone who
+    recomputes it."""
+    body = {k: v for k, v in head.items() if k != HEADER_HASH_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 POOL_KEYS = ("where", "weight", "target_tokens", "achieved_tokens", "segments", "documents", "epochs", "cut")
 
 

@@ -33,6 +33,7 @@ def _rewrite_entries(mdir: Path, df: pl.DataFrame, fix_hash: bool = False) -> No
     if fix_hash:
         head = json.loads((mdir / "manifest.json").read_text())
         head["entries_sha256"] = sha256_file(mdir / "entries.parquet")
+        head["header_sha256"] = manifests.header_digest(head)  # a tamper that also recomputes the self-hash
         (mdir / "manifest.json").write_text(json.dumps(head))
 
 
@@ -144,10 +145,28 @@ def test_deep_catches_a_text_that_no_longer_matches(built: tuple[Path, Path]) ->
                                     config=old["config"], accounting=old["accounting"]))
     head = json.loads((mdir / "manifest.json").read_text())
     head["shards"]["index_sha256"] = sha256_file(shards / "index.json")
+    head["header_sha256"] = manifests.header_digest(head)
     (mdir / "manifest.json").write_text(json.dumps(head))
     manifests.verify(mdir)  # ids, hashes and spans still agree with the shard columns
     with pytest.raises(ManifestError, match=r"entry \d+ .*sha256 of the shard row's text differs"):
         manifests.verify(mdir, deep=True)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda h: h.update(seed=h["seed"] + 1),
+    lambda h: h.update(name="other"),
+    lambda h: h["shares"].update(reasoning=0.99),
+    lambda h: h.pop("header_sha256"),
+])
+def test_a_coherent_header_edit_is_refused(built: tuple[Path, Path], edit) -> None:  # noqa: ANN001
+    """Edits the entries would not contradict (seed, name, shares) are caught by the header's own hash."""
+    _, mdir = built
+    manifests.verify(mdir)
+    head = json.loads((mdir / "manifest.json").read_text())
+    edit(head)
+    (mdir / "manifest.json").write_text(json.dumps(head))
+    with pytest.raises(ManifestError, match="header_sha256"):
+        manifests.verify(mdir)
 
 
 def test_missing_or_foreign_manifest(tmp_path: Path) -> None:
