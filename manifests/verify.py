@@ -104,8 +104,9 @@ def check_entries(manifest_dir: str | Path, head: dict[str, Any], df: pl.DataFra
     check_totals(df, head)
 
 
-def check_against_shards(root: Path, df: pl.DataFrame, deep: bool) -> None:
-    """Entry ids, hashes and spans against the rows they name (and, deep, the texts and token lists)."""
+def check_against_shards(root: Path, df: pl.DataFrame, deep: bool, tokenizer: Path | None = None) -> None:
+    """Entry ids, hashes and spans against the rows they name (and, deep, the texts and token lists; with
+    ``tokenizer``, the token ids themselves, by re-tokenizing each referenced row's text)."""
     cols = ["id", "n_tokens", "text_sha256"] + (["text", "tokens"] if deep else [])
     tbl, take = referenced_rows(root, df, cols)
     ids = tbl.column("id").combine_chunks().take(pa.array(take)).cast(pa.large_string())
@@ -131,6 +132,26 @@ def check_against_shards(root: Path, df: pl.DataFrame, deep: bool) -> None:
                "sha256 of the shard row's text differs from the entry's text_sha256")
         lengths = tbl.column("tokens").combine_chunks().value_lengths().to_numpy().astype(np.int64)[take]
         _first(df, lengths != seg_tokens, "the row's token list length differs from its n_tokens")
+        if tokenizer is not None:
+            _first(df, _retokenized_differs(tokenizer, texts, tbl.column("tokens"))[take],
+                   "the row's token ids differ from its text re-tokenized with the manifest's tokenizer")
+
+
+def _retokenized_differs(tokenizer: Path, texts: list[str], tokens: pa.ChunkedArray) -> np.ndarray:
+    """Per distinct row: True where the stored token ids are not what the pipeline's tokenize stage gives
+    for the row's text (same encoding of special-token literals, EOS appended)."""
+    from pipeline.stages.tokenize import encode_plain, special_literals
+    from pipeline.tokenizer import load_tokenizer
+
+    tok, info = load_tokenizer(tokenizer)
+    specials = special_literals(tok)
+    stored = tokens.to_pylist()
+    bad = np.zeros(len(texts), dtype=bool)
+    for lo in range(0, len(texts), 2048):
+        encoded = encode_plain(tok, texts[lo: lo + 2048], specials)
+        for i, ids in enumerate(encoded, lo):
+            bad[i] = stored[i] != [*ids, info.eos_id]
+    return bad
 
 
 def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
@@ -152,8 +173,12 @@ def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
                         f"rewritten; rebuild the manifest")
 
 
-def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path | None = None) -> None:
-    """Raise ManifestError unless the manifest, its entries and every referenced shard file check out."""
+def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path | None = None,
+           tokenizer: str | Path | None = None) -> None:
+    """Raise ManifestError unless the manifest, its entries and every referenced shard file check out.
+
+    ``deep`` re-reads every referenced row: its text's sha256, its token count, and its token ids re-tokenized
+    with the manifest's tokenizer (``tokenizer``, else found next to the shards; its sha256 must match)."""
     head = read_header(manifest_dir)
     if not check_entries_hash(manifest_dir, head):
         diagnose_edit(manifest_dir, head)
@@ -168,4 +193,12 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
     problems = verify_shards(root, index, set(df["file"].unique().to_list()))
     if problems:
         raise ManifestError(f"shard file {problems[0]} (in {root}); the shards changed since the manifest was built")
-    check_against_shards(root, df, deep)
+    tok_path = None
+    if deep:
+        from pipeline.tokenizer import find_tokenizer
+
+        try:
+            tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head["tokenizer_sha256"])
+        except (FileNotFoundError, ValueError) as e:
+            raise ManifestError(f"--deep checks token ids by re-tokenizing: {e}") from None
+    check_against_shards(root, df, deep, tok_path)

@@ -93,3 +93,31 @@ def iter_texts_from_files(paths: Iterable[str | Path], text_key: str = "text",
                     yield obj[text_key]
                 elif skipped is not None:
                     skipped[p] = skipped.get(p, 0) + 1
+
+
+def find_tokenizer(shards_root: Path, explicit: Path | None, expected_sha256: str) -> Path:
+    """The tokenizer.json the shards were made with; its sha256 must match ``expected_sha256`` (else refused).
+
+    Without ``explicit``: ``SHARDS/tokenizer.json``, then the file named in the shard index next to the shard
+    directory (``demo/tokenizer.json`` for ``demo/shards``).
+    """
+    if explicit is not None:
+        candidates = [Path(explicit)]
+    else:
+        import json
+        name = "tokenizer.json"
+        index = shards_root / "index.json"
+        if index.is_file():
+            name = (json.loads(index.read_text(encoding="utf-8")).get("tokenizer") or {}).get("name") or name
+        candidates = [shards_root / "tokenizer.json", shards_root.parent / Path(name).name]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"tokenizer not found (looked at {', '.join(map(str, candidates))}); pass "
+                                "--tokenizer PATH (the tokenizer.json the shards were tokenized with)")
+    from pipeline.hashing import sha256_file
+
+    got = sha256_file(path)
+    if got != expected_sha256:
+        raise ValueError(f"tokenizer mismatch: {path} has sha256 {got[:16]}… but the manifest was built with "
+                         f"{expected_sha256[:16]}…; pass the tokenizer the shards were made with")
+    return path

@@ -35,32 +35,6 @@ def _git_commit() -> str | None:
         return None
 
 
-def find_tokenizer(shards_root: Path, explicit: Path | None, expected_sha256: str) -> Path:
-    """The tokenizer.json to train with; its sha256 must match the manifest's (a mismatch is refused).
-
-    Without ``explicit``: ``SHARDS/tokenizer.json``, then the file named in the shard index next to the shard
-    directory (``demo/tokenizer.json`` for ``demo/shards``).
-    """
-    if explicit is not None:
-        candidates = [Path(explicit)]
-    else:
-        import json
-        name = "tokenizer.json"
-        index = shards_root / "index.json"
-        if index.is_file():
-            name = (json.loads(index.read_text(encoding="utf-8")).get("tokenizer") or {}).get("name") or name
-        candidates = [shards_root / "tokenizer.json", shards_root.parent / Path(name).name]
-    path = next((c for c in candidates if c.is_file()), None)
-    if path is None:
-        raise FileNotFoundError(f"tokenizer not found (looked at {', '.join(map(str, candidates))}); pass "
-                                "--tokenizer PATH (the tokenizer.json the shards were tokenized with)")
-    got = sha256_file(path)
-    if got != expected_sha256:
-        raise ValueError(f"tokenizer mismatch: {path} has sha256 {got[:16]}… but the manifest was built with "
-                         f"{expected_sha256[:16]}…; pass the tokenizer the shards were made with")
-    return path
-
-
 def save_tokenizer(tokenizer_json: Path, out: Path) -> None:
     """Save as a HF fast tokenizer so AutoTokenizer.from_pretrained(RUN_DIR) works."""
     from transformers import PreTrainedTokenizerFast
@@ -170,6 +144,8 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     manifests.verify(manifest_dir)
     header, _ = manifests.read(manifest_dir)
     root = Path(shards_root or header["shards"]["root"])
+    from pipeline.tokenizer import find_tokenizer
+
     tok = find_tokenizer(root, tokenizer, header["tokenizer_sha256"])
     meta = {"path": str(manifest_dir.resolve()), "name": header.get("name"),
             "sha256": sha256_file(manifest_dir / "manifest.json"), "total_tokens": int(header["total_tokens"]),

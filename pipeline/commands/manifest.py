@@ -23,8 +23,11 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def verify(
         manifest: Path = typer.Argument(..., help="Manifest directory."),
-        deep: bool = typer.Option(False, "--deep", help="Re-read every referenced row: text sha256, token spans."),
+        deep: bool = typer.Option(False, "--deep", help="Re-read every referenced row: text sha256, token count, "
+                                  "and token ids (the text re-tokenized with the manifest's tokenizer)."),
         shards: Path = typer.Option(None, "--shards", help="Shard directory, if it moved since the build."),
+        tokenizer: Path = typer.Option(None, "--tokenizer", help="--deep: tokenizer.json the shards were made "
+                                       "with (default: found next to the shards; sha256 must match)."),
     ) -> None:
         """Check header and entries hashes, per-pool totals, and the sha256 of every referenced shard file.
 
@@ -33,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from manifests import read_header
         from manifests import verify as verify_manifest
 
-        verify_manifest(manifest, deep=deep, shards_root=shards)
+        verify_manifest(manifest, deep=deep, shards_root=shards, tokenizer=tokenizer)
         head = read_header(manifest)
         console.print(f"ok: {manifest} ({head['name']}, {head['total_tokens']:,} tokens, {head.get('entries', '?')} "
                       f"entries{', deep' if deep else ''})")

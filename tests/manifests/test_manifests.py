@@ -129,15 +129,16 @@ def test_rebuilt_index_is_refused(built: tuple[Path, Path]) -> None:
         manifests.verify(mdir)
 
 
-def test_deep_catches_a_text_that_no_longer_matches(built: tuple[Path, Path]) -> None:
-    """A shard rewritten with a different text but the old text_sha256 passes the shallow check only."""
-    shards, mdir = built
+def _tamper_shard(shards: Path, mdir: Path, column: str, change) -> None:  # noqa: ANN001
+    """Rewrite one referenced row's ``column`` in its shard, then re-index and re-hash everything a careful
+    forger would (index.json, the manifest's index_sha256 and header_sha256)."""
     _, df = manifests.read(mdir)
     rel, row = df["file"][0], df["row"][0]
     table = pq.read_table(shards / rel)
-    texts = table.column("text").to_pylist()
-    texts[row] = texts[row] + " tampered"
-    table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts))
+    values = table.column(column).to_pylist()
+    values[row] = change(values[row])
+    field = table.schema.field(column)
+    table = table.set_column(table.schema.get_field_index(column), field, pa.array(values, field.type))
     pq.write_table(table, shards / rel)
     old = read_index(shards)
     rels = [f["path"] for f in old["files"]]
@@ -147,8 +148,24 @@ def test_deep_catches_a_text_that_no_longer_matches(built: tuple[Path, Path]) ->
     head["shards"]["index_sha256"] = sha256_file(shards / "index.json")
     head["header_sha256"] = manifests.header_digest(head)
     (mdir / "manifest.json").write_text(json.dumps(head))
+
+
+def test_deep_catches_a_text_that_no_longer_matches(built: tuple[Path, Path]) -> None:
+    """A shard rewritten with a different text but the old text_sha256 passes the shallow check only."""
+    shards, mdir = built
+    _tamper_shard(shards, mdir, "text", lambda t: t + " tampered")
     manifests.verify(mdir)  # ids, hashes and spans still agree with the shard columns
     with pytest.raises(ManifestError, match=r"entry \d+ .*sha256 of the shard row's text differs"):
+        manifests.verify(mdir, deep=True)
+
+
+def test_deep_catches_token_ids_that_are_not_the_text(built: tuple[Path, Path]) -> None:
+    """Same count, other ids: only re-tokenizing the text (deep) can see it."""
+    shards, mdir = built
+    _tamper_shard(shards, mdir, "tokens", lambda ids: [ids[1], ids[0], *ids[2:]] if ids[0] != ids[1]
+                  else [ids[0] + 1, *ids[1:]])
+    manifests.verify(mdir)
+    with pytest.raises(ManifestError, match=r"entry \d+ .*token ids differ from its text re-tokenized"):
         manifests.verify(mdir, deep=True)
 
 
