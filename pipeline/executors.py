@@ -62,3 +62,18 @@ def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: d
     return RayPipelineExecutor(**common, workers=workers if workers > 1 else -1,
                                cpus_per_task=opts.get("cpus_per_task", 1),
                                mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 2.0))
+
+
+def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
+    """(job name, text) of every sbatch script ``--executor slurm`` would submit, in submission order, without
+    writing or launching anything: datatrove's own script for each job, headed by the ``sbatch`` line it is
+    submitted with (each job starts after the previous one succeeded)."""
+    out = []
+    for i, ex in enumerate(executors):
+        run = f"launch_pickled_pipeline {ex.logging_dir.resolve_paths('executor.pik')}"
+        script = ex.get_launch_file_contents(ex.get_sbatch_args(ex.tasks), f"srun -l -n 1 {run}")
+        after = f" --dependency=afterok:<job id of {executors[i - 1].job_name}>" if i else ""
+        head = f"# submitted as: sbatch --export=ALL,RUN_OFFSET=0{after} {ex.job_name}.slurm\n"
+        first, rest = script.split("\n", 1)
+        out.append((ex.job_name, f"{first}\n{head}{rest}"))
+    return out

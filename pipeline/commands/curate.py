@@ -93,6 +93,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
                                                                   "(the same run always resumes)."),
         verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="--executor slurm: print the sbatch scripts that "
+                                                              "would be submitted, and submit nothing."),
     ) -> None:
         """Run the curation pipeline: read → normalise → filter → dedup → segment → tokenize → classify → write.
 
@@ -104,6 +106,8 @@ def register(app: typer.Typer) -> None:
 
         if workers < 1:
             raise ValueError("--workers must be ≥ 1")
+        if dry_run and executor != "slurm":
+            raise ValueError("--dry-run prints Slurm scripts: use it with --executor slurm")
         t0 = time.time()
         p = plan(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
                  classifier=classifier)
@@ -111,6 +115,20 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
         console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "
                       f"stages: {' → '.join(s.name for s in p.stages)}")
+        if dry_run:
+            import shutil
+
+            from pipeline.executors import build_executors, slurm_scripts
+
+            existed = p.out.exists()
+            try:
+                for name, script in slurm_scripts(build_executors(p.stages, "slurm", workers, p.config["executor"])):
+                    console.print(f"# ---- {name}", highlight=False, markup=False)
+                    console.print(script, highlight=False, markup=False, soft_wrap=True)
+            finally:
+                if not existed:  # datatrove made the (empty) log folders: a later real run must find --out new
+                    shutil.rmtree(p.out, ignore_errors=True)
+            return
         resumed = prepare_output(p, overwrite)
         log = p.work / "curate.log"
         try:

@@ -83,6 +83,37 @@ def test_slurm_executor_gets_the_same_steps(tmp_path: Path) -> None:
     assert slurm[-1].skip_completed is False  # finalize always rewrites the index
 
 
+def test_slurm_dry_run_prints_valid_sbatch_scripts(tmp_path: Path) -> None:
+    """--dry-run: one bash-valid sbatch script per job (array of its tasks, partition, time, the pickled
+    pipeline it launches), each submitted after the previous one; nothing is written or submitted."""
+    import re
+    import shutil
+    import subprocess
+
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i)} for i in range(3)])
+    cfg = _config(tmp_path, '[executor.slurm]\npartition = "cpu"\ntime = "02:00:00"\n')
+    out = tmp_path / "s"
+    res = runner.invoke(app, ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
+                              "--config", str(cfg), "--executor", "slurm", "--dry-run", "--tasks", "2"])
+    assert res.exit_code == 0, res.output
+    scripts = re.split(r"^# ---- ", res.output, flags=re.M)[1:]
+    names = [s.split("\n", 1)[0] for s in scripts]
+    assert names == ["foresight-filter", "foresight-exact-sigs", "foresight-exact-find", "foresight-segment",
+                     "foresight-finalize"]
+    for i, block in enumerate(scripts):
+        body = block.split("\n", 1)[1]
+        assert body.startswith("#!/bin/bash\n") and "#SBATCH --partition=cpu" in body
+        assert "#SBATCH --time=02:00:00" in body and re.search(r"#SBATCH --array=0-\d+", body)
+        assert re.search(r"launch_pickled_pipeline \S+/_work/logs/\S+/executor.pik", body)
+        assert ("--dependency=afterok:" in body) == (i > 0)
+        if shutil.which("bash"):
+            assert subprocess.run(["bash", "-n"], input=body, text=True).returncode == 0
+    assert "#SBATCH --array=0-1" in scripts[0] and "#SBATCH --array=0-0" in scripts[2]  # exact-find: 1 task
+    assert not out.exists()  # nothing written (no pickle, script or marker), nothing submitted
+    res = runner.invoke(app, ["curate", str(src), "--out", str(out), "--dry-run"])
+    assert res.exit_code == 1 and "--executor slurm" in res.output
+
+
 def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:
     p = _plan(tmp_path, executor={"slurm": {"partition": ""}})
     with pytest.raises(ValueError, match="partition"):
