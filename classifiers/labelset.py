@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.evaluate import agreement
-from classifiers.taxonomy import LABEL_NAMES
+from classifiers.taxonomy import LABEL_NAMES, label_vector
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Round:
 
 
 def vector(labels: tuple[str, ...] | list[str]) -> np.ndarray:
-    return np.array([int(n in labels) for n in LABEL_NAMES], dtype=np.int8)
+    return np.array(label_vector(labels), dtype=np.int8)
 
 
 def read_answers(path: Path, labeller: str) -> dict[str, Answer]:
@@ -55,7 +55,7 @@ def read_answers(path: Path, labeller: str) -> dict[str, Answer]:
             unknown = sorted(set(labels) - set(LABEL_NAMES))
             if unknown:
                 raise ValueError(f"{path}:{n}: unknown labels {unknown}; use {list(LABEL_NAMES)}")
-            out[key] = Answer(tuple(n for n in LABEL_NAMES if n in labels), why, labeller)  # last line wins
+            out[key] = Answer(tuple(name for name in LABEL_NAMES if name in labels), why, labeller)  # last wins
     return out
 
 
@@ -71,9 +71,11 @@ def read_round(files: dict[str, Path]) -> Round:
 def double_labelled(rnd: Round) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Keys with two or more answers, and the first two labellers' 0/1 matrices (for κ)."""
     keys = sorted(k for k, a in rnd.answers.items() if len(a) >= 2)
-    a = np.stack([vector(rnd.answers[k][0].labels) for k in keys]) if keys else np.zeros((0, 6), np.int8)
-    b = np.stack([vector(rnd.answers[k][1].labels) for k in keys]) if keys else np.zeros((0, 6), np.int8)
-    return keys, a, b
+    def matrix(i: int) -> np.ndarray:
+        rows = [label_vector(rnd.answers[k][i].labels) for k in keys]
+        return np.array(rows, dtype=np.int8).reshape(len(keys), len(LABEL_NAMES))
+
+    return keys, matrix(0), matrix(1)
 
 
 def kappa_report(rnd: Round) -> dict:

@@ -50,6 +50,12 @@ def derive_flags(labels: list[str] | tuple[str, ...]) -> dict[str, bool]:
     return {g: any(name in present for name in labels_in(g)) for g in GROUPS}
 
 
+def label_vector(labels: list[str] | tuple[str, ...] | None) -> list[int]:
+    """0/1 per label in taxonomy order (None = no labels)."""
+    present = set(labels or ())
+    return [int(name in present) for name in LABEL_NAMES]
+
+
 def labels_from_scores(scores: dict[str, float], thresholds: dict[str, float] | None = None) -> list[str]:
     """Labels whose score reaches its threshold, in taxonomy order."""
     th = THRESHOLDS if thresholds is None else thresholds

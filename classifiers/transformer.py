@@ -6,6 +6,7 @@ and ``foresight_classifier.json`` (labels, thresholds, max length, training-data
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -63,12 +64,18 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
         return None
     if device.type == "cuda":
         return torch.bfloat16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        try:
-            return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-        except (AttributeError, RuntimeError):
-            return None
-    return None
+    return torch.bfloat16 if device.type == "cpu" and _cpu_has_bf16() else None
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    """Asked once per process: autocast() runs on every batch."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def autocast(device: torch.device) -> torch.autocast:

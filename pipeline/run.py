@@ -188,11 +188,10 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     if p.out.exists() and any(p.out.iterdir()):
         if not (p.work.is_dir() or (p.out / INDEX_FILE).is_file()):
             raise OutputDirError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
-        same = run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) == want
-        if same:
+        old = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else None
+        if old == want:
             return True
         if not overwrite:
-            old = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else None
             changed = _changed_inputs(old, want) if old else []
             if changed:
                 raise OutputDirError(f"input {changed[0]} changed since {p.out} was written (size or modification "
@@ -235,15 +234,14 @@ def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
         from pipeline.orphans import install
 
         install()  # the Manager server and pool workers die with us, even on kill -9
-    elif executor == "ray" and connect_ray(workers):
-        import ray
+    started_ray = executor == "ray" and connect_ray(workers)
+    try:
+        build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
+    finally:
+        if started_ray:
+            import ray
 
-        try:
-            build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
-        finally:
             ray.shutdown()
-        return
-    build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
 
 
 def execute(p: RunPlan, executor: str = "local", workers: int = 1, overwrite: bool = False) -> bool:

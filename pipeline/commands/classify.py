@@ -261,7 +261,7 @@ def register(app: typer.Typer) -> None:
 
         from classifiers.base import label_matrix, load_classifier
         from classifiers.evaluate import TABLE4_COLUMNS, table4_gap, table4_rates
-        from classifiers.taxonomy import LABEL_NAMES
+        from classifiers.taxonomy import LABEL_NAMES, label_vector
         from pipeline.stages.classify import read_segments
 
         if model:
@@ -270,8 +270,7 @@ def register(app: typer.Typer) -> None:
             y = label_matrix(clf.predict_scores(seg["text"]), clf.thresholds)
         else:
             seg = read_segments(shards, columns=("source", "labels"))
-            y = np.array([[n in (labs or ()) for n in LABEL_NAMES] for labs in seg["labels"]],
-                         dtype=np.int8).reshape(-1, len(LABEL_NAMES))
+            y = np.array([label_vector(labs) for labs in seg["labels"]], dtype=np.int8).reshape(-1, len(LABEL_NAMES))
         rows = table4_rates(seg["source"], y)
         short = {"code_reasoning": "code", "math_reasoning": "math", "science_reasoning": "sci", "reasoning": "REAS",
                  "visual_concept": "conc", "visual_attribute": "attr", "visual_relationship": "rel", "visual": "VIS"}
