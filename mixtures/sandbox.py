@@ -44,9 +44,12 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     The view adds ``_file`` (position of the file in ``files``), ``_row`` (row number inside it) and ``heldout``
     (the probe split of :mod:`pipeline.splits`).
     """
+    from pipeline.audit_sandbox import default_memory_limit
+
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET memory_limit = $m", {"m": default_memory_limit()})
     con.execute("SET preserve_insertion_order = true")
     paths = [str(p) for p in files]
     con.execute("SET allowed_paths = ?", [paths])
@@ -130,10 +133,18 @@ def _check_tree(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
     if len(statements) != 1:
         raise ExpressionError(f"{what}: refused {expr!r}: give one boolean expression, not statements")
     select_list = statements[0]["node"].get("select_list", [])
+    unstable = _unstable_functions(con)
+    view_columns = set(columns(con))
     for node in _nodes(select_list):
         if node.get("class") == "SUBQUERY" or node.get("type") in ("SUBQUERY", "TABLE_FUNCTION", "BASE_TABLE"):
             raise ExpressionError(f"{what}: refused {expr!r}: subqueries are not allowed in a pool expression")
         name = node.get("function_name")
+        if name is None and node.get("class") == "COLUMN_REF":
+            name = ".".join(node.get("column_names") or [])  # current_date & co. parse as bare names
+            if name.lower() in unstable and name not in view_columns:
+                raise ExpressionError(f"{what}: refused {expr!r}: {name} gives a different value on each run; a "
+                                      "pool must select the same segments every time")
+            continue
         if name is None:
             continue
         low = str(name).lower()
@@ -144,6 +155,17 @@ def _check_tree(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
             shown = ".".join(x for x in (catalog, schema, str(name)) if x)
             raise ExpressionError(f"{what}: refused {expr!r}: function {shown}() reads files, settings or "
                                   "other catalogs")
+        if low in unstable:
+            raise ExpressionError(f"{what}: refused {expr!r}: {name}() gives a different value on each run; a pool "
+                                  "must select the same segments every time (use a hash such as "
+                                  "hash(id) % 10 = 0 for a random-looking subset)")
+
+
+def _unstable_functions(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Functions whose value may change between calls or runs (random(), now(), nextval(), uuid() …)."""
+    rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                       "WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY')").fetchall()
+    return frozenset(r[0] for r in rows)
 
 
 def _bind(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:

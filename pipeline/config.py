@@ -54,7 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "segment": {"max_tokens": 1024, "batch_size": 256},
     "tokenize": {"batch_size": 256},
     "classify": {"enabled": True, "model": "", "batch_size": 64, "device": "auto"},
-    "write": {"rows_per_group": 2048},
+    # exclusions: write every dropped/errored document, with its reason, to OUT/excluded/<step>/ (--exclusions)
+    "write": {"rows_per_group": 2048, "exclusions": False},
     # How --executor slurm|ray size their jobs (not part of the data: left out of index.json).
     "executor": {
         "slurm": {"partition": "", "time": "24:00:00", "cpus_per_task": 1, "mem_per_cpu_gb": 2, "qos": "normal",

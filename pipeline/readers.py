@@ -21,6 +21,7 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", 
 PARQUET_SUFFIXES = (".parquet",)
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
 _SOURCE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_SOURCE_CHARS = 64  # a source names a partition directory (source=<name>): a label, not free text
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,18 @@ def detect_format(name: str) -> str | None:
 
 
 def clean_source(name: str) -> str:
-    """A source name usable as a Hive partition value (``source=<name>``)."""
+    """A source name usable as a Hive partition value (``source=<name>``); ValueError if it is too long."""
     cleaned = _SOURCE_CHARS.sub("-", name.strip()).strip("-.")
+    if len(cleaned) > MAX_SOURCE_CHARS:
+        raise ValueError(f"source {cleaned[:40]!r}… is {len(cleaned)} characters; at most {MAX_SOURCE_CHARS}")
     return cleaned or "unknown"
+
+
+def _dir_source(parent: str) -> str:
+    try:
+        return clean_source(parent)
+    except ValueError as e:
+        raise ValueError(f"input directory {parent!r}: {e}; rename it or pass --source") from None
 
 
 def _is_url(item: str) -> bool:
@@ -151,7 +161,7 @@ def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[lis
                 ignored.append(path)
                 continue
             data += 1
-            files.setdefault(path, InputFile(path, fmt, clean_source(parent), rel))
+            files.setdefault(path, InputFile(path, fmt, _dir_source(parent), rel))
         if data == 0:
             inside = f" outside the output directory {exclude}" if exclude is not None else ""
             raise FileNotFoundError(
@@ -189,7 +199,10 @@ def _record_from_obj(obj: Any, where: str, f: InputFile, idx: int, text_key: str
     rid = obj.get("id")
     doc_id = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid) else f"{f.rel}:{idx}"
     src = obj.get("source")
-    source = clean_source(src) if isinstance(src, str) and src.strip() else (default_source or f.dir_source)
+    try:
+        source = clean_source(src) if isinstance(src, str) and src.strip() else (default_source or f.dir_source)
+    except ValueError as e:
+        return Problem("bad_source", where, str(e))
     url = obj.get("url") if isinstance(obj.get("url"), str) else None
     path = obj.get("path") if isinstance(obj.get("path"), str) else f.rel
     return Record(text, doc_id, source, url, path)

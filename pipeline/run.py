@@ -25,10 +25,11 @@ from pipeline import __version__
 from pipeline.config import load_config
 from pipeline.executors import Stage, build_executors
 from pipeline.index import write_json_atomic
-from pipeline.readers import InputFile, discover_inputs
+from pipeline.readers import InputFile, clean_source, discover_inputs
 from pipeline.schema import DATA_DIR, INDEX_FILE, STATS_DIR
 
 WORK_DIR = "_work"
+EXCLUDED_DIR = "excluded"  # dropped/errored documents with their reason ([write] exclusions)
 RUN_FILE = "run.json"
 DEFAULT_MAX_TASKS = 8
 
@@ -88,6 +89,8 @@ def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str 
     if text_key:
         overrides.setdefault("read", {})["text_key"] = text_key
     cfg = load_config(config, overrides)
+    if source is not None:
+        source = clean_source(source)  # it names a partition directory: never a path
     files, ignored = discover_inputs(inputs, exclude=Path(out).resolve())
     n_tasks = tasks if tasks is not None else min(len(files), DEFAULT_MAX_TASKS)
     if n_tasks < 1:
@@ -101,6 +104,7 @@ def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str 
 
 
 def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
+    from pipeline.stages.base import ExclusionWriter
     from pipeline.stages.dedup import exact_steps, minhash_steps
     from pipeline.stages.finalize import Finalize
     from pipeline.stages.intermediate import IntermediateReader, IntermediateWriter
@@ -114,6 +118,10 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
 
     cfg, work, T = p.config, p.work, p.tasks
     docs = str(work / "docs")
+    keep_excluded = cfg["write"]["exclusions"]
+
+    def excluded(step: str) -> ExclusionWriter | None:
+        return ExclusionWriter(str(p.out / EXCLUDED_DIR / step), step) if keep_excluded else None
 
     def stage(name: str, steps: list[Any], tasks: int = T, per_rank: bool = True, always: bool = False) -> Stage:
         return Stage(name, steps, tasks, str(work / "logs" / name), per_rank, always)
@@ -127,17 +135,20 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     lang = cfg["language"]
     if lang["enabled"]:
         read.append(LanguageFilter(lang["languages"], lang["threshold"], lang["exempt_sources"], lang["detect_code"]))
+    folders = {InputReader: "unreadable", Normalise: "empty", QualityFilters: "quality", LanguageFilter: "language"}
+    for step in read:
+        step.exclusion_writer = excluded(folders[type(step)])
     stages = [stage("filter", [*read, IntermediateWriter(docs)])]
 
     final_filters: list[Any] = []
     if cfg["dedup"]["exact"]["enabled"]:
-        ex = exact_steps(str(work / "exact"))
+        ex = exact_steps(str(work / "exact"), excluded("exact_duplicate"))
         stages += [stage("exact-sigs", [IntermediateReader(docs), ex["signature"]]),
                    stage("exact-find", [ex["find"]], tasks=1, per_rank=False)]
         final_filters.append(ex["filter"])
     mh_cfg = cfg["dedup"]["minhash"]
     if mh_cfg["enabled"]:
-        mh = minhash_steps(str(work / "minhash"), mh_cfg)
+        mh = minhash_steps(str(work / "minhash"), mh_cfg, excluded("near_duplicate"))
         # Signatures are taken after the exact filter, so the MinHash filter sees the same document positions.
         before = [ex["filter_uncounted"]] if cfg["dedup"]["exact"]["enabled"] else []
         stages += [stage("minhash-sigs", [IntermediateReader(docs), *before, mh["signature"]]),
@@ -200,7 +211,7 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
             what = (f"finished shards without resume data ({WORK_DIR}/ removed)" if not run_file.is_file()
                     else "a different run (inputs, --source, config, tokenizer, classifier or --tasks differ)")
             raise OutputDirError(f"{p.out} holds {what}; use another --out or pass --overwrite to rebuild")
-        for name in (DATA_DIR, STATS_DIR, WORK_DIR):
+        for name in (DATA_DIR, STATS_DIR, WORK_DIR, EXCLUDED_DIR):
             shutil.rmtree(p.out / name, ignore_errors=True)
         (p.out / INDEX_FILE).unlink(missing_ok=True)
     p.work.mkdir(parents=True, exist_ok=True)

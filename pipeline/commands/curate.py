@@ -93,6 +93,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
                                                                   "(the same run always resumes)."),
         verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),
+        exclusions: bool = typer.Option(False, "--exclusions", help="Also write every dropped or unreadable "
+                                        "document, with its reason, to OUT/excluded/<step>/ ([write] exclusions)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="--executor slurm: print the sbatch scripts that "
                                                               "would be submitted, and submit nothing."),
     ) -> None:
@@ -110,7 +112,7 @@ def register(app: typer.Typer) -> None:
             raise ValueError("--dry-run prints Slurm scripts: use it with --executor slurm")
         t0 = time.time()
         p = plan(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
-                 classifier=classifier)
+                 classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
         if p.ignored:
             console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
         console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "

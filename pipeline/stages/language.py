@@ -34,6 +34,10 @@ class LanguageFilter(CountingStep):
         return doc.metadata.get("source") in self.exempt_sources or (self.detect_code and looks_like_code(doc.text))
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.excluding(rank):
+            yield from self._run(data)
+
+    def _run(self, data: DocumentsPipeline) -> DocumentsPipeline:
         for batch in batched(data, self.batch_size):
             with self.track_time("batch"):
                 preds = self.lid.predict([d.text[:4000] for d in batch])
@@ -43,8 +47,8 @@ class LanguageFilter(CountingStep):
                     self.stat_update("exempt_code")
                     yield doc
                 elif lang not in self.languages:
-                    self.drop(f"language:{lang or 'unknown'}")
+                    self.drop(f"language:{lang or 'unknown'}", doc=doc)
                 elif score < self.threshold:
-                    self.drop("language:low_score")
+                    self.drop("language:low_score", doc=doc)
                 else:
                     yield doc

@@ -27,10 +27,11 @@ class Normalise(CountingStep):
     type = "✂️ - FORMAT"
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            with self.track_time():
-                doc.text = normalise_text(doc.text)
-            if not doc.text.strip():
-                self.drop("empty")
-                continue
-            yield doc
+        with self.excluding(rank):
+            for doc in data:
+                with self.track_time():
+                    doc.text = normalise_text(doc.text)
+                if not doc.text.strip():
+                    self.drop("empty", doc=doc)
+                    continue
+                yield doc

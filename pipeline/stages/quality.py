@@ -13,6 +13,9 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 
 from pipeline.config import FILTER_SECTIONS, filter_kwargs
 from pipeline.stages.base import CountingStep
+from pipeline.stages.words import release_word_cache, windowed
+
+_LONG_TEXT = 1 << 20  # after a text this long, datatrove's word cache is cleared
 
 
 def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
@@ -25,8 +28,12 @@ def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
 
     classes = {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter,
                "fineweb_quality": FineWebQualityFilter, "c4": C4QualityFilter}
+    kwargs = dict(kwargs)
+    language = kwargs.pop("language", "en")
+    if not isinstance(language, str):
+        raise ValueError(f"[filters.{name}] in pipeline.toml: language must be a language code such as \"en\"")
     try:
-        return classes[name](**kwargs)
+        return classes[name](language=windowed(language), **kwargs)
     except TypeError as e:
         raise ValueError(f"[filters.{name}] in pipeline.toml: {e}") from e
 
@@ -45,6 +52,10 @@ class QualityFilters(CountingStep):
                         for n, s in self.sections.items()]
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.excluding(rank):
+            yield from self._run(data)
+
+    def _run(self, data: DocumentsPipeline) -> DocumentsPipeline:
         for doc in data:
             reason = None
             with self.track_time():
@@ -56,10 +67,12 @@ class QualityFilters(CountingStep):
                     if not ok:
                         reason = f"{name}:{why or 'rejected'}"
                         break
+                if len(doc.text) > _LONG_TEXT:
+                    release_word_cache()
             if reason:
-                self.drop(reason)
+                self.drop(reason, doc=doc)
                 continue
             if not doc.text.strip():  # C4 removes lines and can leave nothing
-                self.drop("empty")
+                self.drop("empty", doc=doc)
                 continue
             yield doc

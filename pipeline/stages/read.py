@@ -30,13 +30,17 @@ class InputReader(CountingStep):
         self.default_source = default_source
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.excluding(rank):
+            yield from self._run(rank, world_size)
+
+    def _run(self, rank: int, world_size: int) -> DocumentsPipeline:
         for f in self.files[rank::world_size]:
             self.stat_update("input_files")
             n = 0
             for item in iter_file(f, self.text_key, self.max_doc_chars, self.default_source):
                 self.count("read", n=item.count if isinstance(item, Problem) else 1)
                 if isinstance(item, Problem):
-                    self.error(item.reason, item.count)
+                    self.error(item.reason, item.count, doc=_problem_doc(item))
                     logger.warning(f"{item.where}: skipped ({item.reason}: {item.detail[:200]})")
                     continue
                 n += 1
@@ -44,3 +48,8 @@ class InputReader(CountingStep):
                 yield Document(text=item.text, id=item.doc_id, metadata=meta)
             if n == 0:
                 logger.warning(f"{f.path}: no documents read (empty file?)")
+
+
+def _problem_doc(p: Problem) -> Document:
+    """An unreadable record as an exclusion entry: no text, its place and what was wrong."""
+    return Document(text="", id=p.where, metadata={"error": p.detail[:1000], "records": p.count})

@@ -78,3 +78,11 @@ def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of every output file (shards, stats, index), for byte-identity checks."""
     files = [p for d in ("data", "stats") for p in (root / d).rglob("*") if p.is_file()] + [root / "index.json"]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    """A pipeline.toml for CLI tests: classify, language ID and MinHash off, plus ``extra``."""
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text("[classify]\nenabled = false\n[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n"
+                   + extra)
+    return cfg

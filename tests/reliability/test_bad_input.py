@@ -1,4 +1,5 @@
-"""Every bad input of issue #2: counted under errored/<reason> (and reading goes on) or a one-line error."""
+"""Bad input: every bad record is counted under errored/<reason> with its file:line (and reading goes on), or
+the run stops with a one-line error naming the file."""
 
 from __future__ import annotations
 
@@ -117,3 +118,28 @@ def test_whitespace_only_text_is_dropped_as_empty(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in" / "a.jsonl", [_good(1)[0], {"text": " \n\t\x00 "}])
     acc = accounting(curate(tmp_path, [path]))
     assert acc["dropped"] == {"empty": 1} and acc["kept"] == 1
+
+
+def test_hostile_records_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:
+    """What an attacker or a broken exporter writes: each bad record costs itself only, named by file:line."""
+    path = tmp_path / "in" / "web" / "a.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [
+        '{"id": "sur", "text": "a lone surrogate \\ud800 in an escape"}',  # not valid Unicode
+        "[" * 5000 + "]" * 5000,  # nesting deeper than any JSON parser should follow
+        json.dumps({"id": "long-source", "source": "x" * 300, "text": prose(1)}),  # would be a 300-char dir name
+        json.dumps({"id": {"nested": 1}, "text": prose(2)}),  # unusable id: the file:line is used instead
+        json.dumps({"id": "eot", "text": "<|endoftext|> literal " * 3000}),  # special-token text, one long line
+        json.dumps({"id": "nul", "text": "NUL \u0000 and BOM \ufeff inside. " + prose(3)}),
+        json.dumps({"id": "ok", "text": prose(4)}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    root = curate(tmp_path, [path], overrides={"write": {"exclusions": True}})
+    acc = accounting(root)
+    assert acc["errored"] == {"bad_json": 2, "bad_source": 1} and acc["kept"] == 4
+    with gzip.open(root / "excluded" / "unreadable" / "00000.jsonl.gz", "rt") as f:
+        named = {json.loads(line)["id"]: json.loads(line)["metadata"] for line in f}
+    where = [f"{path.resolve()}:{n}" for n in (1, 2, 3)]
+    assert sorted(named) == where and "at most 64" in named[where[2]]["error"]
+    ids = {r["doc_id"] for r in pq.read_table(root / "data" / "source=web").to_pylist()}
+    assert ids == {"a.jsonl:4", "eot", "nul", "ok"}

@@ -1,0 +1,75 @@
+"""Resource limits: memory bounded by the document, not by its token count, in every per-document stage
+that used to grow with it (segmentation, MinHash signatures, word splitting); documents over
+``[read] max_doc_chars`` are counted, not processed. (Audit time/memory limits: tests/audit/test_cli.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datatrove.data import Document
+from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+from pipeline.stages.dedup import minhash_steps
+from pipeline.stages.segment import Segmenter
+from pipeline.stages.words import WindowedWordTokenizer, whitespace_windows
+from tests.helpers import make_tokenizer
+from tests.pipeline.util import prose
+
+_PEAK = """
+import resource, sys
+from datatrove.data import Document
+from pipeline.stages.segment import Segmenter
+from tests.pipeline.util import prose
+text = "\\n\\n".join(prose(i % 300, 120) + f" {i}" for i in range(int(sys.argv[2])))
+docs = [Document(text=text, id="paragraphs", metadata={}), Document(text=text.replace("\\n", " "), id="one-line",
+        metadata={})]
+seg = Segmenter(sys.argv[1], 256)
+seg.count_tokens(["warm up"])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+n = sum(1 for _ in seg.run(iter(docs)))
+print(len(text), n, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+"""
+
+
+def test_segmenting_a_long_document_costs_a_small_multiple_of_its_size(tmp_path: Path) -> None:
+    """8 MB of text as paragraphs and as one line: the old whole-document encodes peaked at ~4.5 GB here."""
+    tok = make_tokenizer(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _PEAK, str(tok), "10000"], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    chars, segments, peak_mb = (int(x) for x in out.stdout.split())
+    assert chars > 7_000_000 and segments > 10_000
+    assert peak_mb < 40 * chars / 2**20, f"segmentation peaked {peak_mb} MB above baseline for {chars} chars"
+
+
+def test_segments_of_a_long_line_with_special_literals_fit_and_join_back(tmp_path: Path) -> None:
+    tok = str(make_tokenizer(tmp_path))
+    text = "<|endoftext|> the red ball " * 4000  # one line: cut at token boundaries, literals encoded as text
+    seg = Segmenter(tok, 64)
+    out = list(seg.run(iter([Document(text=text, id="d", metadata={})])))
+    assert "".join(d.text for d in out) == text
+    assert max(seg.count_tokens([d.text for d in out])) <= 63
+
+
+def test_blockwise_minhash_signature_is_datatroves(tmp_path: Path) -> None:
+    step = minhash_steps(str(tmp_path), {"n_grams": 5, "num_buckets": 4, "hashes_per_bucket": 3, "seed": 7})
+    sig = step["signature"]
+    sig.block_rows = 64  # force many blocks
+    shingles = sig.get_shingles(" ".join(prose(i, 200) for i in range(10)))
+    assert len(shingles) > 10 * sig.block_rows
+    assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
+    assert np.array_equal(shingles, MinhashDedupSignature.get_shingles(sig, " ".join(prose(i, 200)
+                                                                                   for i in range(10))))
+
+
+@pytest.mark.parametrize("window", [64, 1000])
+def test_windowed_word_splitting_gives_datatroves_words(window: int) -> None:
+    text = "\n\n".join(prose(i, 100) + "  double  spaces,\ttabs\nand (brackets) e.g. U.S.A. don't" for i in range(20))
+    assert "".join(whitespace_windows(text, window)) == text
+    assert all(len(w) <= window for w in whitespace_windows(text, window))
+    assert WindowedWordTokenizer("en", window).word_tokenize(text) == load_word_tokenizer("en").word_tokenize(text)
