@@ -42,11 +42,12 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every: int = 200
     progress: bool = True
+    log_every: int = 10  # steps between host syncs: losses and grad norms are read (and checked) in batches
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a resume to continue the same run."""
         d = asdict(self)
-        for k in ("device", "progress", "checkpoint_every", "compile", "stop_after"):
+        for k in ("device", "progress", "checkpoint_every", "compile", "stop_after", "log_every"):
             d.pop(k)
         d["betas"] = list(self.betas)
         return d
@@ -136,6 +137,21 @@ class _Progress:
             self.bar.stop()
 
 
+@dataclass
+class _Step:
+    """One optimizer step's values, kept on the device until the next flush."""
+
+    step: int
+    loss: torch.Tensor
+    gnorm: torch.Tensor
+    tokens: torch.Tensor
+    lr: float
+    t0: float
+    t1: float  # host time at the end of the step (on CUDA, kernels may still be running)
+    cpu_s: float
+    data_s: float
+
+
 def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
     if world > 1:
         torch.distributed.all_reduce(t)
@@ -205,6 +221,26 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
     bar = _Progress(cfg.progress and rank == 0, total_steps, step)
     end_step = total_steps if cfg.stop_after is None else min(total_steps, step + cfg.stop_after)
     t_start = time.perf_counter()
+    pending: list[_Step] = []
+
+    def flush() -> None:
+        """Read the pending steps' device values in one sync, check them, and log them."""
+        nonlocal tokens_done
+        if not pending:
+            return
+        values = torch.stack([torch.stack([p.loss, p.gnorm.double(), p.tokens]) for p in pending]).tolist()
+        pending[-1].t1 = time.perf_counter()  # the last step also waits for the device to catch up
+        for p, (loss, gnorm, n_tok) in zip(pending, values, strict=True):
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss} at step {p.step - 1}")
+            tokens_done += int(n_tok)
+            dt = p.t1 - p.t0
+            log.append({"step": p.step, "tokens": tokens_done, "loss": loss, "lr": p.lr, "grad_norm": gnorm,
+                        "step_time_s": dt, "cpu_time_s": p.cpu_s, "data_time_s": p.data_s,
+                        "tokens_per_s": n_tok / dt})
+        bar.update(pending[-1].step, log[-1]["loss"], log[-1]["tokens_per_s"])
+        pending.clear()
+
     model.train()
     try:
         while step < end_step:
@@ -216,26 +252,22 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
             t_data = time.perf_counter() - t0
             lsum = loss_sum(model, ids, labels, autocast)
             # Token-weighted mean over the global batch; DDP averages gradients over ranks, hence × world.
-            loss = lsum * (world / counts[0].clamp(min=1.0))
-            global_loss = float(_all_reduce(lsum.detach().double(), world) / counts[0].clamp(min=1.0))
-            if not math.isfinite(global_loss):
-                raise TrainingDiverged(f"loss became {global_loss} at step {step}")
+            n_targets = counts[0].clamp(min=1.0)
+            loss = lsum * (world / n_targets)
+            global_loss = _all_reduce(lsum.detach().double(), world) / n_targets
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             lr = sched.get_last_lr()[0]
             opt.step()
             sched.step()
             step += 1
-            tokens_done += int(counts[1])
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            log.append({"step": step, "tokens": tokens_done, "loss": global_loss, "lr": lr, "grad_norm": gnorm,
-                        "step_time_s": dt, "cpu_time_s": time.process_time() - c0, "data_time_s": t_data,
-                        "tokens_per_s": int(counts[1]) / dt})
-            bar.update(step, global_loss, int(counts[1]) / dt)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < end_step:
+            pending.append(_Step(step, global_loss, gnorm, counts[1], lr, t0, time.perf_counter(),
+                                 time.process_time() - c0, t_data))
+            checkpoint_now = cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < end_step
+            if len(pending) >= cfg.log_every or checkpoint_now or step >= end_step:
+                flush()  # always before a checkpoint: a diverged step is never saved
+            if checkpoint_now:
                 checkpoint(step)
     except TrainingDiverged as e:
         bar.close()
