@@ -32,7 +32,7 @@ test: install
 	$(PY) -m pytest tests
 
 lint: install
-	$(VENV)/bin/ruff check pipeline classifiers mixtures manifests trainer tests benchmarks
+	$(VENV)/bin/ruff check formats classifiers pipeline mixtures manifests trainer audit foresight tests benchmarks
 
 demo: install
 	@echo "== 1. sample corpus and tokenizer"

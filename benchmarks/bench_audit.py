@@ -2,7 +2,7 @@
 
 Generates a Hive-partitioned shard directory of ``--rows`` segments (default 10 M) with the columns the query
 needs (id, doc_id, source, n_tokens, labels, reasoning, visual) plus a valid index.json, opens it with
-``pipeline.audit.connect`` (the sandboxed connection users get) and times the query there; the reference is
+``audit.connect`` (the sandboxed connection users get) and times the query there; the reference is
 ``polars.scan_parquet`` over the same files. Results are compared for equality. Best of ``--repeat`` runs each.
 Also times the textbook unnest in DuckDB and both plans in polars. Prints
 ``audit_composition_duckdb_vs_polars: ratio=… (ours … / reference …)`` against the faster polars plan;
@@ -28,11 +28,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.taxonomy import LABEL_NAMES, labels_in  # noqa: E402
-from pipeline.audit import connect  # noqa: E402
-from pipeline.audit_report import composition_sql  # noqa: E402
-from pipeline.index import build_index, write_index  # noqa: E402
-from pipeline.schema import shard_relpath  # noqa: E402
+from audit import connect  # noqa: E402
+from audit.report import composition_sql  # noqa: E402
+from formats.index import build_index, write_index  # noqa: E402
+from formats.schema import shard_relpath  # noqa: E402
+from formats.taxonomy import LABEL_NAMES, labels_in  # noqa: E402
 
 SOURCES = ("academic", "arts", "biology", "code", "computer-science", "economics", "encyclopedia", "food", "law",
            "literature", "mathematics", "medicine", "philosophy", "politics", "q-a-forum", "web-crawl")

@@ -27,10 +27,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from formats.index import build_index, read_index, write_index
+from formats.splits import is_heldout
 from manifests.build import write_manifest
 from mixtures import load_spec, plan
-from pipeline.index import build_index, read_index, write_index
-from pipeline.splits import is_heldout
 
 SOURCES = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl")
 MIX6 = {"web-crawl": 0.40, "encyclopedia": 0.08, "academia": 0.05, "literature": 0.02, "math": 0.10, "code": 0.35}

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from classifiers.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores
+from formats.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores
 
 
 class Classifier(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
@@ -118,7 +118,7 @@ def data_sha256(texts: list[str], y: np.ndarray) -> str:
 def table4_rates(sources: list[str], y: np.ndarray) -> list[dict[str, Any]]:
     """Per source: segments, and % of segments with each Table 4 column (six labels, reasoning, visual) beside
     LSBS's figure where the source is comparable (``lsbs`` None otherwise)."""
-    from classifiers.taxonomy import labels_in
+    from formats.taxonomy import labels_in
 
     cols = {n: y[:, j].astype(bool) for j, n in enumerate(LABEL_NAMES)}
     for g in ("reasoning", "visual"):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.base import check_label_meta, sha256_path
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 PREFIX = "__label__"
 NONE_LABEL = "none"  # segments with no label train every one-vs-all head as a negative

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.evaluate import agreement
-from classifiers.taxonomy import LABEL_NAMES, label_vector
+from formats.taxonomy import LABEL_NAMES, label_vector
 
 
 @dataclass

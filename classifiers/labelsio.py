@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 REQUIRED = ("text", *LABEL_NAMES)
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from classifiers.evaluate import data_sha256, split_indices, tune_thresholds
-from classifiers.taxonomy import LABEL_NAMES
 from classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, autocast, resolve_backbone
+from formats.taxonomy import LABEL_NAMES
 
 
 def positive_weights(y: np.ndarray, cap: float = 20.0) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from classifiers.base import check_label_meta, sha256_path
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 META_FILE = "foresight_classifier.json"
 HEAD_FILE = "head.safetensors"

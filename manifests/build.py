@@ -10,6 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from formats import __version__
+from formats.atomic import write_json_atomic
+from formats.hashing import sha256_file
 from manifests.schema import (
     ENTRIES_FILE,
     ENTRIES_SCHEMA,
@@ -21,9 +24,6 @@ from manifests.schema import (
 )
 from mixtures.planner import Plan, plan
 from mixtures.spec import MixtureSpec, load_spec
-from pipeline import __version__
-from pipeline.hashing import sha256_file
-from pipeline.index import write_json_atomic
 
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"

@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from formats.hashing import sha256_bytes, sha256_file
+from formats.index import index_sha256
 from manifests.schema import (
     ENTRIES_FILE,
     ENTRY_COLUMNS,
@@ -22,8 +24,6 @@ from manifests.schema import (
     header_digest,
 )
 from mixtures.shards import safe_shard_path
-from pipeline.hashing import sha256_bytes, sha256_file
-from pipeline.index import index_sha256
 
 
 def read_header(manifest_dir: str | Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from formats.index import read_index, verify_shards
 from manifests.read import (
     check_entries_hash,
     entries_path,
@@ -24,7 +25,6 @@ from manifests.read import (
 )
 from manifests.schema import POOL_KEYS, ManifestError
 from mixtures.shards import UnsafePathError, safe_shard_path
-from pipeline.index import read_index, verify_shards
 
 
 def _entry(df: pl.DataFrame, i: int) -> str:
@@ -140,8 +140,7 @@ def check_against_shards(root: Path, df: pl.DataFrame, deep: bool, tokenizer: Pa
 def _retokenized_differs(tokenizer: Path, texts: list[str], tokens: pa.ChunkedArray) -> np.ndarray:
     """Per distinct row: True where the stored token ids are not what the pipeline's tokenize stage gives
     for the row's text (same encoding of special-token literals, EOS appended)."""
-    from pipeline.stages.tokenize import encode_plain, special_literals
-    from pipeline.tokenizer import load_tokenizer
+    from formats.tokenizer import encode_plain, load_tokenizer, special_literals
 
     tok, info = load_tokenizer(tokenizer)
     specials = special_literals(tok)
@@ -195,7 +194,7 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
         raise ManifestError(f"shard file {problems[0]} (in {root}); the shards changed since the manifest was built")
     tok_path = None
     if deep:
-        from pipeline.tokenizer import find_tokenizer
+        from formats.tokenizer import find_tokenizer
 
         try:
             tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head["tokenizer_sha256"])

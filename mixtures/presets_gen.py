@@ -54,7 +54,7 @@ def _num(v: Fraction) -> str:
 def render(name: str, description: str, provenance: str, pools: list[tuple[str, str, str, Fraction]]) -> str:
     """TOML text; ``pools`` are (name, key, value, weight) with key "source" or "where"."""
     lines = [HEADER + provenance.rstrip() + "\n", f'name = "{name}"', f'description = "{description}"',
-             'total_tokens = "max"', "seed = 0", 'exclude = ["heldout"]  # the held-out probe split (pipeline.splits)']
+             'total_tokens = "max"', "seed = 0", 'exclude = ["heldout"]  # the held-out probe split (formats.splits)']
     for pool, key, value, weight in pools:
         lines += ["", f"[pools.{pool}]", f'{key} = "{value}"', f"weight = {_num(weight)}"]
     return "\n".join(lines) + "\n"

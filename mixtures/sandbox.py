@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.splits import heldout_sql
+from formats.splits import heldout_sql
+from formats.sql import default_memory_limit, quote_literal
 
 # Keywords that start or belong to statements/subqueries, never to a plain expression.
 FORBIDDEN_KEYWORDS = frozenset({
@@ -42,10 +43,8 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     """In-memory connection with a ``segments`` view over ``files`` (in index order) that can read nothing else.
 
     The view adds ``_file`` (position of the file in ``files``), ``_row`` (row number inside it) and ``heldout``
-    (the probe split of :mod:`pipeline.splits`).
+    (the probe split of :mod:`formats.splits`).
     """
-    from pipeline.audit_sandbox import default_memory_limit
-
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -53,7 +52,7 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     con.execute("SET preserve_insertion_order = true")
     paths = [str(p) for p in files]
     con.execute("SET allowed_paths = ?", [paths])
-    listing = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     con.execute(
         f"CREATE VIEW {VIEW} AS SELECT *, file_index AS {FILE_COL}, file_row_number AS {ROW_COL}, "
         f"{heldout_sql(heldout_fraction)} AS heldout "
@@ -64,8 +63,6 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     return con
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

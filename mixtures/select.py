@@ -40,8 +40,6 @@ class Candidates:
         return len(self.n_tokens)
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str]) -> str:

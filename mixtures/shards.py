@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.index import ShardIndexError, index_sha256, read_index, verify_shards
+from formats.index import ShardIndexError, index_sha256, read_index, verify_shards
 
 
 class UnsafePathError(ValueError):

@@ -7,6 +7,8 @@ those present in the shards). A name with no present alias is an error, never a 
 
 from __future__ import annotations
 
+from formats.sql import quote_literal
+
 ALIASES: dict[str, tuple[str, ...]] = {
     "web-crawl": ("web-crawl", "web", "webcrawl", "web_crawl", "common-crawl", "commoncrawl", "cc"),
     "encyclopedia": ("encyclopedia", "wikipedia", "wiki"),
@@ -43,5 +45,5 @@ def resolve_source(name: str, present: list[str] | set[str], pool: str) -> list[
 
 def source_predicate(sources: list[str]) -> str:
     """SQL predicate matching exactly the given source values."""
-    quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    quoted = ", ".join(quote_literal(s) for s in sources)
     return f"source IN ({quoted})"

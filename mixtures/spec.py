@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pipeline.splits import DEFAULT_HELDOUT_FRACTION
+from formats.splits import DEFAULT_HELDOUT_FRACTION
 
 if sys.version_info >= (3, 11):
     import tomllib

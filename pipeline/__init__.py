@@ -1,3 +1,5 @@
 """foresight curation pipeline: datatrove stages from raw text to tokenized Parquet shards."""
 
-__version__ = "0.1.0"
+from formats import __version__
+
+__all__ = ["__version__"]

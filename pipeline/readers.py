@@ -12,7 +12,7 @@ import glob
 import gzip
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -350,3 +350,42 @@ def iter_file(f: InputFile, text_key: str = "text", max_chars: int = 5_000_000,
               default_source: str | None = None) -> Iterator[Record | Problem]:
     """Every record of one input file, as a :class:`Record` or a counted :class:`Problem`."""
     return READERS[f.fmt](f, text_key, max_chars, default_source)
+
+
+# Files `foresight tokenizer train` reads: JSONL records or plain text.
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+
+
+def is_training_file(path: str | Path) -> bool:
+    """Files a tokenizer trains on: JSONL records (``text`` field) or plain text; other files are skipped."""
+    name = str(path).lower()
+    return name.endswith(JSONL_SUFFIXES) or name.endswith(TEXT_SUFFIXES)
+
+
+def iter_texts_from_files(paths: Iterable[str | Path], text_key: str = "text",
+                          skipped: dict[str, int] | None = None) -> Iterator[str]:
+    """Texts of JSONL(.gz/.zst) or plain-text files, in sorted path order (so training is deterministic).
+
+    Lines that are not JSON objects with a string ``text_key`` are counted in ``skipped[path]``.
+    """
+    import json
+
+    from fsspec import open as fsopen
+
+    for p in sorted(str(x) for x in paths):
+        with fsopen(p, "rt", encoding="utf-8", errors="replace", compression="infer") as f:
+            if not p.lower().endswith(JSONL_SUFFIXES):
+                yield f.read()
+                continue
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    obj = None
+                if isinstance(obj, dict) and isinstance(obj.get(text_key), str):
+                    yield obj[text_key]
+                elif skipped is not None:
+                    skipped[p] = skipped.get(p, 0) + 1

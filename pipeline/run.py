@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__
+from formats import __version__
+from formats.atomic import write_json_atomic
+from formats.schema import DATA_DIR, INDEX_FILE, STATS_DIR
 from pipeline.config import load_config
 from pipeline.executors import Stage, build_executors
-from pipeline.index import write_json_atomic
 from pipeline.readers import InputFile, clean_source, discover_inputs
-from pipeline.schema import DATA_DIR, INDEX_FILE, STATS_DIR
 
 WORK_DIR = "_work"
 EXCLUDED_DIR = "excluded"  # dropped/errored documents with their reason ([write] exclusions)
@@ -83,7 +83,7 @@ def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str 
          tasks: int | None = None, source: str | None = None, text_key: str | None = None,
          classifier: str | None = None, overrides: dict[str, Any] | None = None) -> RunPlan:
     """Discover inputs, load the config and tokenizer, and lay out every stage of the run."""
-    from pipeline.tokenizer import load_tokenizer
+    from formats.tokenizer import load_tokenizer
 
     overrides = dict(overrides or {})
     if text_key:

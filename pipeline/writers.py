@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline.schema import segment_schema, shard_relpath
-from pipeline.shardio import PARQUET_OPTS, rows_to_table
+from formats.schema import segment_schema, shard_relpath
+from formats.shardio import PARQUET_OPTS, rows_to_table
 
 
 class RankShardWriter:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.index import build_index, write_index
-from pipeline.shardio import rows_to_table, write_shard
-from pipeline.tokenizer import load_tokenizer, train_tokenizer
+from formats.index import build_index, write_index
+from formats.shardio import rows_to_table, write_shard
+from formats.tokenizer import load_tokenizer, train_tokenizer
 
 WORDS = ("the red ball sits on the wooden table beside a blue cup . we prove that x + y = 2 by induction . "
          "def f ( x ) : return x * 2 # code . cells divide and the enzyme binds the protein substrate . "

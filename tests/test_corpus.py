@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.corpus import SOURCES, Doc, Origin, Provenance, build_sample_corpus
-from pipeline.corpus.base import MIN_DOC_BYTES, dist_version, prose_paragraphs, split_blocks
-from pipeline.corpus.build import _within_budget
-from pipeline.corpus.prose import _plain_play, _scenes, _synset_entry
-from pipeline.corpus.pysource import code_chunks
+from foresight.cli import app
+from foresight.corpus import SOURCES, Doc, Origin, Provenance, build_sample_corpus
+from foresight.corpus.base import MIN_DOC_BYTES, dist_version, prose_paragraphs, split_blocks
+from foresight.corpus.build import _within_budget
+from foresight.corpus.prose import _plain_play, _scenes, _synset_entry
+from foresight.corpus.pysource import code_chunks
 
 LIMIT = 4
 

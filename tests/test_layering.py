@@ -1,11 +1,11 @@
-"""The import order rule: classifiers → pipeline → mixtures → manifests → trainer (the CLI excepted)."""
+"""The import order rule (docs/architecture.md): formats → classifiers → pipeline → mixtures → manifests → trainer →
+audit; the CLI package ``foresight`` is the composition root above them all."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["classifiers", "pipeline", "mixtures", "manifests", "trainer"]
-CLI = {ROOT / "pipeline" / "cli.py"} | set((ROOT / "pipeline" / "commands").glob("*.py"))
+ORDER = ["formats", "classifiers", "pipeline", "mixtures", "manifests", "trainer", "audit", "foresight"]
 
 
 def _all_imports(path: Path) -> set[str]:
@@ -27,8 +27,6 @@ def test_no_module_imports_a_later_package():
     bad = []
     for pkg in ORDER:
         for path in sorted((ROOT / pkg).rglob("*.py")):
-            if path in CLI:
-                continue
             for dep in _imported_packages(path):
                 if ORDER.index(dep) > ORDER.index(pkg):
                     bad.append(f"{path.relative_to(ROOT)} imports {dep}")

@@ -1,6 +1,6 @@
 import duckdb
 
-from pipeline.splits import heldout_bucket, heldout_sql, is_heldout
+from formats.splits import heldout_bucket, heldout_sql, is_heldout
 
 
 def test_sql_and_python_agree_row_for_row():

@@ -2,9 +2,9 @@ import json
 
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.hashing import sha256_file
-from pipeline.tokenizer import EOS, load_tokenizer
+from foresight.cli import app
+from formats.hashing import sha256_file
+from formats.tokenizer import EOS, load_tokenizer
 
 
 def _corpus(tmp_path):

@@ -36,7 +36,7 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
         raise ValueError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBES)}")
     row: dict[str, Any] = {"model": str(Path(model_path).resolve()) + (" (random init)" if random_init else "")}
     if "bpb" in chosen:
-        from pipeline.splits import DEFAULT_HELDOUT_FRACTION
+        from formats.splits import DEFAULT_HELDOUT_FRACTION
         from trainer.probes.bpb import bpb_probe
         if shards is None:
             raise ValueError("the bpb probe needs --shards SHARDS_DIR (its held-out split is evaluated)")

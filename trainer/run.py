@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.hashing import sha256_file
-from pipeline.index import write_json_atomic
+from formats.atomic import write_json_atomic
+from formats.hashing import sha256_file
 from trainer.checkpoint import weights_sha256
 from trainer.data import write_token_file
 from trainer.model import build_config, count_params
@@ -39,7 +39,7 @@ def save_tokenizer(tokenizer_json: Path, out: Path) -> None:
     """Save as a HF fast tokenizer so AutoTokenizer.from_pretrained(RUN_DIR) works."""
     from transformers import PreTrainedTokenizerFast
 
-    from pipeline.tokenizer import EOS, PAD
+    from formats.tokenizer import EOS, PAD
     tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json), eos_token=EOS, bos_token=EOS,
                                   pad_token=PAD, unk_token=None)
     tok.save_pretrained(out)
@@ -80,7 +80,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
     import polars as pl
     import torch
 
-    from pipeline.tokenizer import load_tokenizer
+    from formats.tokenizer import load_tokenizer
     cfg = cfg or TrainConfig()
     out = Path(out)
     _check_run_dir(out, resume, overwrite)
@@ -117,7 +117,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
         save_tokenizer(tokenizer_json, out)
         log = pl.DataFrame(result.log, schema_overrides={"step": pl.Int64, "tokens": pl.Int64})
         log.write_parquet(out / "train_log.parquet")
-        from pipeline import __version__
+        from formats import __version__
         expected = n_stream * cfg.epochs
         info = {
             "format": RUN_FORMAT, "status": result.status, "manifest": manifest,
@@ -144,7 +144,7 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     manifests.verify(manifest_dir)
     header, _ = manifests.read(manifest_dir)
     root = Path(shards_root or header["shards"]["root"])
-    from pipeline.tokenizer import find_tokenizer
+    from formats.tokenizer import find_tokenizer
 
     tok = find_tokenizer(root, tokenizer, header["tokenizer_sha256"])
     meta = {"path": str(manifest_dir.resolve()), "name": header.get("name"),

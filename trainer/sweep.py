@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.index import index_sha256, write_json_atomic
+from formats.atomic import write_json_atomic
+from formats.index import index_sha256
 
 try:
     import tomllib
@@ -178,8 +179,8 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
                 tokenizer: Path | None, device: str, progress: bool) -> dict[str, Any]:
     """manifest → train → probe for one mixture; returns its results row."""
     import manifests
+    from formats.hashing import sha256_file
     from mixtures import load_spec
-    from pipeline.hashing import sha256_file
     from trainer.probe import pools_from_manifest, run_probes
     from trainer.run import train_manifest
     from trainer.train import TrainConfig

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.taxonomy import LABEL_NAMES, LABELS
+from formats.taxonomy import LABEL_NAMES, LABELS
 
 PROMPT_VERSION = "lsbs-six-v1"
 SYSTEM_PROMPT = (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 WORD = re.compile(r"[A-Za-z][a-z]+(?:-[a-z]+)?")
 

@@ -13,7 +13,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from classifiers.base import Classifier, check_model, load_classifier, resolve_model
-from classifiers.taxonomy import LABEL_NAMES, labels_in, score_column
+from formats.taxonomy import LABEL_NAMES, labels_in, score_column
 
 _REASONING = [LABEL_NAMES.index(n) for n in labels_in("reasoning")]
 _VISUAL = [LABEL_NAMES.index(n) for n in labels_in("visual")]
@@ -114,7 +114,7 @@ def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.index import read_index, shard_files
+    from formats.index import read_index, shard_files
 
     index = read_index(root)
     wanted = list(columns) + (["source"] if stratify and "source" not in columns else [])

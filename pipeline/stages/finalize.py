@@ -13,9 +13,10 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
+from formats.atomic import write_json_atomic
+from formats.index import build_index, write_index
+from formats.schema import DATA_DIR, STATS_DIR
 from pipeline import accounting
-from pipeline.index import build_index, write_index, write_json_atomic
-from pipeline.schema import DATA_DIR, STATS_DIR
 
 
 def shard_relpaths(root: Path) -> list[str]:

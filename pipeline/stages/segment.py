@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.batching import batched
 
+from formats.tokenizer import encode_plain, plain_token_starts, special_literals
 from pipeline.stages.base import CountingStep
-from pipeline.stages.tokenize import encode_plain, plain_token_starts, special_literals
 
 Counter = Callable[[list[str]], list[int]]
 Starts = Callable[[str], list[int]]
@@ -216,7 +216,7 @@ class Segmenter(CountingStep):
     @property
     def tokenizer(self):
         if self._tok is None:
-            from pipeline.tokenizer import load_tokenizer
+            from formats.tokenizer import load_tokenizer
 
             self._tok, _ = load_tokenizer(self.tokenizer_path)
             self._specials = special_literals(self._tok)

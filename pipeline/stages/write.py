@@ -7,9 +7,9 @@ from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 
-from classifiers.taxonomy import LABEL_NAMES, score_column
-from pipeline.hashing import sha256_file
-from pipeline.index import write_json_atomic
+from formats.atomic import write_json_atomic
+from formats.hashing import sha256_file
+from formats.taxonomy import LABEL_NAMES, score_column
 from pipeline.stages.base import CountingStep
 from pipeline.writers import RankShardWriter
 

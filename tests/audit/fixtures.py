@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.index import index_sha256, read_index
+from formats.index import index_sha256, read_index
 from tests.helpers import make_shards
 
 # A small labelled corpus: sources × labels, with one document split into two segments.

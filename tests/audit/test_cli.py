@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from tests.audit.fixtures import corpus, make_manifest
 
 runner = CliRunner()
@@ -127,7 +127,7 @@ def test_report_writes_markdown_plots_csv_and_passes_checks(env: dict[str, Path]
 
 
 def test_report_fails_a_manifest_with_heldout_docs_and_epoch_repeats(tmp_path: Path) -> None:
-    from pipeline.splits import is_heldout
+    from formats.splits import is_heldout
 
     # Doc ids chosen so that some fall in the 2 % held-out split.
     docs = [{"doc_id": f"d{i}", "source": "web", "text": "the red ball", "labels": []} for i in range(200)]
@@ -157,7 +157,7 @@ def test_shell_in_a_real_process_with_piped_stdin(env: dict[str, Path], tmp_path
     import sys
 
     script = ".schema pools\nSELECT count(*) AS n_docs\n  FROM documents;\n.quit\n"
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "audit", str(env["shards"]), "--shell"],
+    proc = subprocess.run([sys.executable, "-m", "foresight.cli", "audit", str(env["shards"]), "--shell"],
                           input=script, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "FORESIGHT_AUDIT_HISTORY": str(tmp_path / "h"), "COLUMNS": "100"})
     assert proc.returncode == 0, proc.stderr
@@ -172,7 +172,7 @@ SLOW = "SELECT sum(i) FROM range(1000000000000) t(i)"  # hours of work: only a l
 def test_time_limit_stops_a_runaway_query(env: dict[str, Path]) -> None:
     code, out = run(str(env["shards"]), SLOW, "--timeout", "1")
     assert code == 1 and "query stopped after 1 s" in out and "--timeout" in out and "Traceback" not in out
-    from pipeline.audit import AuditError, connect
+    from audit import AuditError, connect
 
     with connect(env["shards"], timeout_s=0.5) as audit, pytest.raises(AuditError, match="stopped after 0.5 s"):
         audit.query(SLOW)
@@ -184,7 +184,7 @@ def test_ctrl_c_stops_a_query_with_one_line(env: dict[str, Path]) -> None:
     import sys
     import time
 
-    cmd = [sys.executable, "-c", "from pipeline.cli import main; main()", "audit", str(env["shards"]), SLOW,
+    cmd = [sys.executable, "-c", "from foresight.cli import main; main()", "audit", str(env["shards"]), SLOW,
            "--timeout", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(4)  # imports, connect, then the query is running

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.audit import AuditError, AuditWarning, connect, parse_param
-from pipeline.splits import is_heldout
+from audit import AuditError, AuditWarning, connect, parse_param
+from formats.splits import is_heldout
 from tests.audit.fixtures import DOCS, corpus, make_manifest
 from tests.helpers import make_shards
 

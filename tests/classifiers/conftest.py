@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 EXAMPLES = {
     "visual_concept": "The old fisherman pulled his boat onto the beach beside the village houses.",

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from classifiers.labelsio import write_labels
-from classifiers.taxonomy import LABEL_NAMES
-from pipeline.cli import app
+from foresight.cli import app
+from formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT
 from tests.helpers import make_shards
 

@@ -14,7 +14,7 @@ from classifiers.evaluate import (
     tune_thresholds,
 )
 from classifiers.labelsio import read_labels, write_labels
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 
 def test_prf_by_hand():

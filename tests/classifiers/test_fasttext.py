@@ -4,7 +4,7 @@ import pytest
 
 from classifiers.base import load_classifier
 from classifiers.fasttext_model import FastTextClassifier, clean, distill, meta_path, train_fasttext
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT, tiny_labelled
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.labelsio import read_labels
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 
 GOLD = Path(__file__).resolve().parents[1] / "data" / "gold.parquet"
 

@@ -11,7 +11,7 @@ import pytest
 from classifiers.base import DEFAULT_MODEL, label_matrix, load_classifier
 from classifiers.evaluate import evaluate
 from classifiers.labelsio import read_labels
-from classifiers.taxonomy import LABEL_NAMES
+from formats.taxonomy import LABEL_NAMES
 from pipeline.stages.classify import build_classify_step
 
 ROOT = Path(__file__).resolve().parents[2]

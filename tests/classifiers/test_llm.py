@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from classifiers.taxonomy import LABEL_NAMES
 from classifiers.teacher.llm import LLMTeacher, MalformedAnswer, parse_answer
+from formats.taxonomy import LABEL_NAMES
 
 GOOD = json.dumps({n: int(n == "math_reasoning") for n in LABEL_NAMES})
 
@@ -116,7 +116,7 @@ def test_cli_teach_with_llm_leaves_out_errored_segments(server, tmp_path):
     import pyarrow.parquet as pq
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from foresight.cli import app
     from tests.helpers import make_shards
 
     root = make_shards(tmp_path, [{"text": t, "source": "web-crawl"} for t in ["ok a", "garbage b", "fenced c"]],

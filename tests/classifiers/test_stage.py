@@ -6,7 +6,7 @@ import pytest
 from datatrove.data import Document
 
 from classifiers.fasttext_model import train_fasttext
-from classifiers.taxonomy import LABEL_NAMES, score_column
+from formats.taxonomy import LABEL_NAMES, score_column
 from pipeline.stages.classify import ClassifyStep, build_classify_step, read_segments
 from tests.classifiers.conftest import EXAMPLES, tiny_labelled
 from tests.helpers import make_shards

@@ -7,8 +7,8 @@ import torch
 
 from classifiers.base import load_classifier, sha256_path
 from classifiers.evaluate import data_sha256
-from classifiers.taxonomy import LABEL_NAMES
 from classifiers.transformer import META_FILE, TransformerClassifier, check_model_dir, minilm_path, resolve_backbone
+from formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import tiny_labelled
 
 

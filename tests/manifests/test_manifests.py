@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import manifests
+from formats.hashing import sha256_file
+from formats.index import build_index, read_index, write_index
 from manifests import ManifestError
-from pipeline.hashing import sha256_file
-from pipeline.index import build_index, read_index, write_index
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
 

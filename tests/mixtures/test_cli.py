@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from tests.mixtures.corpus import CATEGORY_SPEC, write_spec
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 import manifests
+from formats.index import ShardIndexError
+from formats.splits import heldout_sql
 from mixtures import InfeasibleError, OverlapError, load_spec, plan
-from pipeline.index import ShardIndexError
-from pipeline.splits import heldout_sql
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from foresight.cli import app
 from pipeline import accounting
-from pipeline.cli import app
 from pipeline.stages.finalize import finalize
 from tests.pipeline.util import curate, prose, write_jsonl
 

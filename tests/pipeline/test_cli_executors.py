@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from pipeline.executors import build_executors
 from pipeline.run import plan
 from tests.helpers import make_tokenizer

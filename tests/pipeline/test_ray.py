@@ -18,7 +18,7 @@ pytest.importorskip("ray")
 def _curate(args: list[str]) -> subprocess.CompletedProcess:
     """The CLI in its own process, as a user runs it (Ray and datatrove's loggers keep process-wide state)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # start (and stop) a local cluster
-    return subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "curate", *args],
+    return subprocess.run([sys.executable, "-c", "from foresight.cli import main; main()", "curate", *args],
                           capture_output=True, text=True, env=env, timeout=280)
 
 

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
+from formats.tokenizer import load_tokenizer
 from pipeline.config import ConfigError, load_config
 from pipeline.langid import looks_like_code
 from pipeline.stages.language import LanguageFilter
@@ -15,7 +16,6 @@ from pipeline.stages.normalise import Normalise, normalise_text
 from pipeline.stages.quality import QualityFilters
 from pipeline.stages.segment import Segmenter, split_text
 from pipeline.stages.tokenize import Tokenize
-from pipeline.tokenizer import load_tokenizer
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import accounting, curate, index, prose, write_jsonl
 

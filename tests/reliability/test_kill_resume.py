@@ -37,7 +37,7 @@ def _curate_cmd(src: Path, out: Path, tok: Path, tasks: int) -> list[str]:
     cfg = out.parent / "resume.toml"
     cfg.write_text("[classify]\nenabled = false\n[language]\nenabled = false\n[segment]\nmax_tokens = 64\n"
                    "[dedup.minhash]\nenabled = false\n")
-    return [sys.executable, "-m", "pipeline.cli", "curate", str(src), "--out", str(out), "--tokenizer", str(tok),
+    return [sys.executable, "-m", "foresight.cli", "curate", str(src), "--out", str(out), "--tokenizer", str(tok),
             "--tasks", str(tasks), "--config", str(cfg)]
 
 

@@ -46,7 +46,7 @@ def test_children_die_with_a_killed_curate(tmp_path: Path) -> None:
     src = tmp_path / "in"
     for k in range(4):
         write_jsonl(src / "web" / f"{k}.jsonl", [{"text": prose(1000 * k + i, words=300)} for i in range(400)])
-    cmd = [sys.executable, "-c", "from pipeline.cli import main; main()", "curate", str(src), "--out",
+    cmd = [sys.executable, "-c", "from foresight.cli import main; main()", "curate", str(src), "--out",
            str(tmp_path / "s"), "--tokenizer", str(make_tokenizer(tmp_path)), "--workers", "2", "--classifier", "rules"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     children: set[int] = set()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import accounting, prose, write_config, write_jsonl
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from tests.pipeline.util import curate, prose, write_jsonl
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import torch
 
-from pipeline.splits import is_heldout
+from formats.splits import is_heldout
 from tests.helpers import WORDS, make_shards, make_tokenizer
 from trainer.model import build_config, build_model
 from trainer.probe import run_probes
@@ -22,7 +22,7 @@ from trainer.run import save_tokenizer
 
 @pytest.fixture(scope="module")
 def tiny_lm_dir(tmp_path_factory) -> Path:
-    from pipeline.tokenizer import load_tokenizer
+    from formats.tokenizer import load_tokenizer
     d = tmp_path_factory.mktemp("lm")
     tok_path = make_tokenizer(d)
     _, info = load_tokenizer(tok_path)

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from foresight.cli import app
 from tests.helpers import WORDS, make_shards
 from trainer.probes.knowledge import load_items
 
@@ -60,7 +60,7 @@ def test_train_cli_trains_exactly_the_manifest(tmp_path: Path, shards: Path) -> 
 
 def test_train_cli_refuses_bad_manifest_and_tokenizer(tmp_path: Path, shards: Path) -> None:
     import manifests
-    from pipeline.tokenizer import train_tokenizer
+    from formats.tokenizer import train_tokenizer
     mdir = manifests.build(_spec(tmp_path), shards, tmp_path / "m")
     other = tmp_path / "other.json"
     train_tokenizer(["completely different text here"] * 5, vocab_size=300, min_frequency=1).save(str(other))

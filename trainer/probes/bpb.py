@@ -1,6 +1,6 @@
 """Bits-per-byte on the held-out split of the shards, overall and per source, label and pool.
 
-The split is :func:`pipeline.splits.heldout_sql` (by hash of ``doc_id``), which mixtures exclude, so no
+The split is :func:`formats.splits.heldout_sql` (by hash of ``doc_id``), which mixtures exclude, so no
 manifest trained on these segments. Each segment's text is tokenized with the probed model's own
 tokenizer, so any causal LM can be compared; bpb = Σ NLL / ln 2 / UTF-8 bytes of the texts.
 """
@@ -13,8 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pipeline.index import read_index
-from pipeline.splits import DEFAULT_HELDOUT_FRACTION
+from formats.index import read_index
+from formats.splits import DEFAULT_HELDOUT_FRACTION
 from trainer.probes.features import LoadedModel, require_causal, token_nll
 
 

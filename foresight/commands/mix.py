@@ -1,0 +1,86 @@
+"""``foresight mix SPEC --shards D --out M`` (build), ``foresight mix plan SPEC --shards D``, ``mix presets``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from foresight.commands.common import console, default_command_group, user_errors
+
+
+def _wide() -> Console:
+    """A console at least 110 columns wide, so the mixture table's numbers are never truncated in a pipe."""
+    return Console(width=max(console.width, 110), highlight=False)
+
+SPEC_HELP = "Mixture spec (TOML file) or a preset name such as lsbs_mix6 (see `foresight mix presets`)."
+
+
+def _load(spec: str, normalize: bool, total_tokens: str | None, seed: int | None):  # noqa: ANN202
+    from mixtures import load_spec
+
+    return load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Token-exact mixtures: plan a spec over shards, build its manifest.",
+                        cls=default_command_group("build"), no_args_is_help=True)
+    app.add_typer(group, name="mix")
+
+    @group.command("build")
+    @user_errors
+    def build(
+        spec: str = typer.Argument(..., help=SPEC_HELP),
+        shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
+        out: Path = typer.Option(..., "--out", help="Manifest directory to write."),
+        total_tokens: str = typer.Option(None, "--total-tokens", help="Override total_tokens (e.g. 20M, max)."),
+        seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
+        normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
+        threads: int = typer.Option(None, "--threads", help="DuckDB threads (the result does not depend on it)."),
+    ) -> None:
+        """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
+
+        Example: foresight mix lsbs_mix6 --shards demo/shards --out demo/manifests/lsbs_mix6
+        """
+        from manifests.build import write_manifest
+        from mixtures import plan
+        from mixtures.report import plan_table
+
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
+        out_dir = write_manifest(p, out)
+        _wide().print(plan_table(p))
+        console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
+
+    @group.command("plan")
+    @user_errors
+    def plan_cmd(
+        spec: str = typer.Argument(..., help=SPEC_HELP),
+        shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
+        total_tokens: str = typer.Option(None, "--total-tokens", help="Override total_tokens (e.g. 20M, max)."),
+        seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
+        normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
+        threads: int = typer.Option(None, "--threads", help="DuckDB threads."),
+    ) -> None:
+        """Show the mixture table without writing; fails on an infeasible spec (pool, tokens needed, available).
+
+        Example: foresight mix plan lsbs_mix0 --shards demo/shards --total-tokens 2M
+        """
+        from mixtures import plan
+        from mixtures.report import plan_table
+
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
+        _wide().print(plan_table(p))
+        console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
+
+    @group.command("presets")
+    @user_errors
+    def presets() -> None:
+        """List the shipped presets (LSBS mixtures, vision grid, single-category sweeps).
+
+        Example: foresight mix presets
+        """
+        from mixtures import load_spec, preset_names
+
+        for name in preset_names():
+            console.print(f"{name:28s} {load_spec(name).description}", highlight=False)

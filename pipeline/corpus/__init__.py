@@ -1,8 +1,0 @@
-"""The embedded sample corpus (``foresight corpus sample``): real text from the Python installation and the
-packages of the ``demo`` extra, labelled with LSBS sources."""
-
-from pipeline.corpus.base import SOURCES, Doc, Origin, Provenance
-from pipeline.corpus.build import FORMAT, CorpusSummary, build_sample_corpus, default_origins
-
-__all__ = ["FORMAT", "SOURCES", "CorpusSummary", "Doc", "Origin", "Provenance", "build_sample_corpus",
-           "default_origins"]
