@@ -13,10 +13,9 @@ from typing import Any
 
 import polars as pl
 
-from audit import AuditConnection, AuditError
+from audit import AuditConnection, AuditError, plots
 from audit.checks import Check, run_checks
 from formats.taxonomy import LABEL_NAMES, score_column
-from audit import plots
 
 LENGTH_BINS = 32
 # Drop reasons of the dedup stages (pipeline/stages/dedup.py: exact_duplicate, near_duplicate); not the
