@@ -1,8 +1,7 @@
 """The audit views over shards, manifests and sweep results, read straight from their files.
 
-The audit sits in ``pipeline`` and may not import ``mixtures``/``manifests``/``trainer`` (design §1), so manifest
-directories and sweep results are read here from the file formats in the cross-helper contract
-(``manifest.json`` + ``entries.parquet``; ``SWEEP_DIR/results.parquet``).
+Manifest directories and sweep results are read from their files (``manifest.json`` + ``entries.parquet``;
+``SWEEP_DIR/results.parquet``; formats in docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from formats.taxonomy import LABEL_NAMES
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
-# LSBS Table 4 (design §4): percent of 1024-token segments per label, per comparable source, in the order
+# LSBS Table 4 (docs/classifiers.md): percent of 1024-token segments per label, per comparable source, in the order
 # code / math / science / reasoning (any) | concept / attribute / relationship / visual (any).
 TABLE4_COLUMNS: tuple[str, ...] = ("code_reasoning", "math_reasoning", "science_reasoning", "reasoning",
                                    "visual_concept", "visual_attribute", "visual_relationship", "visual")

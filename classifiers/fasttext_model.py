@@ -113,7 +113,7 @@ def write_training_file(texts: list[str], y: np.ndarray, path: Path) -> int:
 def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds: dict[str, float] | None = None,
                    epoch: int = 25, lr: float = 0.5, dim: int = 64, word_ngrams: int = 2, threads: int = 1,
                    extra_meta: dict[str, Any] | None = None) -> FastTextClassifier:
-    """Train a one-vs-all (``loss='ova'``) multi-label model; ``wordNgrams ≥ 2`` (1 can give NaN, design §7).
+    """Train a one-vs-all (``loss='ova'``) multi-label model; ``wordNgrams ≥ 2`` (1 can give NaN, docs/pipeline.md).
 
     An ``out`` ending in ``.ftz`` is quantised (product quantisation of the input matrix, retrained on the
     same data; fastText's own ``-quantize``): a few MB instead of tens, small enough to ship in the package.

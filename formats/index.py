@@ -1,4 +1,4 @@
-"""``index.json``: per-shard sha256, rows and tokens; written last and atomically (design §3)."""
+"""``index.json``: per-shard sha256, rows and tokens; written last and atomically (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The segment row (design §3): one Parquet row per segment, shared by every package."""
+"""The segment row (docs/architecture.md): one Parquet row per segment, shared by every package."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writing segment tables as Hive-partitioned zstd Parquet shards (design §3)."""
+"""Writing segment tables as Hive-partitioned zstd Parquet shards (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The held-out probe split, defined once by hash of ``doc_id`` (design §6).
+"""The held-out probe split, defined once by hash of ``doc_id`` (docs/trainer.md).
 
 Mixtures exclude it; the trainer's bits-per-byte probe evaluates on it. The same rule is given in
 Python and as a DuckDB SQL expression so both sides agree row for row.

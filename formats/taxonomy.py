@@ -1,4 +1,4 @@
-"""The LSBS six-label taxonomy (design §4). Adding a label is one entry in ``LABELS``."""
+"""The LSBS six-label taxonomy (docs/classifiers.md). Adding a label is one entry in ``LABELS``."""
 
 from __future__ import annotations
 

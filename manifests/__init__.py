@@ -1,4 +1,4 @@
-"""Token-exact manifests: build, read, verify, export (design §5; format in notes/contracts.md)."""
+"""Token-exact manifests: build, read, verify, export (format in docs/architecture.md)."""
 
 from manifests.build import build
 from manifests.export import export

@@ -1,4 +1,4 @@
-"""The manifest directory format (design §5, notes/contracts.md): ``manifest.json`` + ``entries.parquet``."""
+"""The manifest directory format (docs/architecture.md): ``manifest.json`` + ``entries.parquet``."""
 
 from __future__ import annotations
 

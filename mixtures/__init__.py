@@ -1,4 +1,4 @@
-"""Mixture specs over label/source pools, LSBS presets and their planning (design §5)."""
+"""Mixture specs over label/source pools, LSBS presets and their planning (docs/mixtures.md)."""
 
 from mixtures.planner import OverlapError, Plan, PoolPlan, plan
 from mixtures.sandbox import ExpressionError

@@ -1,6 +1,6 @@
 """Generates ``mixtures/presets/*.toml`` (run ``python -m mixtures.presets_gen``; a test checks they are in sync).
 
-LSBS (Han et al., *Learning to See Before Seeing*, arXiv 2509.26625) numbers, from design §5:
+LSBS (Han et al., *Learning to See Before Seeing*, arXiv 2509.26625) numbers (Table 2):
 - mix0 "language-favourable" and mix6 "balanced" source percentages; mix1…mix5 are the linear interpolation
   mix0 → mix6 (LSBS §3.4). LSBS's exact mix7…mix10 were not available to us offline, so we continue the same
   line past mix6 (``mix_k = mix0 + k/6 · (mix6 − mix0)``); from k = 7 literature would go negative, so it is
@@ -66,7 +66,7 @@ def lsbs_presets() -> dict[str, str]:
         w = rounded(lsbs_mix(k))
         kind = {0: "language-favourable", 6: "balanced"}.get(k, "interpolated" if k < 6 else "extrapolated")
         pct = ", ".join(f"{s} {100 * float(v):.2f}%" for s, v in w.items() if v > 0)
-        prov = (f"# LSBS mix{k} ({kind}): mix0 + {k}/6 * (mix6 - mix0) by source, design §5 / LSBS §3.4."
+        prov = (f"# LSBS mix{k} ({kind}): mix0 + {k}/6 * (mix6 - mix0) by source, LSBS §3.4."
                 + ("\n# Past mix6: literature clamped at 0 and renormalised (our extrapolation)." if k > 6 else ""))
         out[f"lsbs_mix{k}"] = render(f"lsbs_mix{k}", f"LSBS mix{k} ({kind}): {pct}", prov,
                                      [(s, "source", s, v) for s, v in w.items() if v > 0])

@@ -1,4 +1,4 @@
-"""Deterministic, token-exact selection (design §5) on the columns it needs, never on texts.
+"""Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
 
 One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
 it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by. Everything after is

@@ -1,4 +1,4 @@
-"""Token targets per pool: exact largest-remainder apportionment (design §5) and feasibility."""
+"""Token targets per pool: exact largest-remainder apportionment (docs/mixtures.md) and feasibility."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """LSBS source names → the ``source`` values found in shards.
 
-LSBS (design §4) names its sources academic, mathematics, web-crawl, …; corpora name theirs as they like.
+LSBS (docs/classifiers.md) names its sources academic, mathematics, web-crawl, …; corpora name theirs as they like.
 A pool written ``source = "<LSBS name>"`` matches every shard source listed for that name here (only
 those present in the shards). A name with no present alias is an error, never a silent zero-token pool.
 """

@@ -1,4 +1,4 @@
-"""Mixture specs (design §5): a TOML file naming pools (SQL predicates or LSBS sources), weights, a token
+"""Mixture specs (docs/mixtures.md): a TOML file naming pools (SQL predicates or LSBS sources), weights, a token
 budget and a seed. Parsing only checks the file itself; expressions are checked against the shards by
 :mod:`mixtures.sandbox` when the spec is planned."""
 

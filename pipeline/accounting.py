@@ -1,4 +1,4 @@
-"""Document accounting: read = kept + Σ dropped + Σ errored, per rank and merged (design §3).
+"""Document accounting: read = kept + Σ dropped + Σ errored, per rank and merged (docs/architecture.md).
 
 Stages record their counts in datatrove's own per-step stats under keys prefixed ``acct:``
 (``acct:read``, ``acct:kept``, ``acct:dropped/<reason>``, ``acct:errored/<reason>``, plus

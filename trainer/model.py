@@ -1,4 +1,4 @@
-"""Llama-style causal LMs from a preset table or a JSON config (design §6; LSBS follows Llama-3)."""
+"""Llama-style causal LMs from a preset table or a JSON config (docs/trainer.md; LSBS follows Llama-3)."""
 
 from __future__ import annotations
 

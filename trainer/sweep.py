@@ -1,4 +1,4 @@
-"""Pretrain-and-probe sweeps (design §6, LSBS Fig. 3/10): for each mixture, manifest → train → probe → one row.
+"""Pretrain-and-probe sweeps (docs/trainer.md, LSBS Fig. 3/10): for each mixture, manifest → train → probe → one row.
 
 Sweep file (TOML)::
 

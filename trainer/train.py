@@ -1,4 +1,4 @@
-"""The training loop over a packed token stream (design §6): AdamW, cosine with warm-up, grad clipping,
+"""The training loop over a packed token stream (docs/trainer.md): AdamW, cosine with warm-up, grad clipping,
 bf16 autocast on CUDA, optional torch.compile, DDP under torchrun, atomic resumable checkpoints.
 
 :func:`train_tokens` trains on a flat token file; :mod:`trainer.run` wraps it for manifests.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The LSBS sources a sample document may carry (design §4); mixtures select on these names.
+# The LSBS sources a sample document may carry (docs/classifiers.md); mixtures select on these names.
 # `food` is one of LSBS's 16 sources beyond the six of Table 4.
 SOURCES: tuple[str, ...] = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl", "food")
 

@@ -1,1 +1,1 @@
-"""datatrove PipelineSteps, one file per stage (design §7)."""
+"""datatrove PipelineSteps, one file per stage (docs/pipeline.md)."""

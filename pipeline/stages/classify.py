@@ -1,5 +1,5 @@
 """The classify stage: LSBS labels and scores on every segment, from the rules teacher, a transformer
-directory or a distilled fastText ``.bin`` (design §3, §7). ``classifiers`` stays free of datatrove; this
+directory or a distilled fastText ``.bin`` (docs/pipeline.md). ``classifiers`` stays free of datatrove; this
 file is the wrapper."""
 
 from __future__ import annotations

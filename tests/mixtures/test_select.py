@@ -1,4 +1,4 @@
-"""Exactness and determinism of the selection (design §5), each point a test."""
+"""Exactness and determinism of the selection (docs/mixtures.md), each point a test."""
 
 from __future__ import annotations
 
