@@ -15,15 +15,13 @@ import duckdb
 import pyarrow as pa
 
 from audit.sandbox import AuditError
-from formats.hashing import sha256_file
 from formats.schema import segment_schema
 from formats.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
 from formats.sql import quote_ident, quote_literal
 from formats.taxonomy import LABEL_NAMES, score_column
+from manifests.read import check_entries_hash, read_header
+from manifests.schema import ENTRIES_FILE, MANIFEST_FILE, ManifestError
 
-MANIFEST_FORMAT = "foresight-manifest/1"
-MANIFEST_FILE = "manifest.json"
-ENTRIES_FILE = "entries.parquet"
 RESULTS_FILE = "results.parquet"
 VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results")
 
@@ -56,26 +54,21 @@ class Manifest:
 
 
 def read_manifest(mdir: str | Path, expected_index_sha: str, problems: list[str]) -> Manifest:
-    """Read a manifest header; hash mismatches are appended to ``problems`` (warned, or refused with --strict)."""
+    """A manifest's header, checked by ``manifests.read.read_header`` (format, keys, spec and header hashes:
+    refused); an entries file or shard index that no longer matches is appended to ``problems`` (warned, or
+    refused with --strict)."""
     mdir = Path(mdir).resolve()
-    head = mdir / MANIFEST_FILE
-    if not head.is_file():
-        raise AuditError(f"{head} not found: {mdir} is not a manifest directory "
-                         f"(build one with `foresight mix SPEC.toml --shards SHARDS --out {mdir}`)")
     try:
-        header = json.loads(head.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise AuditError(f"{head} is not valid JSON ({e}); rebuild the manifest with `foresight mix`") from e
-    if header.get("format") != MANIFEST_FORMAT:
-        raise AuditError(f"{head}: unknown format {header.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-    entries = mdir / ENTRIES_FILE
-    if not entries.is_file():
-        raise AuditError(f"{entries} not found; the manifest in {mdir} is incomplete (rebuild it with `foresight mix`)")
-    if header.get("entries_sha256") and sha256_file(entries) != header["entries_sha256"]:
-        problems.append(f"{entries}: sha256 differs from entries_sha256 in {head} (edited after it was built?)")
+        header = read_header(mdir)
+        entries_match = check_entries_hash(mdir, header)
+    except ManifestError as e:
+        raise AuditError(str(e)) from None
+    if not entries_match:
+        problems.append(f"{mdir / ENTRIES_FILE}: sha256 differs from entries_sha256 in {mdir / MANIFEST_FILE} "
+                        "(edited after it was built?)")
     built_from = (header.get("shards") or {}).get("index_sha256")
     if built_from and built_from != expected_index_sha:
-        problems.append(f"{head}: built from a shard index with sha256 {built_from[:12]}…, "
+        problems.append(f"{mdir / MANIFEST_FILE}: built from a shard index with sha256 {built_from[:12]}…, "
                         f"not this shard directory's index.json ({expected_index_sha[:12]}…)")
     return Manifest(str(header.get("name") or mdir.name), mdir, header)
 

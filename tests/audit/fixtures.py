@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats.index import index_sha256, read_index
+from manifests.schema import header_digest
 from tests.helpers import make_shards
 
 # A small labelled corpus: sources × labels, with one document split into two segments.
@@ -89,6 +90,7 @@ def make_manifest(out: Path, shards: Path, name: str, pools: dict[str, dict[str,
               "pools": header_pools, "shares": share,
               "entries_sha256": hashlib.sha256((out / "entries.parquet").read_bytes()).hexdigest(),
               "created_by": "foresight test"}
+    header["header_sha256"] = header_digest(header)
     (out / "manifest.json").write_text(json.dumps(header, indent=2, sort_keys=True), encoding="utf-8")
     return out
 

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from audit import AuditError, AuditWarning, connect, parse_param
@@ -89,16 +91,21 @@ def test_a_shard_that_is_not_parquet_is_named(tmp_path: Path) -> None:
         connect(shards)
 
 
-def test_edited_manifest_entries_warn(tmp_path: Path) -> None:
+def test_edited_manifest_entries_warn_and_an_edited_header_is_refused(tmp_path: Path) -> None:
     shards = corpus(tmp_path)
     mdir = make_manifest(tmp_path / "m", shards, "m", {"all": {"where": "true", "weight": 1.0}}, [("all", "web1#0", 0)])
-    header = json.loads((mdir / "manifest.json").read_text())
-    header["entries_sha256"] = "0" * 64
-    (mdir / "manifest.json").write_text(json.dumps(header))
+    entries = pq.read_table(mdir / "entries.parquet")
+    pq.write_table(entries.set_column(entries.schema.get_field_index("epoch"), "epoch",
+                                      pa.array([1], pa.int32())), mdir / "entries.parquet")
     with pytest.warns(AuditWarning, match="entries.parquet: sha256 differs"), connect(shards, [mdir]):
         pass
     with pytest.raises(AuditError, match="strict"):
         connect(shards, [mdir], strict=True)
+    header = json.loads((mdir / "manifest.json").read_text())
+    header["entries_sha256"] = "0" * 64  # a header edit is caught by its own hash (manifests.read.read_header)
+    (mdir / "manifest.json").write_text(json.dumps(header))
+    with pytest.raises(AuditError, match="header_sha256 does not match"):
+        connect(shards, [mdir])
 
 
 def test_bad_manifest_and_sweep_dirs_are_named(tmp_path: Path, env: dict[str, Path]) -> None:
