@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -53,24 +52,6 @@ def annotate(scores_row: np.ndarray, thresholds: dict[str, float]) -> dict[str, 
     out.update({f"score_{n}": float(s) for n, s in zip(LABEL_NAMES, scores_row.tolist(), strict=True)})
     out.update(derive_flags(labels))
     return out
-
-
-def sha256_path(path: Path) -> str:
-    """sha256 of a file, or of a directory's (relative name, file sha256) list in sorted order."""
-    if path.is_file():
-        return _file_sha256(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode() + b"\0" + bytes.fromhex(_file_sha256(f)))
-    return h.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # The learned default that ships with the package: fastText distilled from MiniLM fine-tuned on the team-labelled

@@ -6,7 +6,6 @@ The ``.bin`` carries the model; ``<name>.bin.json`` next to it carries labels, t
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -14,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.base import check_label_meta, sha256_path
+from classifiers.base import check_label_meta
+from formats.atomic import replacing
+from formats.hashing import sha256_path
 from formats.taxonomy import LABEL_NAMES
 
 PREFIX = "__label__"
@@ -136,9 +137,8 @@ def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds:
         if out.suffix == ".ftz":
             model.quantize(input=str(train_file), qnorm=True, retrain=True, cutoff=100_000, thread=threads,
                            verbose=0)
-    tmp_out = out.with_name(out.name + ".tmp")
-    model.save_model(str(tmp_out))
-    os.replace(tmp_out, out)
+    with replacing(out) as tmp_out:
+        model.save_model(str(tmp_out))
     meta = {"format": FORMAT, "labels": list(LABEL_NAMES), "thresholds": thresholds or {n: 0.5 for n in LABEL_NAMES},
             "word_ngrams": word_ngrams, "epoch": epoch, "dim": dim, "lr": lr, "quantized": out.suffix == ".ftz",
             **(extra_meta or {})}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from formats.atomic import replacing
 from formats.taxonomy import LABEL_NAMES
 
 REQUIRED = ("text", *LABEL_NAMES)
@@ -30,9 +30,8 @@ def write_labels(path: str | Path, ids: list[str], doc_ids: list[str], sources: 
         cols[k] = pa.array(v)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(cols), tmp, compression="zstd")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        pq.write_table(pa.table(cols), tmp, compression="zstd")
     return path
 
 

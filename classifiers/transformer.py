@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from classifiers.base import check_label_meta, sha256_path
+from classifiers.base import check_label_meta
+from formats.device import resolve_device
+from formats.hashing import sha256_path
 from formats.taxonomy import LABEL_NAMES
 
 META_FILE = "foresight_classifier.json"
@@ -47,14 +49,6 @@ def resolve_backbone(backbone: str) -> Path:
         raise FileNotFoundError(f"backbone {path} is not a local HF model directory (no config.json); "
                                 "pass 'minilm' or a directory saved with save_pretrained")
     return path
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device} requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(device)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -131,7 +125,7 @@ class TransformerClassifier:
 
     def __init__(self, model: MultiLabelModel, tokenizer: Any, thresholds: dict[str, float], max_length: int,
                  batch_size: int = 64, device: str = "auto", path: Path | None = None) -> None:
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.thresholds = dict(thresholds)

@@ -16,6 +16,17 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def sha256_path(path: str | Path) -> str:
+    """sha256 of a file, or of a directory's (relative name, file sha256) list in sorted order (model dirs)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0" + bytes.fromhex(sha256_file(f)))
+    return h.hexdigest()
+
+
 def sha256_text(text: str) -> bytes:
     """Raw 32-byte digest of the UTF-8 text (the ``text_sha256`` column)."""
     return hashlib.sha256(text.encode("utf-8")).digest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats import __version__
-from formats.atomic import write_json_atomic
+from formats.atomic import replacing, write_json_atomic
 from formats.hashing import sha256_file
 from manifests.schema import (
     ENTRIES_FILE,
@@ -119,9 +118,8 @@ def write_manifest(p: Plan, out_dir: str | Path) -> Path:
     if head.exists():
         head.unlink()  # a half-rewritten manifest must not look valid
     table = entries_table(p)
-    tmp = out / (ENTRIES_FILE + ".tmp")
-    pq.write_table(table, tmp, **PARQUET_OPTS)
-    os.replace(tmp, out / ENTRIES_FILE)
+    with replacing(out / ENTRIES_FILE) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTS)
     write_json_atomic(head, header(p, sha256_file(out / ENTRIES_FILE), table.num_rows))
     return out
 

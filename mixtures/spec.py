@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from formats.splits import DEFAULT_HELDOUT_FRACTION
+import tomllib
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from formats.splits import DEFAULT_HELDOUT_FRACTION
 
 WEIGHT_TOLERANCE = 1e-6
 MAX_POOLS = 63  # pool membership is a 64-bit mask in the selection query

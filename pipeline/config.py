@@ -7,14 +7,10 @@ the key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+import tomllib
 
 # Curated sources whose text is not web prose (names match the sample corpus / LSBS sources).
 CURATED = ["code", "math", "academia", "encyclopedia"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -91,3 +92,20 @@ def weights_sha256(model_dir: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+LOG_FILE = "train_log.jsonl"  # one line per step, appended as training goes (checkpoints do not carry it)
+
+
+def read_log(run_dir: Path, upto_step: int) -> list[dict[str, Any]]:
+    """The logged steps ≤ ``upto_step`` (a resumed run drops the steps it is about to redo)."""
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [e for e in map(json.loads, f) if e["step"] <= upto_step]
+
+
+def write_log(run_dir: Path, entries: list[dict[str, Any]], append: bool = True) -> None:
+    with open(run_dir / LOG_FILE, "a" if append else "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(e) + "\n" for e in entries)

@@ -12,7 +12,6 @@ union of the tokens is exactly the stream, ``epochs`` times.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from formats.atomic import replacing
+
 IGNORE_INDEX = -100
 
 
 def write_token_file(arrays: Iterable[np.ndarray], path: str | Path) -> int:
     """Concatenate token arrays into a flat little-endian uint32 file (atomically); returns the count."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         for arr in arrays:
             a = np.asarray(arr)
             if a.ndim != 1:
@@ -37,7 +36,6 @@ def write_token_file(arrays: Iterable[np.ndarray], path: str | Path) -> int:
                 raise ValueError("token ids must be non-negative")
             f.write(a.astype("<u4", copy=False).tobytes())
             n += a.size
-    os.replace(tmp, path)
     return n
 
 

@@ -28,13 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from formats.atomic import write_json_atomic
 from formats.index import index_sha256
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "swept", "mixtures", "grid", "train", "probe"}
 BUNDLED = Path(__file__).resolve().parent / "sweeps"

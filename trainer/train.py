@@ -6,6 +6,7 @@ bf16 autocast on CUDA, optional torch.compile, DDP under torchrun, atomic resuma
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -16,7 +17,16 @@ from typing import Any
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from trainer.checkpoint import find_checkpoint, fingerprint_diff, load_state, save_checkpoint, set_rng_state
+from formats.device import resolve_device
+from trainer.checkpoint import (
+    find_checkpoint,
+    fingerprint_diff,
+    load_state,
+    read_log,
+    save_checkpoint,
+    set_rng_state,
+    write_log,
+)
 from trainer.data import PackedStream, open_token_file
 
 
@@ -43,11 +53,12 @@ class TrainConfig:
     checkpoint_every: int = 200
     progress: bool = True
     log_every: int = 10  # steps between host syncs: losses and grad norms are read (and checked) in batches
+    micro_batch_tokens: int | None = None  # gradient accumulation: forward/backward this many tokens at a time
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a resume to continue the same run."""
         d = asdict(self)
-        for k in ("device", "progress", "checkpoint_every", "compile", "stop_after", "log_every"):
+        for k in ("device", "progress", "checkpoint_every", "compile", "stop_after", "log_every", "micro_batch_tokens"):
             d.pop(k)
         d["betas"] = list(self.betas)
         return d
@@ -61,17 +72,6 @@ class TrainResult:
     wall_time_s: float
     log: list[dict[str, Any]] = field(default_factory=list)
     status: str = "complete"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but CUDA is not available (no GPU or a CPU-only torch); "
-                           "use --device cpu or auto")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def set_threads(n: int | None) -> None:
@@ -114,6 +114,22 @@ def loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tens
     """
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
         return model(input_ids=input_ids, labels=labels, num_items_in_batch=1).loss
+
+
+def accumulate(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, micro_rows: int, scale: torch.Tensor,
+               autocast: bool, ddp: bool) -> torch.Tensor:
+    """Forward and backward the batch ``micro_rows`` sequences at a time, gradients summed; returns the summed
+    loss (detached). ``scale`` turns the sum into the token-weighted mean over the global batch (× world, as
+    DDP averages gradients over ranks); DDP all-reduces once, on the last micro-batch."""
+    chunks = list(zip(ids.split(micro_rows), labels.split(micro_rows), strict=True))
+    total = torch.zeros((), device=ids.device)
+    for i, (x, y) in enumerate(chunks):
+        sync = not ddp or i == len(chunks) - 1
+        with contextlib.nullcontext() if sync else model.no_sync():
+            lsum = loss_sum(model, x, y, autocast)
+            (lsum * scale).backward()
+        total = total + lsum.detach().float()
+    return total
 
 
 class _Progress:
@@ -174,6 +190,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
     autocast = device.type == "cuda"
     tokens = open_token_file(token_file)
     batch_size = max(1, cfg.batch_tokens // (cfg.seq_len * world))
+    micro_rows = batch_size if not cfg.micro_batch_tokens else max(1, cfg.micro_batch_tokens // cfg.seq_len)
     stream = PackedStream(tokens, cfg.seq_len, batch_size, int(model_config.pad_token_id), cfg.epochs, world, rank)
     total_steps = stream.steps_per_run if cfg.max_steps is None else min(cfg.max_steps, stream.steps_per_run)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, min(1024, total_steps // 20))
@@ -190,7 +207,8 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         if diff:
             raise ValueError(f"cannot resume {run_dir}: it is a different run ({'; '.join(diff)[:400]})")
         model = LlamaForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
-        step, tokens_done, log = state["step"], state["tokens_consumed"], state["log"]
+        step, tokens_done = state["step"], state["tokens_consumed"]
+        log = state["log"] if "log" in state else read_log(run_dir, step)  # older checkpoints carried the log
     else:
         from trainer.model import build_model
         model = build_model(model_config, cfg.seed)
@@ -203,6 +221,8 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         set_rng_state(state["rng"])
     else:
         torch.manual_seed(cfg.seed + rank)
+    if rank == 0:
+        write_log(run_dir, log, append=False)  # a fresh run starts it; a resume drops steps after the checkpoint
     raw_model = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -213,7 +233,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
     def checkpoint(at_step: int) -> None:
         if rank == 0:
             save_checkpoint(run_dir, raw_model, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                                 "step": at_step, "tokens_consumed": tokens_done, "log": log,
+                                                 "step": at_step, "tokens_consumed": tokens_done,
                                                  "fingerprint": fingerprint})
         if world > 1:
             torch.distributed.barrier()
@@ -238,6 +258,8 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
             log.append({"step": p.step, "tokens": tokens_done, "loss": loss, "lr": p.lr, "grad_norm": gnorm,
                         "step_time_s": dt, "cpu_time_s": p.cpu_s, "data_time_s": p.data_s,
                         "tokens_per_s": n_tok / dt})
+        if rank == 0:
+            write_log(run_dir, log[-len(pending):])
         bar.update(pending[-1].step, log[-1]["loss"], log[-1]["tokens_per_s"])
         pending.clear()
 
@@ -250,13 +272,10 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
             counts = torch.tensor([batch.n_targets, batch.n_tokens], dtype=torch.float64, device=device)
             counts = _all_reduce(counts, world)
             t_data = time.perf_counter() - t0
-            lsum = loss_sum(model, ids, labels, autocast)
-            # Token-weighted mean over the global batch; DDP averages gradients over ranks, hence × world.
             n_targets = counts[0].clamp(min=1.0)
-            loss = lsum * (world / n_targets)
-            global_loss = _all_reduce(lsum.detach().double(), world) / n_targets
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            lsum = accumulate(model, ids, labels, micro_rows, world / n_targets, autocast, world > 1)
+            global_loss = _all_reduce(lsum.double(), world) / n_targets
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             lr = sched.get_last_lr()[0]
             opt.step()

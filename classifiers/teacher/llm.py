@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from formats.atomic import replacing
 from formats.taxonomy import LABEL_NAMES, LABELS
 
 PROMPT_VERSION = "lsbs-six-v1"
@@ -114,9 +115,8 @@ class LLMTeacher:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-        tmp.write_text(json.dumps(dict(zip(LABEL_NAMES, labels, strict=True))))
-        os.replace(tmp, path)
+        with replacing(path, suffix=f".tmp{threading.get_ident()}") as tmp:  # threads may store the same key
+            tmp.write_text(json.dumps(dict(zip(LABEL_NAMES, labels, strict=True))))
 
     def _request(self, text: str) -> str:
         body = json.dumps({"model": self.model, "temperature": 0, "messages": [

@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         compile_: bool = typer.Option(False, "--compile", help="Wrap the model in torch.compile."),
         checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
+        micro_batch_tokens: int = typer.Option(None, "--micro-batch-tokens", help="Gradient accumulation: "
+                                               "forward/backward this many tokens at a time (default: the batch)."),
         log_every: int = typer.Option(10, "--log-every", help="Steps between reads of the loss from the device "
                                                               "(one host sync each; every step is still logged)."),
         tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer.json the shards were made with "
@@ -49,7 +51,8 @@ def register(app: typer.Typer) -> None:
         set_threads(threads)
         cfg = TrainConfig(seq_len=seq_len, batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup, epochs=epochs,
                           max_steps=steps, seed=seed, device=device, compile=compile_,
-                          checkpoint_every=checkpoint_every, progress=not quiet, log_every=max(1, log_every))
+                          checkpoint_every=checkpoint_every, progress=not quiet, log_every=max(1, log_every),
+                          micro_batch_tokens=micro_batch_tokens)
         model_arg: str | Path = Path(model) if model.endswith(".json") else model
         info = train_manifest(manifest, out, model=model_arg, cfg=cfg, tokenizer=tokenizer, shards_root=shards,
                               resume=resume, overwrite=overwrite)

@@ -56,7 +56,7 @@ class ClassifyStep(PipelineStep):
 
                 self._info = RulesTeacher().info()
             else:
-                from classifiers.base import sha256_path
+                from formats.hashing import sha256_path
 
                 path = Path(str(self.model))
                 self._info = {"kind": self._kind, "id": path.name, "sha256": sha256_path(path)}

@@ -9,12 +9,12 @@ those positions aligned without re-running the filters.
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import orjson
 from datatrove.data import Document, DocumentsPipeline
 
+from formats.atomic import replacing
 from pipeline.stages.base import CountingStep
 
 
@@ -35,13 +35,12 @@ class IntermediateWriter(CountingStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         path = rank_file(self.folder, rank)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         # mtime=0 keeps the gzip header, and so the file, byte-identical across reruns.
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
+        with replacing(path) as tmp, open(tmp, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
             for doc in data:
                 out.write(orjson.dumps({"id": doc.id, "text": doc.text, "metadata": doc.metadata}) + b"\n")
                 self.stat_update("written")
-        os.replace(tmp, path)
         return
         yield  # a generator that yields nothing: this step ends its stage
 

@@ -178,6 +178,7 @@ def test_time_limit_stops_a_runaway_query(env: dict[str, Path]) -> None:
         audit.query(SLOW)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_query_with_one_line(env: dict[str, Path]) -> None:
     import signal
     import subprocess

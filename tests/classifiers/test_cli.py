@@ -63,8 +63,18 @@ def test_teach_train_distill_eval(tmp_path):
 
 
 def test_rates_from_stored_labels_and_on_the_fly(tmp_path):
-    out = run("classify", "rates", shards(tmp_path, with_labels=True))
-    assert "code" in out and "97.3" in out and "literature" in out
+    from classifiers.evaluate import TABLE4_COLUMNS
+    from formats.taxonomy import labels_in
+
+    root = shards(tmp_path, with_labels=True)
+    out = run("classify", "rates", root)
+    rows = [r for f in sorted((root / "data").rglob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    for source in ("code", "literature", "web-crawl"):
+        mine = [set(r["labels"]) for r in rows if r["source"] == source]
+        want = {c: 100 * np.mean([bool(labs & set(labels_in(c))) if c in ("reasoning", "visual") else c in labs
+                                  for labs in mine]) for c in TABLE4_COLUMNS}
+        line = next(ln.split() for ln in out.splitlines() if ln.split()[:1] == [source])
+        assert int(line[1]) == len(mine) and line[2:] == [f"{want[c]:.1f}" for c in TABLE4_COLUMNS], (source, line)
     out2 = run("classify", "rates", tmp_path / "shards", "--model", "rules")
     assert out2.split("\n")[3:] == out.split("\n")[3:]
 

@@ -22,6 +22,7 @@ def _curate(args: list[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=280)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ray_run_is_byte_identical_to_local(tmp_path: Path) -> None:
     src = tmp_path / "in"

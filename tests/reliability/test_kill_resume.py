@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import accounting, curate, prose, tree_digest, write_jsonl
 
@@ -25,6 +27,7 @@ def _inputs(tmp_path: Path, files: int = 4, docs: int = 12) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_same_output_for_any_number_of_workers(tmp_path: Path) -> None:
     src = _inputs(tmp_path)
     one = curate(tmp_path, [src], out="w1", tasks=3, workers=1, overrides=DEDUP_ON)
@@ -41,6 +44,7 @@ def _curate_cmd(src: Path, out: Path, tok: Path, tasks: int) -> list[str]:
             "--tasks", str(tasks), "--config", str(cfg)]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_only_missing_tasks_and_is_byte_identical(tmp_path: Path) -> None:
     src, tok, tasks = _inputs(tmp_path, files=6, docs=20), make_tokenizer(tmp_path), 6
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))

@@ -42,6 +42,7 @@ def _alive(pid: int) -> bool:
     return s is not None and s[1] != "Z"
 
 
+@pytest.mark.slow
 def test_children_die_with_a_killed_curate(tmp_path: Path) -> None:
     src = tmp_path / "in"
     for k in range(4):

@@ -36,6 +36,7 @@ print(len(text), n, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) 
 """
 
 
+@pytest.mark.slow
 def test_segmenting_a_long_document_costs_a_small_multiple_of_its_size(tmp_path: Path) -> None:
     """8 MB of text as paragraphs and as one line: the old whole-document encodes peaked at ~4.5 GB here."""
     tok = make_tokenizer(tmp_path)

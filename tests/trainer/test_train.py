@@ -54,6 +54,11 @@ def test_resume_gives_same_losses(tmp_path: Path, tokenizer_json: Path) -> None:
     assert len(a) == len(b) == full["steps"] > 4
     np.testing.assert_allclose(a, b, rtol=1e-6)
     assert done["tokens_consumed"] == full["tokens_consumed"]
+    # the per-step log lives beside the checkpoint, not in it; the resumed run's file has each step once
+    assert "log" not in load_state(find_checkpoint(tmp_path / "b"))
+    lines = [json.loads(x) for x in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in lines] == list(range(1, full["steps"] + 1))
+    np.testing.assert_allclose([e["loss"] for e in lines], a, rtol=1e-6)
 
 
 def test_resume_refuses_a_different_run(tmp_path: Path, tokenizer_json: Path) -> None:
@@ -92,8 +97,11 @@ def test_checkpoint_loads_with_auto_classes_and_generates(tmp_path: Path, tokeni
     tok = AutoTokenizer.from_pretrained(run)
     ids = tok("the red ball", return_tensors="pt").input_ids
     out = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
-    assert out.shape[1] == ids.shape[1] + 5
-    assert isinstance(tok.decode(out[0]), str)
+    assert out.shape[1] == ids.shape[1] + 5 and torch.equal(out[0, :ids.shape[1]], ids[0])
+    with torch.no_grad():  # greedy: each new token is the argmax of the saved weights' next-token logits
+        logits = model(out[:, :-1]).logits[0, ids.shape[1] - 1:]
+    assert torch.equal(logits.argmax(-1), out[0, ids.shape[1]:])
+    assert tok.decode(out[0]).startswith("the red ball")
 
 
 def test_cuda_requested_but_absent(monkeypatch) -> None:
@@ -119,6 +127,7 @@ train_arrays(token_arrays(), Path(sys.argv[1]), tokenizer_json=Path(sys.argv[2])
 """
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_consume_the_stream_once(tmp_path: Path, tokenizer_json: Path) -> None:
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
@@ -151,3 +160,15 @@ def test_a_finished_run_is_not_retrained_silently(tmp_path: Path, tokenizer_json
     assert (run / "model.safetensors").read_bytes() == weights  # untouched
     again = train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg(), overwrite=True)
     assert again["steps"] == first["steps"] and (run / "model.safetensors").read_bytes() == weights
+
+
+def test_gradient_accumulation_matches_one_pass(tmp_path: Path, tokenizer_json: Path) -> None:
+    """4 sequences per step in one pass, or one at a time with gradients summed: the same training."""
+    arrays = token_arrays(n_docs=40)
+    one = train_arrays(arrays, tmp_path / "one", tokenizer_json=tokenizer_json, cfg=tiny_cfg())
+    acc = train_arrays(arrays, tmp_path / "acc", tokenizer_json=tokenizer_json, cfg=tiny_cfg(micro_batch_tokens=32))
+    a = pl.read_parquet(tmp_path / "one" / "train_log.parquet")
+    b = pl.read_parquet(tmp_path / "acc" / "train_log.parquet")
+    assert one["steps"] == acc["steps"] > 3 and one["tokens_consumed"] == acc["tokens_consumed"]
+    np.testing.assert_allclose(a["loss"].to_numpy(), b["loss"].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(a["grad_norm"].to_numpy(), b["grad_norm"].to_numpy(), rtol=1e-3)
