@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from audit.sandbox import AuditError
 from formats.schema import segment_schema
+from formats.segments import create_segments_view
 from formats.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
 from formats.sql import quote_ident, quote_literal
 from formats.taxonomy import LABEL_NAMES, score_column
@@ -91,13 +92,7 @@ def create_segments(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str,
         empty = empty.append_column("file", pa.array([], pa.string())).append_column("row", pa.array([], pa.int64()))
         _table(con, "segments", empty)
         return
-    listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
-    con.execute(
-        f"CREATE VIEW segments AS SELECT * EXCLUDE (filename, file_row_number), "
-        f"substr(filename, {len(str(root)) + 2}) AS file, file_row_number AS \"row\" "
-        f"FROM read_parquet({listing}, hive_partitioning = true, union_by_name = true, "
-        f"filename = true, file_row_number = true)"
-    )
+    create_segments_view(con, files, root=root)
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:

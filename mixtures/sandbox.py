@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from formats.splits import heldout_sql
-from formats.sql import default_memory_limit, quote_literal
+from formats.segments import FILE_POS_COL, ROW_POS_COL, create_segments_view
+from formats.sql import default_memory_limit
 
 # Keywords that start or belong to statements/subqueries, never to a plain expression.
 FORBIDDEN_KEYWORDS = frozenset({
@@ -32,7 +32,7 @@ FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "sniff_", "glob", "query", "
                                "which_secret", "file", "load", "write")
 VIEW = "segments"
 # Virtual columns added by the view; names start with '_' so they never clash with shard columns.
-FILE_COL, ROW_COL = "_file", "_row"
+FILE_COL, ROW_COL = FILE_POS_COL, ROW_POS_COL
 
 
 class ExpressionError(ValueError):
@@ -52,12 +52,7 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     con.execute("SET preserve_insertion_order = true")
     paths = [str(p) for p in files]
     con.execute("SET allowed_paths = ?", [paths])
-    listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    con.execute(
-        f"CREATE VIEW {VIEW} AS SELECT *, file_index AS {FILE_COL}, file_row_number AS {ROW_COL}, "
-        f"{heldout_sql(heldout_fraction)} AS heldout "
-        f"FROM read_parquet({listing}, hive_partitioning = false, union_by_name = true)"
-    )
+    create_segments_view(con, paths, name=VIEW, positions=True, heldout_fraction=heldout_fraction)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
