@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from formats.sources import canonical
 from formats.taxonomy import LABEL_NAMES
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -26,18 +27,15 @@ LSBS_TABLE4_FULL: dict[str, tuple[float, ...]] = {
 }
 # The combined columns only (reasoning, visual).
 LSBS_TABLE4: dict[str, tuple[float, float]] = {s: (v[3], v[7]) for s, v in LSBS_TABLE4_FULL.items()}
-# Our source names that correspond to an LSBS source.
-SOURCE_ALIASES: dict[str, str] = {"academic": "academia", "mathematics": "math", "web": "web-crawl",
-                                  "wiki": "encyclopedia", "wikipedia": "encyclopedia", "books": "literature"}
 
 
 def lsbs_reference(source: str) -> tuple[float, float] | None:
-    return LSBS_TABLE4.get(SOURCE_ALIASES.get(source, source))
+    return LSBS_TABLE4.get(canonical(source))
 
 
 def lsbs_reference_full(source: str) -> dict[str, float] | None:
     """All eight Table 4 columns of a comparable source, keyed by :data:`TABLE4_COLUMNS`."""
-    ref = LSBS_TABLE4_FULL.get(SOURCE_ALIASES.get(source, source))
+    ref = LSBS_TABLE4_FULL.get(canonical(source))
     return dict(zip(TABLE4_COLUMNS, ref, strict=True)) if ref else None
 
 

@@ -7,27 +7,8 @@ those present in the shards). A name with no present alias is an error, never a 
 
 from __future__ import annotations
 
+from formats.sources import ALIASES, canonical
 from formats.sql import quote_literal
-
-ALIASES: dict[str, tuple[str, ...]] = {
-    "web-crawl": ("web-crawl", "web", "webcrawl", "web_crawl", "common-crawl", "commoncrawl", "cc"),
-    "encyclopedia": ("encyclopedia", "wikipedia", "wiki"),
-    "academia": ("academia", "academic", "arxiv", "papers"),
-    "literature": ("literature", "books", "book", "fiction"),
-    "math": ("math", "mathematics", "maths"),
-    "code": ("code", "source-code", "github"),
-    "computer science": ("computer science", "computer-science", "cs"),
-    "q-a forum": ("q-a forum", "qa-forum", "q-a", "qa", "forum", "stackexchange"),
-}
-
-
-def canonical(name: str) -> str:
-    """The ALIASES key a source name belongs to (itself when unknown)."""
-    low = name.strip().lower()
-    for key, names in ALIASES.items():
-        if low == key or low in names:
-            return key
-    return low
 
 
 def resolve_source(name: str, present: list[str] | set[str], pool: str) -> list[str]:

@@ -36,7 +36,7 @@ class PoolSpec:
     name: str
     weight: Fraction  # exact decimal value of the TOML number, before normalisation
     where: str | None = None
-    source: str | None = None  # an LSBS source name, resolved through mixtures.sources.ALIASES
+    source: str | None = None  # an LSBS source name, resolved through formats.sources.ALIASES
     max_repetition: Fraction = Fraction(1)
     order: str = "random"  # "random" or "<numeric column> desc|asc"
 
