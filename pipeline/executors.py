@@ -10,6 +10,8 @@ from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 
+from pipeline.config import ExecutorConfig
+
 EXECUTORS = ("local", "slurm", "ray")
 
 
@@ -26,21 +28,21 @@ class Stage:
 
 
 def build_executors(stages: list[Stage], executor: str = "local", workers: int = 1,
-                    options: dict[str, Any] | None = None) -> list[PipelineExecutor]:
+                    options: ExecutorConfig | None = None) -> list[PipelineExecutor]:
     """One executor per stage, chained with ``depends=``; run the last one to run them all."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    options = options or {}
+    options = options or ExecutorConfig()
     out: list[PipelineExecutor] = []
     for stage in stages:
         prev = out[-1] if out else None
         common = {"pipeline": stage.pipeline, "tasks": stage.tasks, "logging_dir": stage.logging_dir,
                   "depends": prev, "skip_completed": not stage.always_run}
-        out.append(_make(executor, stage, common, workers, options.get(executor, {})))
+        out.append(_make(executor, stage, common, workers, options))
     return out
 
 
-def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: dict[str, Any]) -> PipelineExecutor:
+def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: ExecutorConfig) -> PipelineExecutor:
     if kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
@@ -48,20 +50,19 @@ def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: d
     if kind == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
-        if not opts.get("partition"):
+        slurm = opts.slurm
+        if not slurm.partition:
             raise ValueError("--executor slurm needs a partition: set [executor.slurm] partition = \"…\" "
                              "in pipeline.toml")
         return SlurmPipelineExecutor(
             **common, workers=workers if workers > 1 else -1, job_name=f"foresight-{stage.name}",
-            partition=opts["partition"], time=opts.get("time", "24:00:00"), qos=opts.get("qos", "normal"),
-            cpus_per_task=opts.get("cpus_per_task", 1), mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 2),
-            venv_path=opts.get("venv_path") or None,
+            partition=slurm.partition, time=slurm.time, qos=slurm.qos, cpus_per_task=slurm.cpus_per_task,
+            mem_per_cpu_gb=slurm.mem_per_cpu_gb, venv_path=slurm.venv_path or None,
         )
     from datatrove.executor.ray import RayPipelineExecutor
 
     return RayPipelineExecutor(**common, workers=workers if workers > 1 else -1,
-                               cpus_per_task=opts.get("cpus_per_task", 1),
-                               mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 2.0))
+                               cpus_per_task=opts.ray.cpus_per_task, mem_per_cpu_gb=opts.ray.mem_per_cpu_gb)
 
 
 def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:

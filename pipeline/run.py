@@ -24,7 +24,7 @@ from typing import Any
 from formats import __version__
 from formats.atomic import write_json_atomic
 from formats.schema import DATA_DIR, INDEX_FILE, STATS_DIR
-from pipeline.config import load_config
+from pipeline.config import PipelineConfig, load_config
 from pipeline.executors import Stage, build_executors
 from pipeline.readers import InputFile, clean_source, discover_inputs
 
@@ -44,7 +44,7 @@ class RunPlan:
     files: list[InputFile]
     ignored: list[str]
     tasks: int
-    config: dict[str, Any]
+    config: PipelineConfig
     tokenizer: dict[str, Any]
     classifier: dict[str, Any] | None
     source: str | None = None  # --source: the source of records without one
@@ -56,18 +56,18 @@ class RunPlan:
 
     def index_config(self) -> dict[str, Any]:
         """What goes into index.json ``config``: everything that shapes the data, nothing about how it ran."""
-        cfg = {k: v for k, v in self.config.items() if k != "executor"}
+        cfg = {k: v for k, v in self.config.as_dict().items() if k != "executor"}
         return {"pipeline": cfg, "tasks": self.tasks, "inputs": [f.path for f in self.files],
                 "default_source": self.source}
 
 
-def classify_step(cfg: dict[str, Any], classifier: str | None):
+def classify_step(cfg: PipelineConfig, classifier: str | None):
     """The classifier stage if ``pipeline.stages.classify`` exists and ``[classify] enabled``; else None.
 
     Without it the shards simply have no label columns — labels are never invented.
     """
-    section = cfg["classify"]
-    if not section["enabled"]:
+    section = cfg.classify
+    if not section.enabled:
         return None
     try:
         from pipeline.stages.classify import build_classify_step
@@ -75,8 +75,8 @@ def classify_step(cfg: dict[str, Any], classifier: str | None):
         if e.name == "pipeline.stages.classify":
             return None
         raise
-    model = classifier or section["model"] or None
-    return build_classify_step(model, batch_size=section["batch_size"], device=section["device"])
+    model = classifier or section.model or None
+    return build_classify_step(model, batch_size=section.batch_size, device=section.device)
 
 
 def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str | Path | None = None,
@@ -118,7 +118,7 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
 
     cfg, work, T = p.config, p.work, p.tasks
     docs = str(work / "docs")
-    keep_excluded = cfg["write"]["exclusions"]
+    keep_excluded = cfg.write.exclusions
 
     def excluded(step: str) -> ExclusionWriter | None:
         return ExclusionWriter(str(p.out / EXCLUDED_DIR / step), step) if keep_excluded else None
@@ -126,43 +126,43 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     def stage(name: str, steps: list[Any], tasks: int = T, per_rank: bool = True, always: bool = False) -> Stage:
         return Stage(name, steps, tasks, str(work / "logs" / name), per_rank, always)
 
-    read = [InputReader([f.as_dict() for f in p.files], cfg["read"]["text_key"], cfg["read"]["max_doc_chars"],
+    read = [InputReader([f.as_dict() for f in p.files], cfg.read.text_key, cfg.read.max_doc_chars,
                         p.source)]
-    if cfg["normalise"]["enabled"]:
+    if cfg.normalise.enabled:
         read.append(Normalise())
-    if any(s.get("enabled") for s in cfg["filters"].values()):
-        read.append(QualityFilters(cfg["filters"]))
-    lang = cfg["language"]
-    if lang["enabled"]:
-        read.append(LanguageFilter(lang["languages"], lang["threshold"], lang["exempt_sources"], lang["detect_code"]))
+    if any(s.enabled for s in cfg.filters.values()):
+        read.append(QualityFilters(cfg.filters))
+    lang = cfg.language
+    if lang.enabled:
+        read.append(LanguageFilter(list(lang.languages), lang.threshold, list(lang.exempt_sources), lang.detect_code))
     folders = {InputReader: "unreadable", Normalise: "empty", QualityFilters: "quality", LanguageFilter: "language"}
     for step in read:
         step.exclusion_writer = excluded(folders[type(step)])
     stages = [stage("filter", [*read, IntermediateWriter(docs)])]
 
     final_filters: list[Any] = []
-    if cfg["dedup"]["exact"]["enabled"]:
+    if cfg.dedup.exact.enabled:
         ex = exact_steps(str(work / "exact"), excluded("exact_duplicate"))
         stages += [stage("exact-sigs", [IntermediateReader(docs), ex["signature"]]),
                    stage("exact-find", [ex["find"]], tasks=1, per_rank=False)]
         final_filters.append(ex["filter"])
-    mh_cfg = cfg["dedup"]["minhash"]
-    if mh_cfg["enabled"]:
+    mh_cfg = cfg.dedup.minhash
+    if mh_cfg.enabled:
         mh = minhash_steps(str(work / "minhash"), mh_cfg, excluded("near_duplicate"))
         # Signatures are taken after the exact filter, so the MinHash filter sees the same document positions.
-        before = [ex["filter_uncounted"]] if cfg["dedup"]["exact"]["enabled"] else []
+        before = [ex["filter_uncounted"]] if cfg.dedup.exact.enabled else []
         stages += [stage("minhash-sigs", [IntermediateReader(docs), *before, mh["signature"]]),
-                   stage("minhash-buckets", [mh["buckets"]], tasks=mh_cfg["num_buckets"], per_rank=False),
+                   stage("minhash-buckets", [mh["buckets"]], tasks=mh_cfg.num_buckets, per_rank=False),
                    stage("minhash-cluster", [mh["cluster"]], tasks=1, per_rank=False)]
         final_filters.append(mh["filter"])
 
     with_labels = cls_step is not None
-    signals = ("lang_score",) if lang["enabled"] else ()
-    tail = [Segmenter(tokenizer_path, cfg["segment"]["max_tokens"], cfg["segment"]["batch_size"]),
-            Tokenize(tokenizer_path, cfg["tokenize"]["batch_size"])]
+    signals = ("lang_score",) if lang.enabled else ()
+    tail = [Segmenter(tokenizer_path, cfg.segment.max_tokens, cfg.segment.batch_size),
+            Tokenize(tokenizer_path, cfg.tokenize.batch_size)]
     if with_labels:
         tail.append(cls_step)  # classify insertion point: segment documents, before the writer
-    tail.append(ShardWriter(str(p.out), with_labels, signals, cfg["write"]["rows_per_group"]))
+    tail.append(ShardWriter(str(p.out), with_labels, signals, cfg.write.rows_per_group))
     stages.append(stage("segment", [IntermediateReader(docs), *final_filters, *tail]))
 
     per_rank_logs = [s.logging_dir for s in stages if s.per_rank]
@@ -247,7 +247,7 @@ def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
         install()  # the Manager server and pool workers die with us, even on kill -9
     started_ray = executor == "ray" and connect_ray(workers)
     try:
-        build_executors(p.stages, executor, workers, p.config["executor"])[-1].run()
+        build_executors(p.stages, executor, workers, p.config.executor)[-1].run()
     finally:
         if started_ray:
             import ray

@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
             existed = p.out.exists()
             try:
-                for name, script in slurm_scripts(build_executors(p.stages, "slurm", workers, p.config["executor"])):
+                for name, script in slurm_scripts(build_executors(p.stages, "slurm", workers, p.config.executor)):
                     console.print(f"# ---- {name}", highlight=False, markup=False)
                     console.print(script, highlight=False, markup=False, soft_wrap=True)
             finally:

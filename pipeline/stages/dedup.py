@@ -32,6 +32,7 @@ from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.typeshelper import StatHints
 
 from pipeline.accounting import key
+from pipeline.config import MinhashDedupConfig
 from pipeline.stages.words import windowed
 
 
@@ -44,9 +45,9 @@ def exact_config() -> ExactDedupConfig:
     return ExactDedupConfig(content_getter=normalised_text, hash_config=HashConfig(precision=64))
 
 
-def minhash_config(section: dict[str, Any]) -> MinhashConfig:
-    return MinhashConfig(n_grams=section["n_grams"], num_buckets=section["num_buckets"],
-                         hashes_per_bucket=section["hashes_per_bucket"], seed=section["seed"],
+def minhash_config(section: MinhashDedupConfig) -> MinhashConfig:
+    return MinhashConfig(n_grams=section.n_grams, num_buckets=section.num_buckets,
+                         hashes_per_bucket=section.hashes_per_bucket, seed=section.seed,
                          hash_config=HashConfig(precision=64))
 
 
@@ -112,7 +113,7 @@ def exact_steps(folder: str, exclusions: DiskWriter | None = None) -> dict[str, 
     }
 
 
-def minhash_steps(folder: str, section: dict[str, Any], exclusions: DiskWriter | None = None) -> dict[str, Any]:
+def minhash_steps(folder: str, section: MinhashDedupConfig, exclusions: DiskWriter | None = None) -> dict[str, Any]:
     """The four MinHash steps, working under ``folder``; dropped near-duplicates go to ``exclusions``."""
     cfg = minhash_config(section)
     return {

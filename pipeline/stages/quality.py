@@ -6,12 +6,13 @@ exemptions (prose heuristics mislabel source code) and counts each drop as ``dro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 
-from pipeline.config import FILTER_SECTIONS, filter_kwargs
+from pipeline.config import FILTER_SECTIONS, FilterConfig
 from pipeline.stages.base import CountingStep
 from pipeline.stages.words import release_word_cache, windowed
 
@@ -44,11 +45,11 @@ class QualityFilters(CountingStep):
     name = "🔻 quality filters"
     type = "🔻 - FILTER"
 
-    def __init__(self, sections: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, sections: Mapping[str, FilterConfig]) -> None:
         super().__init__()
-        self.sections = {n: s for n, s in sections.items() if n in FILTER_SECTIONS and s.get("enabled", True)}
+        self.sections = {n: s for n, s in sections.items() if n in FILTER_SECTIONS and s.enabled}
         # Constructed eagerly so a bad keyword argument fails before any task starts.
-        self.filters = [(n, make_filter(n, filter_kwargs(s)), frozenset(s.get("exempt_sources", [])))
+        self.filters = [(n, make_filter(n, dict(s.kwargs)), frozenset(s.exempt_sources))
                         for n, s in self.sections.items()]
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

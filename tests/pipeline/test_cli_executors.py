@@ -64,7 +64,7 @@ def test_slurm_executor_gets_the_same_steps(tmp_path: Path) -> None:
 
     p = _plan(tmp_path)
     local = build_executors(p.stages, "local", workers=2)
-    slurm = build_executors(p.stages, "slurm", workers=2, options=p.config["executor"])
+    slurm = build_executors(p.stages, "slurm", workers=2, options=p.config.executor)
     assert all(isinstance(e, SlurmPipelineExecutor) for e in slurm)
     assert [s.name for s in p.stages] == ["filter", "exact-sigs", "exact-find", "minhash-sigs", "minhash-buckets",
                                           "minhash-cluster", "segment", "finalize"]
@@ -110,14 +110,14 @@ def test_slurm_dry_run_prints_valid_sbatch_scripts(tmp_path: Path) -> None:
 def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:
     p = _plan(tmp_path, executor={"slurm": {"partition": ""}})
     with pytest.raises(ValueError, match="partition"):
-        build_executors(p.stages, "slurm", options=p.config["executor"])
+        build_executors(p.stages, "slurm", options=p.config.executor)
 
 
 def test_ray_executor_gets_the_same_steps(tmp_path: Path) -> None:
     from datatrove.executor.ray import RayPipelineExecutor
 
     p = _plan(tmp_path)
-    ray = build_executors(p.stages, "ray", workers=3, options=p.config["executor"])
+    ray = build_executors(p.stages, "ray", workers=3, options=p.config.executor)
     assert all(isinstance(e, RayPipelineExecutor) for e in ray)
     assert [e.pipeline for e in ray] == [s.pipeline for s in p.stages]
     assert [e.tasks for e in ray] == [4, 4, 1, 4, 14, 1, 4, 1] and ray[3].depends is ray[2]

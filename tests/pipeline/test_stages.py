@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ import pytest
 from datatrove.data import Document
 
 from formats.tokenizer import load_tokenizer
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, FilterConfig, load_config
 from pipeline.langid import looks_like_code
 from pipeline.stages.language import LanguageFilter
 from pipeline.stages.normalise import Normalise, normalise_text
@@ -36,7 +37,7 @@ def test_normalise_nfc_controls_and_line_endings() -> None:
 
 
 def test_quality_filters_drop_with_reason_and_exempt_code() -> None:
-    cfg = load_config()["filters"]
+    cfg = load_config().filters
     step = QualityFilters(cfg)
     repetitive = "\n".join(["buy now buy now"] * 40)
     kept = list(step.run(iter(_docs(prose(1, 200), repetitive))))
@@ -48,7 +49,7 @@ def test_quality_filters_drop_with_reason_and_exempt_code() -> None:
 
 def test_quality_filter_bad_kwarg_names_the_section() -> None:
     with pytest.raises(ValueError, match=r"\[filters.gopher_quality\]"):
-        QualityFilters({"gopher_quality": {"enabled": True, "no_such_arg": 1}})
+        QualityFilters({"gopher_quality": FilterConfig(kwargs={"no_such_arg": 1})})
 
 
 def test_language_filter_keeps_english_drops_french_and_exempts_code() -> None:
@@ -144,14 +145,16 @@ def test_config_rejects_unknown_keys_and_bad_types(tmp_path: Path) -> None:
     good = tmp_path / "ok.toml"
     good.write_text("[dedup.minhash]\nenabled = false\n[filters.gopher_quality]\nmin_doc_words = 10\n")
     cfg = load_config(good)
-    assert cfg["dedup"]["minhash"]["enabled"] is False and cfg["filters"]["gopher_quality"]["min_doc_words"] == 10
+    assert cfg.dedup.minhash.enabled is False and cfg.filters["gopher_quality"].kwargs == {"min_doc_words": 10}
+    with pytest.raises(FrozenInstanceError):
+        cfg.segment.max_tokens = 5  # type: ignore[misc]
 
 
 def test_example_config_is_valid_and_matches_defaults() -> None:
     example = Path(__file__).resolve().parents[2] / "docs" / "pipeline.example.toml"
-    cfg = load_config(example)
+    cfg = load_config(example).as_dict()
     cfg["filters"]["gopher_quality"].pop("min_doc_words")  # a pass-through datatrove kwarg, shown as an example
-    assert cfg == load_config()
+    assert cfg == load_config().as_dict()
 
 
 def test_compressed_jsonl_inputs(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from datatrove.data import Document
 from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 from datatrove.utils.word_tokenizers import load_word_tokenizer
 
+from pipeline.config import MinhashDedupConfig
 from pipeline.stages.dedup import minhash_steps
 from pipeline.stages.segment import Segmenter
 from pipeline.stages.words import WindowedWordTokenizer, whitespace_windows
@@ -58,7 +59,7 @@ def test_segments_of_a_long_line_with_special_literals_fit_and_join_back(tmp_pat
 
 
 def test_blockwise_minhash_signature_is_datatroves(tmp_path: Path) -> None:
-    step = minhash_steps(str(tmp_path), {"n_grams": 5, "num_buckets": 4, "hashes_per_bucket": 3, "seed": 7})
+    step = minhash_steps(str(tmp_path), MinhashDedupConfig(n_grams=5, num_buckets=4, hashes_per_bucket=3, seed=7))
     sig = step["signature"]
     sig.block_rows = 64  # force many blocks
     shingles = sig.get_shingles(" ".join(prose(i, 200) for i in range(10)))
