@@ -39,7 +39,7 @@ def length_buckets(ids: list[list[int]], batch_size: int, rng: random.Random, wi
 
 
 @dataclass
-class TrainConfig:
+class FineTuneConfig:
     backbone: str = "minilm"
     epochs: int = 3
     batch_size: int = 16
@@ -54,7 +54,7 @@ class TrainConfig:
     log: list[dict[str, float]] = field(default_factory=list)
 
 
-def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg: TrainConfig,
+def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg: FineTuneConfig,
                       progress: Any = None) -> tuple[TransformerClassifier, dict[str, Any]]:
     """Fine-tune encoder + head with BCE, tune thresholds on the validation split, save to ``out_dir``."""
     if len(texts) != len(y) or y.shape[1] != len(LABEL_NAMES):

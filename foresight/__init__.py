@@ -4,7 +4,7 @@ and a short library façade over the layers below (docs/architecture.md). Names 
 
     from pathlib import Path
     import foresight
-    p = foresight.plan(["corpus/"], "shards", "tokenizer.json")      # curation plan (pipeline)
+    p = foresight.plan_curation(["corpus/"], "shards", "tokenizer.json")  # the curation run (pipeline)
     foresight.execute(p)                                             # run it
     mix = foresight.plan_mixture("lsbs_mix6", "shards")              # pools → exact token budgets (mixtures)
     foresight.build_manifest("lsbs_mix6", "shards", "manifests/m6")  # token-exact manifest (manifests)
@@ -20,8 +20,8 @@ from typing import Any
 from formats import __version__
 
 _FACADE = {
-    "plan": ("pipeline.run", "plan"),
-    "execute": ("pipeline.run", "execute"),
+    "plan_curation": ("pipeline.curate", "plan_curation"),
+    "execute": ("pipeline.curate", "execute"),
     "plan_mixture": ("mixtures", "plan"),
     "build_manifest": ("manifests", "build"),
     "verify_manifest": ("manifests", "verify"),

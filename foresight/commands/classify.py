@@ -138,12 +138,12 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from classifiers.labelsio import read_labels
-        from classifiers.train import TrainConfig, train_transformer
+        from classifiers.train import FineTuneConfig, train_transformer
 
         if threads:
             torch.set_num_threads(threads)
         _, texts, y = read_labels(labels)
-        cfg = TrainConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
+        cfg = FineTuneConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
                           val_fraction=val_fraction, seed=seed, device=device, max_steps=max_steps or None)
 
         def progress(epoch: int, step: int, loss: float) -> None:

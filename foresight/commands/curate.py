@@ -104,14 +104,14 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight curate demo/corpus --out demo/shards --tokenizer demo/tokenizer.json --workers 2
         """
-        from pipeline.run import plan, prepare_output, run_stages
+        from pipeline.curate import plan_curation, prepare_output, run_stages
 
         if workers < 1:
             raise ValueError("--workers must be ≥ 1")
         if dry_run and executor != "slurm":
             raise ValueError("--dry-run prints Slurm scripts: use it with --executor slurm")
         t0 = time.time()
-        p = plan(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
+        p = plan_curation(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
                  classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
         if p.ignored:
             console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")

@@ -32,11 +32,11 @@ def tiny_labelled(copies: int = 3) -> tuple[list[str], np.ndarray]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A MiniLM classifier fine-tuned for 2 steps at max_length 32: tests its plumbing, not its accuracy."""
-    from classifiers.train import TrainConfig, train_transformer
+    from classifiers.train import FineTuneConfig, train_transformer
 
     torch.set_num_threads(1)
     texts, y = tiny_labelled()
     out = tmp_path_factory.mktemp("clf") / "model"
-    cfg = TrainConfig(epochs=1, batch_size=4, max_length=32, max_steps=2, val_fraction=0.3, device="cpu")
+    cfg = FineTuneConfig(epochs=1, batch_size=4, max_length=32, max_steps=2, val_fraction=0.3, device="cpu")
     train_transformer(texts, y, out, cfg)
     return out

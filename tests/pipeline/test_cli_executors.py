@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foresight.cli import app
+from pipeline.curate import plan_curation
 from pipeline.executors import build_executors
-from pipeline.run import plan
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import MINIMAL, accounting, curate, merge, prose, write_config, write_jsonl
 
@@ -56,7 +56,8 @@ def _plan(tmp_path: Path, **overrides):
     src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])
     on = {"dedup": {"exact": {"enabled": True}, "minhash": {"enabled": True}}, "classify": {"enabled": False},
           "executor": {"slurm": {"partition": "cpu", "time": "01:00:00"}}}
-    return plan([str(src)], tmp_path / "out", make_tokenizer(tmp_path), tasks=4, overrides=merge(on, overrides))
+    return plan_curation([str(src)], tmp_path / "out", make_tokenizer(tmp_path), tasks=4,
+                         overrides=merge(on, overrides))
 
 
 def test_slurm_executor_gets_the_same_steps(tmp_path: Path) -> None:
@@ -132,7 +133,7 @@ def test_classify_stage_inserted_when_available_and_enabled(tmp_path: Path) -> N
     import json
 
     assert json.loads((root / "index.json").read_text())["classifier"] is not None
-    names = [type(s).__name__ for s in plan([str(src)], tmp_path / "x", make_tokenizer(tmp_path),
+    names = [type(s).__name__ for s in plan_curation([str(src)], tmp_path / "x", make_tokenizer(tmp_path),
                                             overrides=merge(MINIMAL, {"classify": {"enabled": True}})).stages[-2]
              .pipeline]
     assert names[-3:] == ["Tokenize", "ClassifyStep", "ShardWriter"]

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pipeline.run import execute, plan
+from pipeline.curate import execute, plan_curation
 from tests.helpers import make_tokenizer
 
 # Everything off except what a test turns on: keeps runs to the read → segment → write path (~1 s).
@@ -58,7 +58,7 @@ def curate(tmp_path: Path, inputs: list[Path | str], out: str = "shards", tasks:
            overrides: dict[str, Any] | None = None, **kw: Any) -> Path:
     """Run the pipeline in-process with the tiny test tokenizer; returns the shard directory."""
     tok = make_tokenizer(tmp_path)
-    p = plan([str(i) for i in inputs], tmp_path / out, tok, tasks=tasks,
+    p = plan_curation([str(i) for i in inputs], tmp_path / out, tok, tasks=tasks,
              overrides=merge(MINIMAL, overrides or {}), **kw)
     execute(p, workers=workers)
     return tmp_path / out

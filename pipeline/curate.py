@@ -79,7 +79,7 @@ def classify_step(cfg: PipelineConfig, classifier: str | None):
     return build_classify_step(model, batch_size=section.batch_size, device=section.device)
 
 
-def plan(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str | Path | None = None,
+def plan_curation(inputs: list[str], out: str | Path, tokenizer: str | Path, config: str | Path | None = None,
          tasks: int | None = None, source: str | None = None, text_key: str | None = None,
          classifier: str | None = None, overrides: dict[str, Any] | None = None) -> RunPlan:
     """Discover inputs, load the config and tokenizer, and lay out every stage of the run."""
