@@ -219,6 +219,15 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     return False
 
 
+def completed_tasks(stages: list[Stage]) -> list[tuple[str, int, int]]:
+    """(stage, tasks completed, tasks) from datatrove's completion markers: a run's progress, even a resumed one."""
+    out = []
+    for st in stages:
+        done_dir = Path(st.logging_dir) / "completions"
+        out.append((st.name, len(list(done_dir.iterdir())) if done_dir.is_dir() else 0, st.tasks))
+    return out
+
+
 def connect_ray(workers: int = 1) -> bool:
     """Join the Ray cluster at ``RAY_ADDRESS`` (``ray start --head`` prints it), or start a local one with
     ``workers`` CPUs when none is set; a session the caller already opened with ``ray.init`` is kept.

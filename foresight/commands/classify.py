@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from foresight.commands.common import console, fail, user_errors
+from foresight.commands.common import console, user_errors
 
 
 def _fmt(x: float | None) -> str:
@@ -17,60 +17,17 @@ def _fmt(x: float | None) -> str:
 
 def _teach(root: Path, sample: int | None, seed: int, teacher: str, out: Path, llm_opts: dict,
            stratify: bool = False) -> None:
-    import numpy as np
-
     from classifiers.labelsio import write_labels
     from formats.taxonomy import LABEL_NAMES
-    from pipeline.stages.classify import read_segments
+    from pipeline.labelling import teach
 
-    seg = read_segments(root, sample=sample, seed=seed, stratify=stratify)
-    texts = seg["text"]
-    extra: dict[str, list] = {}
-    keep = list(range(len(texts)))
-    if teacher == "rules":
-        from classifiers.teacher.rules import explain, scores_from_votes
-
-        votes = [explain(t) for t in texts]
-        y = np.stack([scores_from_votes(v) >= 0.5 for v in votes]).astype(np.int8) if votes else \
-            np.zeros((0, len(LABEL_NAMES)), np.int8)
-        extra["votes"] = [json.dumps(v, sort_keys=True) for v in votes]
-    elif teacher == "llm":
-        from classifiers.teacher.llm import LLMTeacher
-
-        if not llm_opts["endpoint"] or not llm_opts["model"]:
-            fail("--teacher llm needs --endpoint URL and --model NAME (key from --api-key-env)")
-        t = LLMTeacher(**llm_opts)
-        answers = t.label(seg["id"], texts)
-        keep = [i for i, a in enumerate(answers) if a is not None]
-        y = np.asarray([answers[i] for i in keep], dtype=np.int8).reshape(len(keep), len(LABEL_NAMES))
-        s = t.stats
-        console.print(f"llm: requests={s.requests} cached={s.cached} retries={s.retries} malformed={s.malformed} "
-                      f"errored={len(s.errored)} truncated={t.truncated}")
-        if s.errored:
-            console.print(f"[yellow]errored segments (left out): {', '.join(s.errored[:20])}"
-                          f"{' …' if len(s.errored) > 20 else ''}")
-    else:
-        fail(f"--teacher must be 'rules' or 'llm', not {teacher!r}")
-    pick = lambda col: [seg[col][i] for i in keep]  # noqa: E731
-    write_labels(out, pick("id"), pick("doc_id"), pick("source"), pick("text"), y, extra or None)
+    t = teach(root, teacher, sample=sample, seed=seed, stratify=stratify, llm_opts=llm_opts)
+    for line in t.report:
+        console.print(line, highlight=False)
+    seg, y = t.segments, t.y
+    write_labels(out, seg["id"], seg["doc_id"], seg["source"], seg["text"], y, t.extra or None)
     rates = ", ".join(f"{n}={100 * y[:, j].mean():.1f}%" for j, n in enumerate(LABEL_NAMES)) if len(y) else "-"
-    console.print(f"teach: {len(keep)} segments labelled by {teacher} → {out} ({rates})")
-
-
-def _distill_texts(shards: Path, sample: int, piece_chars: int, seed: int, stratify: bool) -> list[str]:
-    """The texts the teacher labels: a (stratified) sample of segments, cut into pieces when asked."""
-    import random
-
-    from classifiers.pieces import pieces
-    from pipeline.stages.classify import read_segments
-
-    seg = read_segments(shards, sample=sample or None, seed=seed, stratify=stratify)
-    if not piece_chars:
-        return seg["text"]
-    out = [p for t in seg["text"] for p in pieces(t, piece_chars)]
-    if sample and len(out) > sample:
-        out = [out[i] for i in sorted(random.Random(seed).sample(range(len(out)), sample))]
-    return out
+    console.print(f"teach: {len(y)} segments labelled by {teacher} → {out} ({rates})")
 
 
 def _print_eval(name: str, result: dict) -> None:
@@ -186,8 +143,9 @@ def register(app: typer.Typer) -> None:
         from classifiers.base import label_matrix, load_classifier
         from classifiers.fasttext_model import distill as ft_distill
         from classifiers.labelsio import read_labels
+        from pipeline.labelling import distill_texts
 
-        texts = _distill_texts(shards, sample, piece_chars, seed, stratify)
+        texts = distill_texts(shards, sample, piece_chars, seed, stratify)
         teacher = load_classifier(model, batch_size=batch_size, device=device)
         console.print(f"distill: labelling {len(texts)} {'pieces' if piece_chars else 'segments'} with {model}")
         y = label_matrix(teacher.predict_scores(texts), teacher.thresholds)
@@ -256,22 +214,12 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight classify rates shards/sample
         """
-        import numpy as np
         from rich import box
 
-        from classifiers.base import label_matrix, load_classifier
-        from classifiers.evaluate import TABLE4_COLUMNS, table4_gap, table4_rates
-        from formats.taxonomy import LABEL_NAMES, label_vector
-        from pipeline.stages.classify import read_segments
+        from classifiers.evaluate import TABLE4_COLUMNS, table4_gap
+        from pipeline.labelling import label_rates
 
-        if model:
-            seg = read_segments(shards, columns=("source", "text"))
-            clf = load_classifier(model, device=device)
-            y = label_matrix(clf.predict_scores(seg["text"]), clf.thresholds)
-        else:
-            seg = read_segments(shards, columns=("source", "labels"))
-            y = np.array([label_vector(labs) for labs in seg["labels"]], dtype=np.int8).reshape(-1, len(LABEL_NAMES))
-        rows = table4_rates(seg["source"], y)
+        rows = label_rates(shards, model, device)
         short = {"code_reasoning": "code", "math_reasoning": "math", "science_reasoning": "sci", "reasoning": "REAS",
                  "visual_concept": "conc", "visual_attribute": "attr", "visual_relationship": "rel", "visual": "VIS"}
         table = Table(title=f"% of segments per label: ours, and LSBS Table 4 below ({shards})", box=box.SIMPLE_HEAD,

@@ -43,12 +43,9 @@ def _progress(stages: list, enabled: bool) -> Iterator[None]:
     stop = threading.Event()
 
     def line() -> str:
-        parts = []
-        for st in stages:
-            done_dir = Path(st.logging_dir) / "completions"
-            done = len(list(done_dir.iterdir())) if done_dir.is_dir() else 0
-            parts.append(f"{st.name} {done}/{st.tasks}")
-        return " · ".join(parts)
+        from pipeline.curate import completed_tasks
+
+        return " · ".join(f"{name} {done}/{tasks}" for name, done, tasks in completed_tasks(stages))
 
     with console.status(line()) as status:
         def poll() -> None:

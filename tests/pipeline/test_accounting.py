@@ -71,3 +71,15 @@ def test_rerun_does_not_bless_a_modified_shard(tmp_path: Path) -> None:
     pq.write_table(pq.read_table(shard), shard, compression="snappy")  # valid Parquet, different bytes
     with pytest.raises(accounting.AccountingError, match="changed after it was written"):
         curate(tmp_path, [src])  # same run: resumes, finalize re-checks what the writer produced
+
+
+def test_completed_tasks_count_datatrove_markers(tmp_path: Path) -> None:
+    from pipeline.curate import completed_tasks, execute, plan_curation
+    from tests.helpers import make_tokenizer
+    from tests.pipeline.util import MINIMAL, prose, write_jsonl
+
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i)} for i in range(3)])
+    p = plan_curation([str(src)], tmp_path / "out", make_tokenizer(tmp_path), tasks=2, overrides=MINIMAL)
+    assert all(done == 0 for _, done, _ in completed_tasks(p.stages))
+    execute(p)
+    assert [(name, done) for name, done, tasks in completed_tasks(p.stages)] == [(s.name, s.tasks) for s in p.stages]
