@@ -24,7 +24,8 @@ from manifests.read import check_entries_hash, read_header
 from manifests.schema import ENTRIES_FILE, MANIFEST_FILE, ManifestError
 
 RESULTS_FILE = "results.parquet"
-VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results")
+VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results", "excluded")
+EXCLUDED_DIR = "excluded"  # curate --exclusions: <step>/<rank>.jsonl.gz
 
 # entries.parquet columns and their DuckDB types (contract); cast so every manifest unions cleanly.
 ENTRY_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -228,6 +229,24 @@ def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
         con.unregister("_audit_arrow")
 
 
+def create_excluded(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """``excluded``: the documents ``curate --exclusions`` wrote, one row each: ``step`` (its folder), ``id``,
+    ``reason`` (``metadata.filter_reason``), ``source``, ``text`` (empty for unreadable records), ``error``."""
+    files = sorted(str(f) for f in (root / EXCLUDED_DIR).glob("*/*.jsonl.gz"))
+    if not files:
+        con.execute("CREATE TABLE excluded (step VARCHAR, id VARCHAR, reason VARCHAR, source VARCHAR, text VARCHAR, "
+                    "error VARCHAR)")
+        return
+    listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
+    con.execute(
+        "CREATE VIEW excluded AS SELECT regexp_extract(filename, '/([^/]+)/[^/]+$', 1) AS step, id::VARCHAR AS id, "
+        "json_extract_string(metadata, '$.filter_reason') AS reason, json_extract_string(metadata, '$.source') "
+        "AS source, coalesce(text, '') AS text, json_extract_string(metadata, '$.error') AS error "
+        f"FROM read_json({listing}, format = 'newline_delimited', filename = true, "
+        "columns = {id: 'VARCHAR', text: 'VARCHAR', metadata: 'JSON'})"
+    )
+
+
 def create_views(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any], manifests: list[Manifest],
                  sweep_dir: Path | None, heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> None:
     create_segments(con, root, index)
@@ -235,3 +254,4 @@ def create_views(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, An
     create_entries(con, manifests)
     create_manifest_tables(con, manifests)
     create_results(con, sweep_dir)
+    create_excluded(con, root)

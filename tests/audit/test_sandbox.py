@@ -88,7 +88,7 @@ def test_statement_check_refuses(audit: AuditConnection, env: dict[str, Path], n
     sql = REFUSED_STATEMENTS[name].format(shards=env["shards"], tmp=env["tmp"])
     with pytest.raises(SandboxError, match="refused"):
         audit.query(sql)
-    assert audit.views() == ["segments", "documents", "entries", "manifests", "pools", "results"]
+    assert audit.views() == ["segments", "documents", "entries", "manifests", "pools", "results", "excluded"]
 
 
 @pytest.mark.parametrize("sql", [

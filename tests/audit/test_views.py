@@ -19,7 +19,7 @@ from tests.helpers import make_shards
 
 def test_views_hold_the_shards_manifests_and_results(env: dict[str, Path]) -> None:
     with connect(env["shards"], [env["mixA"], env["mixB"]], env["sweep"]) as au:
-        assert au.views() == ["segments", "documents", "entries", "manifests", "pools", "results"]
+        assert au.views() == ["segments", "documents", "entries", "manifests", "pools", "results", "excluded"]
         seg = au.query("SELECT source, count(*) AS n, sum(n_tokens) AS t FROM segments GROUP BY source")
         assert dict(zip(seg["source"], seg["n"], strict=True)) == {"web-crawl": 3, "code": 2, "math": 2,
                                                                    "literature": 1, "academic": 1}

@@ -57,3 +57,22 @@ def test_without_the_flag_nothing_is_written(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
                                    "--classifier", "rules"])
     assert res.exit_code == 0 and not (out / "excluded").exists() and accounting(out)["dropped"]
+
+
+def test_audit_excluded_view_matches_the_accounting(tmp_path: Path) -> None:
+    from audit import connect
+
+    recs = [{"id": "ok", "text": prose(1, 200)}, {"id": "copy", "text": prose(1, 200)}, {"id": "blank", "text": " "},
+            "not json"]
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", recs)
+    out = tmp_path / "s"
+    res = CliRunner().invoke(app, ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
+                                   "--classifier", "rules", "--exclusions"])
+    assert res.exit_code == 0, res.output
+    acc = accounting(out)
+    with connect(out) as con:
+        got = dict(con.query("SELECT reason, count(*) AS n FROM excluded GROUP BY 1").iter_rows())
+        steps = dict(con.query("SELECT id, step FROM excluded").iter_rows())
+    assert got == {**acc["dropped"], **acc["errored"]}
+    assert steps["copy"] == "exact_duplicate" and steps["blank"] == "empty"
+    assert steps[f"{src.resolve()}:4"] == "unreadable"
