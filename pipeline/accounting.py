@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "acct:"
+DATATROVE_DROPPED = "dropped_"  # datatrove filters count each drop with its reason under this prefix
 READ, KEPT, SEGMENTS, TOKENS = "read", "kept", "segments", "tokens"
 
 
@@ -42,6 +43,10 @@ def from_datatrove_stats(steps: list[dict[str, Any]]) -> dict[str, Any]:
     acc = empty()
     for step in steps:
         for name, v in step.get("stats", {}).items():
+            if name.startswith(DATATROVE_DROPPED):  # datatrove's BaseFilter: dropped_<reason>
+                reason = name[len(DATATROVE_DROPPED):]
+                acc["dropped"][reason] = acc["dropped"].get(reason, 0) + _value(v)
+                continue
             if not name.startswith(PREFIX):
                 continue
             kind, _, reason = name[len(PREFIX):].partition("/")

@@ -110,7 +110,7 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     from pipeline.stages.intermediate import IntermediateReader, IntermediateWriter
     from pipeline.stages.language import LanguageFilter
     from pipeline.stages.normalise import Normalise
-    from pipeline.stages.quality import QualityFilters
+    from pipeline.stages.quality import quality_filters
     from pipeline.stages.read import InputReader
     from pipeline.stages.segment import Segmenter
     from pipeline.stages.tokenize import Tokenize
@@ -126,18 +126,19 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     def stage(name: str, steps: list[Any], tasks: int = T, per_rank: bool = True, always: bool = False) -> Stage:
         return Stage(name, steps, tasks, str(work / "logs" / name), per_rank, always)
 
-    read = [InputReader([f.as_dict() for f in p.files], cfg.read.text_key, cfg.read.max_doc_chars,
-                        p.source)]
+    reader = InputReader([f.as_dict() for f in p.files], cfg.read.text_key, cfg.read.max_doc_chars, p.source)
+    reader.exclusion_writer = excluded("unreadable")
+    read: list[Any] = [reader]
     if cfg.normalise.enabled:
         read.append(Normalise())
-    if any(s.enabled for s in cfg.filters.values()):
-        read.append(QualityFilters(cfg.filters))
+        read[-1].exclusion_writer = excluded("empty")
+    for flt in quality_filters(cfg.filters):
+        flt.exclusion_writer = excluded(flt.filter_name)
+        read.append(flt)
     lang = cfg.language
     if lang.enabled:
         read.append(LanguageFilter(list(lang.languages), lang.threshold, list(lang.exempt_sources), lang.detect_code))
-    folders = {InputReader: "unreadable", Normalise: "empty", QualityFilters: "quality", LanguageFilter: "language"}
-    for step in read:
-        step.exclusion_writer = excluded(folders[type(step)])
+        read[-1].exclusion_writer = excluded("language")
     stages = [stage("filter", [*read, IntermediateWriter(docs)])]
 
     final_filters: list[Any] = []

@@ -1,19 +1,16 @@
-"""Quality stage: datatrove's Gopher repetition/quality, FineWeb quality and C4 filters, each switchable.
-
-The datatrove filters are used as they are (their ``filter`` method); this step only adds per-source
-exemptions (prose heuristics mislabel source code) and counts each drop as ``dropped/<filter>:<reason>``.
-"""
+"""Quality stage: datatrove's Gopher repetition/quality, FineWeb quality and C4 filters, each switchable and
+each its own datatrove filter step; the only addition is per-source exemptions (prose heuristics mislabel
+source code, formulas and recipes)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 
 from pipeline.config import FILTER_SECTIONS, FilterConfig
-from pipeline.stages.base import CountingStep
 from pipeline.stages.words import release_word_cache, windowed
 
 _LONG_TEXT = 1 << 20  # after a text this long, datatrove's word cache is cleared
@@ -39,41 +36,39 @@ def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
         raise ValueError(f"[filters.{name}] in pipeline.toml: {e}") from e
 
 
-class QualityFilters(CountingStep):
-    """Runs the enabled filters in order; the first that rejects a document names the drop reason."""
+class ExemptFilter(BaseFilter):
+    """One datatrove quality filter as its own pipeline step, skipped for exempt sources.
 
-    name = "🔻 quality filters"
+    datatrove's ``BaseFilter.run`` does the bookkeeping: ``dropped_<reason>`` per drop (read by the accounting
+    as ``dropped/<reason>``), the step's timing, and the exclusion writer with ``metadata["filter_reason"]``.
+    Reasons are ``<filter>:<datatrove reason>``, or ``empty`` when a rewriting filter (C4) leaves no text.
+    """
+
     type = "🔻 - FILTER"
 
-    def __init__(self, sections: Mapping[str, FilterConfig]) -> None:
-        super().__init__()
-        self.sections = {n: s for n, s in sections.items() if n in FILTER_SECTIONS and s.enabled}
-        # Constructed eagerly so a bad keyword argument fails before any task starts.
-        self.filters = [(n, make_filter(n, dict(s.kwargs)), frozenset(s.exempt_sources))
-                        for n, s in self.sections.items()]
+    def __init__(self, filter_name: str, inner: BaseFilter, exempt_sources: frozenset[str] = frozenset(),
+                 release_words: bool = False, exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        self.name = f"🔻 {filter_name}"
+        self.filter_name, self.inner, self.exempt_sources = filter_name, inner, exempt_sources
+        self.release_words = release_words  # the last filter of the chain clears datatrove's word cache
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with self.excluding(rank):
-            yield from self._run(data)
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("source") in self.exempt_sources:
+            return True
+        ok, why = get_filter_result(self.inner.filter(doc))
+        if self.release_words and len(doc.text) > _LONG_TEXT:
+            release_word_cache()
+        if not ok:
+            return False, f"{self.filter_name}:{why or 'rejected'}"
+        if not doc.text.strip():
+            return False, "empty"
+        return True
 
-    def _run(self, data: DocumentsPipeline) -> DocumentsPipeline:
-        for doc in data:
-            reason = None
-            with self.track_time():
-                source = doc.metadata.get("source")
-                for name, flt, exempt in self.filters:
-                    if source in exempt:
-                        continue
-                    ok, why = get_filter_result(flt.filter(doc))
-                    if not ok:
-                        reason = f"{name}:{why or 'rejected'}"
-                        break
-                if len(doc.text) > _LONG_TEXT:
-                    release_word_cache()
-            if reason:
-                self.drop(reason, doc=doc)
-                continue
-            if not doc.text.strip():  # C4 removes lines and can leave nothing
-                self.drop("empty", doc=doc)
-                continue
-            yield doc
+
+def quality_filters(sections: Mapping[str, FilterConfig]) -> list[ExemptFilter]:
+    """The enabled filters in config order, each its own step. Constructed now, so a bad keyword argument fails
+    before any task starts."""
+    enabled = [(n, s) for n, s in sections.items() if n in FILTER_SECTIONS and s.enabled]
+    return [ExemptFilter(n, make_filter(n, dict(s.kwargs)), frozenset(s.exempt_sources), i == len(enabled) - 1)
+            for i, (n, s) in enumerate(enabled)]

@@ -21,11 +21,16 @@ def _stats_file(logdir: Path, rank: int, stats: dict) -> None:
     (logdir / "stats" / f"{rank:05d}.json").write_text(json.dumps(steps))
 
 
-def test_counts_come_from_acct_keys_only() -> None:
-    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 5, "n": 2}, "acct:kept": 3,
+def test_counts_come_from_acct_keys_and_datatrove_filter_reasons() -> None:
+    """Our steps' ``acct:`` keys plus datatrove's own ``dropped_<reason>`` (BaseFilter); a bare ``dropped`` (which
+    datatrove's dedup filters also count, mirrored by us with a reason) is never counted twice."""
+    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 6, "n": 2}, "acct:kept": 3,
                                                       "acct:dropped/empty": 1, "acct:errored/bad_json": 1,
-                                                      "dropped": 42, "dropped_x": 1}}])
-    assert acc["read"] == 5 and acc["dropped"] == {"empty": 1} and acc["errored"] == {"bad_json": 1}
+                                                      "dropped": 42}},
+                                           {"stats": {"total": 4, "forwarded": 3, "dropped": 1,
+                                                      "dropped_gopher_quality:gopher_short_doc": 1}}])
+    assert acc["read"] == 6 and acc["errored"] == {"bad_json": 1}
+    assert acc["dropped"] == {"empty": 1, "gopher_quality:gopher_short_doc": 1}
     assert accounting.balance(acc) == 0
 
 

@@ -14,7 +14,7 @@ from pipeline.config import ConfigError, FilterConfig, load_config
 from pipeline.langid import looks_like_code
 from pipeline.stages.language import LanguageFilter
 from pipeline.stages.normalise import Normalise, normalise_text
-from pipeline.stages.quality import QualityFilters
+from pipeline.stages.quality import quality_filters
 from pipeline.stages.segment import Segmenter, split_text
 from pipeline.stages.tokenize import Tokenize
 from tests.helpers import make_tokenizer
@@ -36,20 +36,34 @@ def test_normalise_nfc_controls_and_line_endings() -> None:
     assert step.stats["acct:dropped/empty"].total == 1
 
 
-def test_quality_filters_drop_with_reason_and_exempt_code() -> None:
-    cfg = load_config().filters
-    step = QualityFilters(cfg)
+def _chain(steps: list, docs: list[Document]) -> list[Document]:
+    data = iter(docs)
+    for step in steps:
+        data = step.run(data)
+    return list(data)
+
+
+def test_quality_filters_are_datatrove_steps_that_drop_with_reason_and_exempt_code() -> None:
+    steps = quality_filters(load_config().filters)
+    assert [s.filter_name for s in steps] == ["gopher_repetition", "gopher_quality", "fineweb_quality"]  # c4 off
     repetitive = "\n".join(["buy now buy now"] * 40)
-    kept = list(step.run(iter(_docs(prose(1, 200), repetitive))))
+    kept = _chain(steps, _docs(prose(1, 200), repetitive))
     assert [d.id for d in kept] == ["d0"]
-    assert any(k.startswith("acct:dropped/gopher_") for k in step.stats.stats)
+    dropped = {k: v.total for s in steps for k, v in s.stats.stats.items() if k.startswith("dropped_")}
+    assert sum(dropped.values()) == 1 and next(iter(dropped)).startswith("dropped_gopher_repetition:")
     # the same repetitive text under the exempt `code` source passes untouched
-    assert len(list(QualityFilters(cfg).run(iter(_docs(repetitive, source="code"))))) == 1
+    assert len(_chain(quality_filters(load_config().filters), _docs(repetitive, source="code"))) == 1
+
+
+def test_c4_leaving_no_text_is_dropped_as_empty() -> None:
+    c4 = quality_filters({"c4": FilterConfig(kwargs={"min_num_sentences": 0})})  # keeps docs with no lines left
+    assert _chain(c4, _docs("no terminal punctuation here\nnor here")) == []
+    assert c4[0].stats["dropped_empty"].total == 1
 
 
 def test_quality_filter_bad_kwarg_names_the_section() -> None:
     with pytest.raises(ValueError, match=r"\[filters.gopher_quality\]"):
-        QualityFilters({"gopher_quality": FilterConfig(kwargs={"no_such_arg": 1})})
+        quality_filters({"gopher_quality": FilterConfig(kwargs={"no_such_arg": 1})})
 
 
 def test_language_filter_keeps_english_drops_french_and_exempts_code() -> None:
