@@ -71,7 +71,7 @@ def test_language_filter_keeps_english_drops_french_and_exempts_code() -> None:
     docs = _docs(prose(1), "Le chat est assis sur le tapis et la maison est très belle ce matin.", CODE)
     kept = [d.id for d in step.run(iter(docs))]
     assert kept == ["d0", "d2"]
-    assert step.stats["acct:dropped/language:fr"].total == 1
+    assert step.stats["dropped_language:fr"].total == 1
     assert looks_like_code(CODE) and not looks_like_code(prose(2))
 
 
