@@ -109,7 +109,7 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     from pipeline.stages.finalize import Finalize
     from pipeline.stages.intermediate import IntermediateReader, IntermediateWriter
     from pipeline.stages.language import LanguageFilter
-    from pipeline.stages.normalise import Normalise
+    from pipeline.stages.normalise import DropEmpty, Normalise
     from pipeline.stages.quality import quality_filters
     from pipeline.stages.read import InputReader
     from pipeline.stages.segment import Segmenter
@@ -130,8 +130,7 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     reader.exclusion_writer = excluded("unreadable")
     read: list[Any] = [reader]
     if cfg.normalise.enabled:
-        read.append(Normalise())
-        read[-1].exclusion_writer = excluded("empty")
+        read += [Normalise(), DropEmpty(exclusion_writer=excluded("empty"))]
     for flt in quality_filters(cfg.filters):
         flt.exclusion_writer = excluded(flt.filter_name)
         read.append(flt)

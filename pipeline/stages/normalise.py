@@ -1,13 +1,14 @@
-"""Normalise stage: Unicode NFC, control characters stripped, line endings unified; empty → dropped."""
+"""Normalise stage: Unicode NFC, control characters stripped, line endings unified (a datatrove
+``BaseFormatter``); then a document left empty is dropped as ``empty`` (a datatrove ``BaseFilter``)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from datatrove.data import DocumentsPipeline
-
-from pipeline.stages.base import CountingStep
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.formatters.base import BaseFormatter
 
 # C0/C1 control characters except tab (\x09) and newline (\x0a); \r is handled as a line ending first.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
@@ -22,16 +23,17 @@ def normalise_text(text: str) -> str:
     return text
 
 
-class Normalise(CountingStep):
+class Normalise(BaseFormatter):
     name = "🧽 normalise"
-    type = "✂️ - FORMAT"
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with self.excluding(rank):
-            for doc in data:
-                with self.track_time():
-                    doc.text = normalise_text(doc.text)
-                if not doc.text.strip():
-                    self.drop("empty", doc=doc)
-                    continue
-                yield doc
+    def format(self, text: str) -> str:
+        return normalise_text(text)
+
+
+class DropEmpty(BaseFilter):
+    """Drops a document with no visible text (datatrove counts ``dropped_empty``)."""
+
+    name = "🫙 drop empty"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return True if doc.text.strip() else (False, "empty")
