@@ -1,10 +1,15 @@
 """Document accounting: read = kept + Σ dropped + Σ errored, per rank and merged (docs/architecture.md).
 
-Stages record their counts in datatrove's own per-step stats under keys prefixed ``acct:``
-(``acct:read``, ``acct:kept``, ``acct:dropped/<reason>``, ``acct:errored/<reason>``, plus
-``acct:segments`` and ``acct:tokens``). datatrove saves those stats per task in
-``<logging_dir>/stats/<rank>.json`` when the task completes, so a resumed run counts exactly the
-tasks that finished, once. This module sums them over every stage of a run.
+Counts come from datatrove's own per-step stats, which it saves per task in ``<logging_dir>/stats/<rank>.json``
+when the task completes, so a resumed run counts exactly the tasks that finished, once:
+
+- drops by datatrove filters (quality, language, empty): their ``dropped_<reason>`` keys;
+- drops by datatrove's dedup filters: the plain ``dropped`` count of the steps named ``… exact_duplicate`` and
+  ``… near_duplicate``;
+- what datatrove has no key for, our steps record under ``acct:`` (``acct:read``, ``acct:kept``,
+  ``acct:errored/<reason>``, ``acct:segments``, ``acct:tokens``).
+
+This module sums them over every stage of a run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from typing import Any
 
 PREFIX = "acct:"
 DATATROVE_DROPPED = "dropped_"  # datatrove filters count each drop with its reason under this prefix
+# Steps whose plain datatrove ``dropped`` count is a drop reason of its own (named by pipeline/stages/dedup.py).
+EXACT_DUPLICATE, NEAR_DUPLICATE = "exact_duplicate", "near_duplicate"
+DROPPING_STEPS = (EXACT_DUPLICATE, NEAR_DUPLICATE)
 READ, KEPT, SEGMENTS, TOKENS = "read", "kept", "segments", "tokens"
 
 
@@ -42,7 +50,11 @@ def from_datatrove_stats(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Our counts from one task's datatrove stats file (a list of per-step stats)."""
     acc = empty()
     for step in steps:
+        step_reason = next((r for r in DROPPING_STEPS if str(step.get("name", "")).endswith(f" {r}")), None)
         for name, v in step.get("stats", {}).items():
+            if step_reason and name == "dropped":  # datatrove's dedup filters: one reason per step
+                acc["dropped"][step_reason] = acc["dropped"].get(step_reason, 0) + _value(v)
+                continue
             if name.startswith(DATATROVE_DROPPED):  # datatrove's BaseFilter: dropped_<reason>
                 reason = name[len(DATATROVE_DROPPED):]
                 acc["dropped"][reason] = acc["dropped"].get(reason, 0) + _value(v)

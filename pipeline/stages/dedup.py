@@ -29,9 +29,8 @@ from datatrove.pipeline.dedup.minhash import (
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.text import ngrams, simplify_text
-from datatrove.utils.typeshelper import StatHints
 
-from pipeline.accounting import key
+from pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
 from pipeline.config import MinhashDedupConfig
 from pipeline.stages.words import windowed
 
@@ -51,23 +50,17 @@ def minhash_config(section: MinhashDedupConfig) -> MinhashConfig:
                          hash_config=HashConfig(precision=64))
 
 
-class _CountDrops:
-    """Mixin: mirror datatrove's ``dropped`` stat into our accounting key."""
+class ExactDuplicates(ExactDedupFilter):
+    """datatrove's exact-dedup filter under a name the accounting knows: its ``dropped`` count is the
+    ``exact_duplicate`` drops (docs/architecture.md)."""
 
-    drop_reason = "duplicate"
-
-    def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None:
-        super().stat_update(*labels, value=value, unit=unit)  # type: ignore[misc]
-        if StatHints.dropped in labels:
-            super().stat_update(key("dropped", self.drop_reason), value=value)  # type: ignore[misc]
+    name = f"🎯 {EXACT_DUPLICATE}"
 
 
-class CountedExactDedupFilter(_CountDrops, ExactDedupFilter):
-    drop_reason = "exact_duplicate"
+class NearDuplicates(MinhashDedupFilter):
+    """datatrove's MinHash filter; its ``dropped`` count is the ``near_duplicate`` drops."""
 
-
-class CountedMinhashDedupFilter(_CountDrops, MinhashDedupFilter):
-    drop_reason = "near_duplicate"
+    name = f"🎯 {NEAR_DUPLICATE}"
 
 
 class BoundedMinhashSignature(MinhashDedupSignature):
@@ -106,7 +99,7 @@ def exact_steps(folder: str, exclusions: DiskWriter | None = None) -> dict[str, 
     return {
         "signature": ExactDedupSignature(output_folder=f"{folder}/sigs", config=cfg, finder_workers=1),
         "find": ExactFindDedups(data_folder=f"{folder}/sigs", output_folder=f"{folder}/dups", config=cfg),
-        "filter": CountedExactDedupFilter(data_folder=f"{folder}/dups", config=cfg, exclusion_writer=exclusions),
+        "filter": ExactDuplicates(data_folder=f"{folder}/dups", config=cfg, exclusion_writer=exclusions),
         # The same filter without accounting, for the MinHash signature stage (its drops are counted once,
         # in the segment stage).
         "filter_uncounted": ExactDedupFilter(data_folder=f"{folder}/dups", config=cfg),
@@ -121,5 +114,5 @@ def minhash_steps(folder: str, section: MinhashDedupConfig, exclusions: DiskWrit
         "buckets": MinhashDedupBuckets(input_folder=f"{folder}/sigs", output_folder=f"{folder}/buckets", config=cfg),
         "cluster": MinhashDedupCluster(input_folder=f"{folder}/buckets", output_folder=f"{folder}/remove",
                                        config=cfg),
-        "filter": CountedMinhashDedupFilter(input_folder=f"{folder}/remove", exclusion_writer=exclusions),
+        "filter": NearDuplicates(input_folder=f"{folder}/remove", exclusion_writer=exclusions),
     }

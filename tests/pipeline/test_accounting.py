@@ -24,13 +24,16 @@ def _stats_file(logdir: Path, rank: int, stats: dict) -> None:
 def test_counts_come_from_acct_keys_and_datatrove_filter_reasons() -> None:
     """Our steps' ``acct:`` keys plus datatrove's own ``dropped_<reason>`` (BaseFilter); a bare ``dropped`` (which
     datatrove's dedup filters also count, mirrored by us with a reason) is never counted twice."""
-    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 6, "n": 2}, "acct:kept": 3,
+    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 8, "n": 2}, "acct:kept": 3,
                                                       "acct:dropped/empty": 1, "acct:errored/bad_json": 1,
                                                       "dropped": 42}},
                                            {"stats": {"total": 4, "forwarded": 3, "dropped": 1,
-                                                      "dropped_gopher_quality:gopher_short_doc": 1}}])
-    assert acc["read"] == 6 and acc["errored"] == {"bad_json": 1}
-    assert acc["dropped"] == {"empty": 1, "gopher_quality:gopher_short_doc": 1}
+                                                      "dropped_gopher_quality:gopher_short_doc": 1}},
+                                           {"name": "🫂 - DEDUP: 🎯 near_duplicate", "stats": {"dropped": 2}},
+                                           {"name": "🫂 - DEDUPS: 💥 exact-deduplication stage 3",
+                                            "stats": {"dropped": 5}}])  # uncounted copy before MinHash
+    assert acc["read"] == 8 and acc["errored"] == {"bad_json": 1}
+    assert acc["dropped"] == {"empty": 1, "gopher_quality:gopher_short_doc": 1, "near_duplicate": 2}
     assert accounting.balance(acc) == 0
 
 
