@@ -15,10 +15,11 @@ from pipeline.accounting import key
 
 
 class CountingStep(PipelineStep):
-    """A PipelineStep that records read/kept/dropped/errored counts where accounting.py finds them.
+    """A PipelineStep that records read/kept/errored counts where accounting.py finds them.
 
     With an ``exclusion_writer`` (a datatrove DiskWriter, as datatrove's own filters take), every document
-    passed to ``drop``/``error`` is written there with ``metadata["filter_reason"]``, inside ``excluding``.
+    passed to ``error`` is written there with ``metadata["filter_reason"]``, inside ``excluding``. (Steps that
+    drop documents are datatrove filters, which count and write their drops themselves.)
     """
 
     exclusion_writer: DiskWriter | None = None
@@ -27,10 +28,6 @@ class CountingStep(PipelineStep):
     def count(self, kind: str, reason: str | None = None, n: int = 1) -> None:
         if n:
             self.stat_update(key(kind, reason), value=n)
-
-    def drop(self, reason: str, n: int = 1, doc: Document | None = None) -> None:
-        self.count("dropped", reason, n)
-        self._exclude(doc, reason)
 
     def error(self, reason: str, n: int = 1, doc: Document | None = None) -> None:
         self.count("errored", reason, n)
