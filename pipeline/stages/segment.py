@@ -18,12 +18,12 @@ from datatrove.utils.batching import batched
 
 from formats.tokenizer import encode_plain, plain_token_starts, special_literals
 from pipeline.stages.base import CountingStep
+from pipeline.stages.words import whitespace_windows
 
 Counter = Callable[[list[str]], list[int]]
 Starts = Callable[[str], list[int]]
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"\n+")
-_SPACE = re.compile(r"\s")
 _WINDOW = 1 << 16  # longest text encoded with offsets at once (a longer line is first cut at whitespace)
 _BATCH_CHARS = 1 << 20  # most characters counted in one tokenizer call
 
@@ -38,13 +38,14 @@ def _split_after(text: str, pattern: re.Pattern[str]) -> Iterator[str]:
     yield text[start:]
 
 
-def _windows(text: str) -> Iterator[str]:
-    """``text`` in pieces of at most ``_WINDOW`` characters, cut after the last whitespace where there is one."""
-    while len(text) > _WINDOW:
-        cut = max((m.end() for m in _SPACE.finditer(text, _WINDOW // 2, _WINDOW)), default=_WINDOW)
-        yield text[:cut]
-        text = text[cut:]
-    yield text
+def fit_counts(texts: list[str], count: Counter, too_long: int | None, over: int) -> list[int]:
+    """Token counts of ``texts``; a text longer than ``too_long`` characters provably does not fit and gets
+    ``over`` instead of being encoded (memory stays bounded by the longest text that could fit)."""
+    if too_long is None:
+        return count(texts)
+    fits = [len(t) <= too_long for t in texts]
+    counted = iter(count([t for t, f in zip(texts, fits, strict=True) if f]))
+    return [next(counted) if f else over for f in fits]
 
 
 def _char_batches(parts: Iterable[str]) -> Iterator[list[str]]:
@@ -90,24 +91,17 @@ class _Splitter:
         self.too_long = None if max_chars is None else limit * max_chars  # more characters never fit
         self._group = 8
 
-    def sizes(self, parts: list[str]) -> list[int]:
-        """Token counts, with ``limit + 1`` for parts too long to fit (never encoded whole)."""
-        if self.too_long is None:
-            return self.count(parts)
-        fits = [len(p) <= self.too_long for p in parts]
-        counted = iter(self.count([p for p, f in zip(parts, fits, strict=True) if f]))
-        return [next(counted) if f else self.limit + 1 for f in fits]
-
     def units(self, parts: Iterable[str], level: int = 0) -> Iterator[tuple[str, int]]:
         """(unit, tokens) for each part that fits; the others split into lines (level 0 → 1), then chunks."""
         for batch in _char_batches(parts):
-            for part, n in zip(batch, self.sizes(batch), strict=True):
+            for part, n in zip(batch, fit_counts(batch, self.count, self.too_long, self.limit + 1), strict=True):
                 if n <= self.limit or level == 2:  # a token chunk is as small as it can be cut
                     yield part, n
                 elif level == 0:
                     yield from self.units(_split_after(part, _LINE), level=1)
                 else:
-                    chunks = (c for w in _windows(part) for c in _token_chunks(w, self.limit, self.starts, self.count))
+                    chunks = (c for w in whitespace_windows(part, _WINDOW)
+                              for c in _token_chunks(w, self.limit, self.starts, self.count))
                     yield from self.units(chunks, level=2)
 
     def pack(self, units: Iterator[tuple[str, int]]) -> Iterator[str]:
@@ -169,12 +163,13 @@ def iter_split(text: str, limit: int, starts: Starts, count: Counter, n_tokens: 
                max_chars: int | None = None) -> Iterator[str]:
     """Pieces of ``text`` with at most ``limit`` tokens each, packed greedily from the coarsest boundaries.
 
-    ``n_tokens`` is the count of the whole text when known (a text that fits is one piece); pass -1 when the
-    text is known not to fit. ``max_chars`` (most characters one token covers) lets long parts skip counting.
+    ``n_tokens`` is the count of the whole text when known (a text that fits is one piece; any count over
+    ``limit`` when the text is known not to fit). ``max_chars`` (most characters one token covers) lets long
+    parts skip counting.
     """
     if n_tokens is None:
         n_tokens = count([text])[0]
-    if 0 <= n_tokens <= limit:
+    if n_tokens <= limit:
         yield text
         return
     splitter = _Splitter(limit, starts, count, max_chars)
@@ -230,19 +225,14 @@ class Segmenter(CountingStep):
     def token_starts(self, text: str) -> list[int]:
         return plain_token_starts(self.tokenizer, text, self._specials)
 
-    def _whole_counts(self, texts: list[str], limit: int) -> list[int]:
-        """Token count of each text, or -1 where the text provably cannot fit (not encoded: bounded memory)."""
-        self.tokenizer  # noqa: B018 (loads the tokenizer and its bound)
-        bound = None if self._max_chars is None else limit * self._max_chars
-        fits = [bound is None or len(t) <= bound for t in texts]
-        counted = iter(self.count_tokens([t for t, f in zip(texts, fits, strict=True) if f]))
-        return [next(counted) if f else -1 for f in fits]
-
     def segments(self, docs: list[Document]) -> list[Iterator[str]]:
         limit = self.max_tokens - 1  # room for the EOS
         # Every byte-level BPE token covers at least one byte: a text of ≤ limit bytes always fits.
         long_idx = [i for i, d in enumerate(docs) if len(d.text) > limit // 4 and len(d.text.encode()) > limit]
-        counts = dict(zip(long_idx, self._whole_counts([docs[i].text for i in long_idx], limit), strict=True))
+        self.tokenizer  # noqa: B018 (loads the tokenizer and its bound)
+        too_long = None if self._max_chars is None else limit * self._max_chars
+        texts = [docs[i].text for i in long_idx]
+        counts = dict(zip(long_idx, fit_counts(texts, self.count_tokens, too_long, limit + 1), strict=True))
         return [iter_split(d.text, limit, self.token_starts, self.count_tokens, counts[i], self._max_chars)
                 if i in counts
                 else iter([d.text]) for i, d in enumerate(docs)]
