@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.logging import logger
 
 from pipeline.readers import InputFile, Problem, iter_file
@@ -29,18 +31,22 @@ class InputReader(CountingStep):
         self.max_doc_chars = max_doc_chars
         self.default_source = default_source
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with self.excluding(rank):
-            yield from self._run(rank, world_size)
+    exclusion_writer: DiskWriter | None = None  # unreadable records go here, as datatrove's filters do drops
 
-    def _run(self, rank: int, world_size: int) -> DocumentsPipeline:
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.exclusion_writer or contextlib.nullcontext() as excluded:
+            yield from self._run(rank, world_size, excluded)
+
+    def _run(self, rank: int, world_size: int, excluded: DiskWriter | None) -> DocumentsPipeline:
         for f in self.files[rank::world_size]:
             self.stat_update("input_files")
             n = 0
             for item in iter_file(f, self.text_key, self.max_doc_chars, self.default_source):
                 self.count("read", n=item.count if isinstance(item, Problem) else 1)
                 if isinstance(item, Problem):
-                    self.error(item.reason, item.count, doc=_problem_doc(item))
+                    self.count("errored", item.reason, item.count)
+                    if excluded is not None:
+                        excluded.write(_problem_doc(item), rank)
                     logger.warning(f"{item.where}: skipped ({item.reason}: {item.detail[:200]})")
                     continue
                 n += 1
@@ -52,4 +58,5 @@ class InputReader(CountingStep):
 
 def _problem_doc(p: Problem) -> Document:
     """An unreadable record as an exclusion entry: no text, its place and what was wrong."""
-    return Document(text="", id=p.where, metadata={"error": p.detail[:1000], "records": p.count})
+    return Document(text="", id=p.where, metadata={"error": p.detail[:1000], "records": p.count,
+                                                   "filter_reason": p.reason})
