@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from audit.sandbox import AuditError
-from formats.schema import segment_schema
+from formats.schema import EXCLUDED_DIR, RESULTS_FILE, segment_schema
 from formats.segments import create_segments_view
 from formats.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
 from formats.sql import quote_ident, quote_literal
@@ -23,9 +23,7 @@ from formats.taxonomy import LABEL_NAMES, score_column
 from manifests.read import check_entries_hash, read_header
 from manifests.schema import ENTRIES_FILE, MANIFEST_FILE, ManifestError
 
-RESULTS_FILE = "results.parquet"
 VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results", "excluded")
-EXCLUDED_DIR = "excluded"  # curate --exclusions: <step>/<rank>.jsonl.gz
 
 # entries.parquet columns and their DuckDB types (contract); cast so every manifest unions cleanly.
 ENTRY_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -10,6 +10,8 @@ SHARD_FORMAT = "foresight-shards/1"
 DATA_DIR = "data"
 INDEX_FILE = "index.json"
 STATS_DIR = "stats"
+EXCLUDED_DIR = "excluded"  # curate --exclusions: <step>/<rank>.jsonl.gz, each document with its filter_reason
+RESULTS_FILE = "results.parquet"  # a sweep directory's one row per mixture
 
 BASE_FIELDS: list[pa.Field] = [
     pa.field("id", pa.string(), nullable=False),

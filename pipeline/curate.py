@@ -23,13 +23,13 @@ from typing import Any
 
 from formats import __version__
 from formats.atomic import write_json_atomic
-from formats.schema import DATA_DIR, INDEX_FILE, STATS_DIR
+from formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR
+from pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
 from pipeline.config import PipelineConfig, load_config
 from pipeline.executors import Stage, build_executors
 from pipeline.readers import InputFile, clean_source, discover_inputs
 
 WORK_DIR = "_work"
-EXCLUDED_DIR = "excluded"  # dropped/errored documents with their reason ([write] exclusions)
 RUN_FILE = "run.json"
 DEFAULT_MAX_TASKS = 8
 
@@ -142,13 +142,13 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
 
     final_filters: list[Any] = []
     if cfg.dedup.exact.enabled:
-        ex = exact_steps(str(work / "exact"), excluded("exact_duplicate"))
+        ex = exact_steps(str(work / "exact"), excluded(EXACT_DUPLICATE))
         stages += [stage("exact-sigs", [IntermediateReader(docs), ex["signature"]]),
                    stage("exact-find", [ex["find"]], tasks=1, per_rank=False)]
         final_filters.append(ex["filter"])
     mh_cfg = cfg.dedup.minhash
     if mh_cfg.enabled:
-        mh = minhash_steps(str(work / "minhash"), mh_cfg, excluded("near_duplicate"))
+        mh = minhash_steps(str(work / "minhash"), mh_cfg, excluded(NEAR_DUPLICATE))
         # Signatures are taken after the exact filter, so the MinHash filter sees the same document positions.
         before = [ex["filter_uncounted"]] if cfg.dedup.exact.enabled else []
         stages += [stage("minhash-sigs", [IntermediateReader(docs), *before, mh["signature"]]),

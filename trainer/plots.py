@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from formats.schema import RESULTS_FILE
+
 NON_SCORES = {"mixture", "swept_share", "reasoning_share", "visual_share", "tokens", "manifest_sha256",
               "checkpoint_sha256"}
 # Counts and bookkeeping that are not scores to plot.
@@ -37,7 +39,7 @@ def _fmt(v: object) -> str:
 
 def markdown_table(sweep_dir: Path) -> str:
     import polars as pl
-    df = pl.read_parquet(sweep_dir / "results.parquet").sort("swept_share", nulls_last=True)
+    df = pl.read_parquet(sweep_dir / RESULTS_FILE).sort("swept_share", nulls_last=True)
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.select(cols).iter_rows():
@@ -52,7 +54,7 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import polars as pl
     sweep_dir = Path(sweep_dir)
-    path = sweep_dir / "results.parquet"
+    path = sweep_dir / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run `foresight sweep SWEEP.toml --shards DIR --out {sweep_dir}` "
                                 "first")

@@ -32,6 +32,7 @@ import tomllib
 
 from formats.atomic import write_json_atomic
 from formats.index import index_sha256
+from formats.schema import RESULTS_FILE
 
 SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "swept", "mixtures", "grid", "train", "probe"}
 BUNDLED = Path(__file__).resolve().parent / "sweeps"
@@ -231,6 +232,6 @@ def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | No
                           progress=progress)
         write_json_atomic(done, {"key": key, "row": row})
         rows.append(row)
-    path = out / "results.parquet"
+    path = out / RESULTS_FILE
     pl.from_dicts(rows, infer_schema_length=None).write_parquet(path)
     return path

@@ -54,11 +54,16 @@ class ExemptFilter(BaseFilter):
         self.release_words = release_words  # the last filter of the chain clears datatrove's word cache
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        try:
+            return self._verdict(doc)
+        finally:  # also when this last filter exempts a long document the earlier ones split into words
+            if self.release_words and len(doc.text) > _LONG_TEXT:
+                release_word_cache()
+
+    def _verdict(self, doc: Document) -> bool | tuple[bool, str]:
         if doc.metadata.get("source") in self.exempt_sources:
             return True
         ok, why = get_filter_result(self.inner.filter(doc))
-        if self.release_words and len(doc.text) > _LONG_TEXT:
-            release_word_cache()
         if not ok:
             return False, f"{self.filter_name}:{why or 'rejected'}"
         if not doc.text.strip():
