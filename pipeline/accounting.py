@@ -3,13 +3,14 @@
 Counts come from datatrove's own per-step stats, which it saves per task in ``<logging_dir>/stats/<rank>.json``
 when the task completes, so a resumed run counts exactly the tasks that finished, once:
 
+- documents read: the reader step's datatrove ``documents`` count (what ``read_files_shard`` yielded) plus
+  its ``errored_<reason>`` counts (records it could not turn into documents);
 - drops by datatrove filters (quality, language, empty): their ``dropped_<reason>`` keys;
 - drops by datatrove's dedup filters: the plain ``dropped`` count of the steps named ``… exact_duplicate`` and
   ``… near_duplicate``;
-- what datatrove has no key for, our steps record under ``acct:`` (``acct:read``, ``acct:kept``,
-  ``acct:errored/<reason>``, ``acct:segments``, ``acct:tokens``).
+- kept documents, segments and tokens: the shard writer step's ``documents``, ``segments`` and ``tokens``.
 
-This module sums them over every stage of a run.
+Steps are told apart by their datatrove ``name``. This module sums them over every stage of a run.
 """
 
 from __future__ import annotations
@@ -18,21 +19,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-PREFIX = "acct:"
 DATATROVE_DROPPED = "dropped_"  # datatrove filters count each drop with its reason under this prefix
+ERRORED = "errored_"  # the reader counts each unreadable record with its reason under this prefix
+DOCUMENTS = "documents"  # datatrove's per-step document count (readers, writers)
 # Steps whose plain datatrove ``dropped`` count is a drop reason of its own (named by pipeline/stages/dedup.py).
 EXACT_DUPLICATE, NEAR_DUPLICATE = "exact_duplicate", "near_duplicate"
 DROPPING_STEPS = (EXACT_DUPLICATE, NEAR_DUPLICATE)
 READ, KEPT, SEGMENTS, TOKENS = "read", "kept", "segments", "tokens"
+READER_STEP = "📖 foresight reader"  # pipeline/stages/read.py
+WRITER_STEP = "💽 shard writer"  # pipeline/stages/write.py
 
 
 class AccountingError(RuntimeError):
     """The invariant read = kept + Σ dropped + Σ errored does not hold: documents went missing."""
-
-
-def key(kind: str, reason: str | None = None) -> str:
-    """The stats key for a count: ``acct:read`` or ``acct:dropped/<reason>``."""
-    return f"{PREFIX}{kind}" if reason is None else f"{PREFIX}{kind}/{reason}"
 
 
 def empty() -> dict[str, Any]:
@@ -46,26 +45,33 @@ def _value(v: Any) -> int:
     return int(v or 0)
 
 
+def _bump(counts: dict[str, int], reason: str, n: int) -> None:
+    counts[reason] = counts.get(reason, 0) + n
+
+
+def _step(acc: dict[str, Any], name: str, stats: dict[str, Any]) -> None:
+    dedup_reason = next((r for r in DROPPING_STEPS if name.endswith(f" {r}")), None)
+    reader, writer = name.endswith(READER_STEP), name.endswith(WRITER_STEP)  # datatrove saves "<type>: <name>"
+    for stat, v in stats.items():
+        n = _value(v)
+        if stat.startswith(DATATROVE_DROPPED):  # datatrove's BaseFilter: dropped_<reason>
+            _bump(acc["dropped"], stat[len(DATATROVE_DROPPED):], n)
+        elif dedup_reason and stat == "dropped":  # datatrove's dedup filters: one reason per step
+            _bump(acc["dropped"], dedup_reason, n)
+        elif reader and stat.startswith(ERRORED):
+            _bump(acc["errored"], stat[len(ERRORED):], n)
+            acc[READ] += n
+        elif reader and stat == DOCUMENTS:
+            acc[READ] += n
+        elif writer and stat in (DOCUMENTS, SEGMENTS, TOKENS):
+            acc[KEPT if stat == DOCUMENTS else stat] += n
+
+
 def from_datatrove_stats(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Our counts from one task's datatrove stats file (a list of per-step stats)."""
     acc = empty()
     for step in steps:
-        step_reason = next((r for r in DROPPING_STEPS if str(step.get("name", "")).endswith(f" {r}")), None)
-        for name, v in step.get("stats", {}).items():
-            if step_reason and name == "dropped":  # datatrove's dedup filters: one reason per step
-                acc["dropped"][step_reason] = acc["dropped"].get(step_reason, 0) + _value(v)
-                continue
-            if name.startswith(DATATROVE_DROPPED):  # datatrove's BaseFilter: dropped_<reason>
-                reason = name[len(DATATROVE_DROPPED):]
-                acc["dropped"][reason] = acc["dropped"].get(reason, 0) + _value(v)
-                continue
-            if not name.startswith(PREFIX):
-                continue
-            kind, _, reason = name[len(PREFIX):].partition("/")
-            if reason:
-                acc[kind][reason] = acc[kind].get(reason, 0) + _value(v)
-            else:
-                acc[kind] = acc.get(kind, 0) + _value(v)
+        _step(acc, str(step.get("name", "")), step.get("stats", {}))
     return acc
 
 

@@ -1,22 +1,9 @@
-"""Shared plumbing for our stages: accounting counters on top of datatrove's per-step stats, and the
-datatrove exclusion writer that saves each dropped or unreadable document with its reason."""
+"""The datatrove exclusion writer that saves each dropped or unreadable document with its reason."""
 
 from __future__ import annotations
 
 from datatrove.data import Document
-from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.jsonl import JsonlWriter
-
-from pipeline.accounting import key
-
-
-class CountingStep(PipelineStep):
-    """A PipelineStep that records read/kept/errored counts where accounting.py finds them. (Steps that drop
-    documents are datatrove filters, which count and write their drops themselves.)"""
-
-    def count(self, kind: str, reason: str | None = None, n: int = 1) -> None:
-        if n:
-            self.stat_update(key(kind, reason), value=n)
 
 
 class ExclusionWriter(JsonlWriter):

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import orjson
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
 
 from formats.atomic import replacing
-from pipeline.stages.base import CountingStep
 
 
 def rank_file(folder: str | Path, rank: int) -> Path:
     return Path(folder) / f"{rank:05d}.jsonl.gz"
 
 
-class IntermediateWriter(CountingStep):
+class IntermediateWriter(PipelineStep):
     """Writes every document of the rank (always creating the file, even when empty) and passes nothing on."""
 
     name = "💾 intermediate writer"
@@ -45,7 +45,7 @@ class IntermediateWriter(CountingStep):
         yield  # a generator that yields nothing: this step ends its stage
 
 
-class IntermediateReader(CountingStep):
+class IntermediateReader(PipelineStep):
     """Reads back exactly this rank's intermediate file, in the order it was written."""
 
     name = "📖 intermediate reader"

@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
 from formats.tokenizer import encode_plain, plain_token_starts, special_literals
-from pipeline.stages.base import CountingStep
 from pipeline.stages.words import whitespace_windows
 
 Counter = Callable[[list[str]], list[int]]
@@ -193,7 +193,7 @@ def max_token_chars(tok) -> int | None:
     return max(len(t) for t in tok.get_vocab())
 
 
-class Segmenter(CountingStep):
+class Segmenter(PipelineStep):
     """Turns documents into segment documents; short documents (by a byte bound) skip tokenisation."""
 
     name = "✂️ segment"

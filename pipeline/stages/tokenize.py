@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
 from formats.tokenizer import encode_plain, special_literals
-from pipeline.stages.base import CountingStep
 
 
-class Tokenize(CountingStep):
+class Tokenize(PipelineStep):
     """Sets ``metadata["tokens"]`` (uint32 array, EOS last) and ``metadata["n_tokens"]`` on every segment."""
 
     name = "🔢 tokenize"

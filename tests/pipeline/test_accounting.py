@@ -14,33 +14,37 @@ from pipeline.stages.finalize import finalize
 from tests.pipeline.util import curate, prose, write_jsonl
 
 
-def _stats_file(logdir: Path, rank: int, stats: dict) -> None:
+def _stats_file(logdir: Path, rank: int, steps: dict[str, dict]) -> None:
     (logdir / "stats").mkdir(parents=True, exist_ok=True)
-    steps = [{"name": "step", "time_stats": {}, "stats": stats}, {"name": "other", "time_stats": {},
-                                                                   "stats": {"dropped": 99, "total": 5}}]
+    steps = [{"name": name, "time_stats": {}, "stats": stats} for name, stats in steps.items()]
+    steps.append({"name": "other", "time_stats": {}, "stats": {"dropped": 99, "total": 5, "documents": 3}})
     (logdir / "stats" / f"{rank:05d}.json").write_text(json.dumps(steps))
 
 
-def test_counts_come_from_acct_keys_and_datatrove_filter_reasons() -> None:
-    """Our steps' ``acct:`` keys plus datatrove's own ``dropped_<reason>`` (BaseFilter); a bare ``dropped`` (which
-    datatrove's dedup filters also count, mirrored by us with a reason) is never counted twice."""
-    acc = accounting.from_datatrove_stats([{"stats": {"acct:read": {"total": 8, "n": 2}, "acct:kept": 3,
-                                                      "acct:dropped/empty": 1, "acct:errored/bad_json": 1,
-                                                      "dropped": 42}},
-                                           {"stats": {"total": 4, "forwarded": 3, "dropped": 1,
-                                                      "dropped_gopher_quality:gopher_short_doc": 1}},
-                                           {"name": "🫂 - DEDUP: 🎯 near_duplicate", "stats": {"dropped": 2}},
-                                           {"name": "🫂 - DEDUPS: 💥 exact-deduplication stage 3",
-                                            "stats": {"dropped": 5}}])  # uncounted copy before MinHash
-    assert acc["read"] == 8 and acc["errored"] == {"bad_json": 1}
+def test_counts_come_from_datatrove_stats_of_named_steps() -> None:
+    """The reader's ``documents`` + ``errored_<reason>``, filters' ``dropped_<reason>``, the dedup steps' plain
+    ``dropped``, the shard writer's ``documents``/``segments``/``tokens``; the same names on any other step
+    (a bare ``dropped``, another step's ``documents``) are never counted."""
+    acc = accounting.from_datatrove_stats([
+        {"name": accounting.READER_STEP, "stats": {"documents": {"total": 7, "n": 2}, "errored_bad_json": 1,
+                                                   "input_files": 2, "dropped": 42}},
+        {"name": "🔻 - FILTER: 🧹 empty", "stats": {"total": 7, "forwarded": 6, "dropped": 1, "dropped_empty": 1}},
+        {"name": "🔻 - FILTER: gopher", "stats": {"total": 6, "forwarded": 5, "dropped": 1,
+                                                 "dropped_gopher_quality:gopher_short_doc": 1}},
+        {"name": "📖 intermediate reader", "stats": {"documents": 5}},
+        {"name": "🫂 - DEDUP: 🎯 near_duplicate", "stats": {"dropped": 2}},
+        {"name": "🫂 - DEDUPS: 💥 exact-deduplication stage 3", "stats": {"dropped": 5}},  # uncounted copy
+        {"name": accounting.WRITER_STEP, "stats": {"documents": 3, "segments": 4, "tokens": {"total": 900}}}])
+    assert acc["read"] == 8 and acc["errored"] == {"bad_json": 1} and acc["kept"] == 3
     assert acc["dropped"] == {"empty": 1, "gopher_quality:gopher_short_doc": 1, "near_duplicate": 2}
+    assert (acc["segments"], acc["tokens"]) == (4, 900)
     assert accounting.balance(acc) == 0
 
 
 def test_finalize_fails_loudly_when_documents_go_missing(tmp_path: Path) -> None:
     a, b = tmp_path / "logs" / "filter", tmp_path / "logs" / "segment"
-    _stats_file(a, 0, {"acct:read": 10, "acct:dropped/empty": 2})
-    _stats_file(b, 0, {"acct:kept": 7})  # one document unaccounted for
+    _stats_file(a, 0, {accounting.READER_STEP: {"documents": 10}, "empty": {"dropped_empty": 2}})
+    _stats_file(b, 0, {accounting.WRITER_STEP: {"documents": 7}})  # one document unaccounted for
     with pytest.raises(accounting.AccountingError, match="invariant violated for rank 0.*differs by 1"):
         finalize(tmp_path / "out", [str(a), str(b)], 1, tokenizer={}, classifier=None, config={})
     assert not (tmp_path / "out" / "index.json").exists()
@@ -48,7 +52,7 @@ def test_finalize_fails_loudly_when_documents_go_missing(tmp_path: Path) -> None
 
 def test_finalize_refuses_missing_rank_stats(tmp_path: Path) -> None:
     a = tmp_path / "logs" / "filter"
-    _stats_file(a, 0, {"acct:read": 1, "acct:kept": 1})
+    _stats_file(a, 0, {accounting.READER_STEP: {"documents": 1}, accounting.WRITER_STEP: {"documents": 1}})
     with pytest.raises(accounting.AccountingError, match="did not complete rank 1"):
         finalize(tmp_path / "out", [str(a)], 2, tokenizer={}, classifier=None, config={})
 
