@@ -10,15 +10,12 @@ even from inside an admitted SELECT (``read_csv('/etc/passwd')``, ``glob('/etc/*
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 
-from formats.sql import default_memory_limit, quote_literal
+from formats import sql
 
 ADMITTED = "SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT, UNPIVOT or EXPLAIN"
 
@@ -93,28 +90,9 @@ def _check_kind(con: duckdb.DuckDBPyConnection, stmt: duckdb.Statement, depth: i
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[str | Path], memory_limit: str | None = None) -> None:
-    """Confine ``con`` to reading ``allowed`` directories and ``memory_limit`` of memory (plus as much spill on
-    disk), then lock its configuration.
-
-    Call after the views are created: the views keep working because DuckDB checks paths when a file is
-    opened, and every path the views read lies inside ``allowed``.
-    """
-    dirs = sorted({str(Path(d).resolve()).rstrip("/") + "/" for d in allowed})
-    # DuckDB adds its temp directory to the allowed list; make it a private, empty one we delete later.
-    spill = tempfile.mkdtemp(prefix="foresight-audit-")
-    weakref.finalize(con, shutil.rmtree, spill, True)
-    con.execute(f"SET temp_directory = {quote_literal(spill)}")
-    limit = memory_limit or default_memory_limit()
+    """Confine ``con`` to reading the ``allowed`` directories (:func:`formats.sql.lock_down`); a memory limit
+    DuckDB does not understand is the user's ``--memory-limit``."""
     try:
-        con.execute("SET memory_limit = $m", {"m": limit})
-        con.execute("SET max_temp_directory_size = $m", {"m": limit})
-    except duckdb.Error as e:
-        raise AuditError(f"--memory-limit {limit!r} is not a size DuckDB understands ({str(e).splitlines()[0]}); "
-                         "use e.g. 2GB or 512MB") from None
-    con.execute("SET allowed_directories = $dirs", {"dirs": dirs})
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    # Python replacement scans would let a query read any DataFrame variable of the calling frame.
-    con.execute("SET python_enable_replacements = false")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+        sql.lock_down(con, dirs=allowed, memory_limit=memory_limit)
+    except ValueError as e:
+        raise AuditError(f"--memory-limit {e}") from None

@@ -1,10 +1,17 @@
 """SQL helpers shared by every DuckDB connection foresight opens (pools, audit, probes): literal and identifier
 quoting for the names and paths we put into view definitions (user values are always bound as parameters),
-and the default memory limit of a sandboxed connection."""
+and the one lock-down of a sandboxed connection."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
 
 
 def quote_literal(text: str) -> str:
@@ -24,3 +31,36 @@ def default_memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         return "2GB"
     return f"{max(256, min(8 * 1024, total // 4 // 2**20))}MB"
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, *, dirs: Iterable[str | Path] = (), paths: Iterable[str | Path] = (),
+              memory_limit: str | None = None) -> None:
+    """Confine ``con`` to reading files under ``dirs`` and the files ``paths``, with ``memory_limit`` of memory
+    (default :func:`default_memory_limit`) and as much spill on disk, then lock its configuration.
+
+    Call after the views are created: they keep working because DuckDB checks a path when it opens the file,
+    and every path the views read is allowed. ValueError if DuckDB does not understand ``memory_limit``.
+    """
+    # DuckDB adds its temp directory to the allowed list: make it a private, empty one, deleted with ``con``.
+    spill = tempfile.mkdtemp(prefix="foresight-duckdb-")
+    weakref.finalize(con, shutil.rmtree, spill, True)
+    con.execute(f"SET temp_directory = {quote_literal(spill)}")
+    limit = memory_limit or default_memory_limit()
+    try:
+        con.execute("SET memory_limit = $m", {"m": limit})
+        con.execute("SET max_temp_directory_size = $m", {"m": limit})
+    except duckdb.Error as e:
+        raise ValueError(f"{limit!r} is not a size DuckDB understands ({str(e).splitlines()[0]}); "
+                         "use e.g. 2GB or 512MB") from None
+    allowed_dirs = sorted({str(Path(d).resolve()).rstrip("/") + "/" for d in dirs})
+    if allowed_dirs:
+        con.execute("SET allowed_directories = $dirs", {"dirs": allowed_dirs})
+    allowed_paths = [str(p) for p in paths]
+    if allowed_paths:
+        con.execute("SET allowed_paths = $paths", {"paths": allowed_paths})
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    # Python replacement scans would let SQL read any DataFrame variable of the calling frame.
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")

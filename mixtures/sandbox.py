@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from formats.segments import FILE_POS_COL, ROW_POS_COL, create_segments_view
-from formats.sql import default_memory_limit
+from formats.sql import lock_down
 
 # Keywords that start or belong to statements/subqueries, never to a plain expression.
 FORBIDDEN_KEYWORDS = frozenset({
@@ -48,13 +48,10 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET memory_limit = $m", {"m": default_memory_limit()})
     con.execute("SET preserve_insertion_order = true")
     paths = [str(p) for p in files]
-    con.execute("SET allowed_paths = ?", [paths])
     create_segments_view(con, paths, name=VIEW, positions=True, heldout_fraction=heldout_fraction)
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+    lock_down(con, paths=paths)
     return con
 
 
