@@ -1,30 +1,17 @@
-"""Writing segment tables as Hive-partitioned zstd Parquet shards (docs/architecture.md)."""
+"""Segment rows → schema-conformant Arrow tables, and the Parquet options of every shard (docs/architecture.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from formats.hashing import sha256_text
-from formats.schema import segment_schema, shard_relpath
+from formats.schema import segment_schema
 from formats.taxonomy import LABEL_NAMES, derive_flags, score_column
 
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
-
-
-def write_shard(root: str | Path, source: str, rank: int, table: pa.Table) -> str:
-    """Write one shard file (via ``.tmp`` + rename) and return its path relative to ``root``."""
-    rel = shard_relpath(source, rank)
-    path = Path(root) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, **PARQUET_OPTS)
-    tmp.replace(path)
-    return rel
 
 
 def rows_to_table(rows: Iterable[dict[str, Any]], with_labels: bool,

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from formats.index import build_index, write_index
-from formats.shardio import rows_to_table, write_shard
 from formats.tokenizer import load_tokenizer, train_tokenizer
+from pipeline.stages.write import RankShardWriter
 
 WORDS = ("the red ball sits on the wooden table beside a blue cup . we prove that x + y = 2 by induction . "
          "def f ( x ) : return x * 2 # code . cells divide and the enzyme binds the protein substrate . "
@@ -31,16 +31,15 @@ def make_shards(tmp_path: Path, docs: list[dict[str, Any]], name: str = "shards"
     root = tmp_path / name
     tok_path = make_tokenizer(tmp_path)
     tok, info = load_tokenizer(tok_path)
-    by_part: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    writers = {rank: RankShardWriter(root, rank, with_labels) for rank in range(ranks)}
     for i, d in enumerate(docs):
         doc_id = d.get("doc_id", f"doc{i:06d}")
         row = {k: v for k, v in d.items() if k not in ("doc_id",)}
         seg = int(d.get("segment", 0))
         row.update(id=f"{doc_id}#{seg}", doc_id=doc_id, segment=seg,
                    tokens=tok.encode(d["text"]).ids + [info.eos_id])
-        by_part.setdefault((d["source"], i % ranks), []).append(row)
-    rels = [write_shard(root, src, rank, rows_to_table(rows, with_labels))
-            for (src, rank), rows in sorted(by_part.items())]
+        writers[i % ranks].add(row)
+    rels = sorted(rel for w in writers.values() for rel in w.close())
     classifier = {"kind": "test", "id": "given-labels", "sha256": None} if with_labels else None
     index = build_index(root, rels, tokenizer=info.as_dict(), classifier=classifier, config={"test": True},
                         accounting={"read": len(docs), "kept": len(docs), "dropped": {}, "errored": {}})
