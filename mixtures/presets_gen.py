@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from mixtures.spec import round_weights, weight_text
+
 PRESETS_DIR = Path(__file__).parent / "presets"
 SOURCES = ("web-crawl", "encyclopedia", "academia", "literature", "math", "code")
 
@@ -78,32 +80,19 @@ def lsbs_shares(name: str) -> tuple[float, float] | None:
     return None
 
 
-def rounded(weights: dict[str, Fraction]) -> dict[str, Fraction]:
-    """Round to DECIMALS places; the largest weight absorbs the rounding so the decimals sum to exactly 1."""
-    out = {k: Fraction(round(v * 10**DECIMALS), 10**DECIMALS) for k, v in weights.items()}
-    biggest = max(out, key=lambda k: (out[k], k))
-    out[biggest] += 1 - sum(out.values())
-    return out
-
-
-def _num(v: Fraction) -> str:
-    s = f"{float(v):.{DECIMALS}f}".rstrip("0")
-    return s + "0" if s.endswith(".") else s
-
-
 def render(name: str, description: str, provenance: str, pools: list[tuple[str, str, str, Fraction]]) -> str:
     """TOML text; ``pools`` are (name, key, value, weight) with key "source" or "where"."""
     lines = [HEADER + provenance.rstrip() + "\n", f'name = "{name}"', f'description = "{description}"',
              'total_tokens = "max"', "seed = 0", 'exclude = ["heldout"]  # the held-out probe split (formats.splits)']
     for pool, key, value, weight in pools:
-        lines += ["", f"[pools.{pool}]", f'{key} = "{value}"', f"weight = {_num(weight)}"]
+        lines += ["", f"[pools.{pool}]", f'{key} = "{value}"', f"weight = {weight_text(weight, DECIMALS)}"]
     return "\n".join(lines) + "\n"
 
 
 def lsbs_presets() -> dict[str, str]:
     out = {}
     for k, row in TABLE2.items():
-        w = rounded(lsbs_mix(k))
+        w = round_weights(lsbs_mix(k), DECIMALS)
         kind = {0: "language-favourable", 6: "balanced"}.get(k, f"Table 2 row {k}")
         pct = ", ".join(f"{s} {100 * float(v):.2f}%" for s, v in w.items() if v > 0)
         printed = " / ".join(row.weights)
