@@ -154,7 +154,7 @@ def propose(sweep_dir: Path, target: str, maximize: bool, seed: int = 0) -> Prop
     if sorted(obs.pools) != sorted(cons.names):
         raise ValueError(f"{sweep_dir}: the results' pools {obs.pools} are not the design's {list(cons.names)}")
     fits, notes = regressors()
-    cv = {}
+    cv: dict[str, dict[str, float]] = {}
     for name, fit in fits.items():
         pred = leave_one_out(fit, obs.weights, obs.metric)
         cv[name] = {"spearman": spearman(obs.metric, pred), "r2": r2(obs.metric, pred)}
@@ -168,6 +168,10 @@ def propose(sweep_dir: Path, target: str, maximize: bool, seed: int = 0) -> Prop
         w = round_weights({n: Fraction(float(v)) for n, v in zip(cons.names, cands[i], strict=True)})
         if cons.violation(w) is None:
             exact = np.array([[float(w[n]) for n in cons.names]])
+            if not cv[best]["r2"] > 0:  # NaN too
+                notes.append(f"warning: the best leave-one-out R2 is {cv[best]['r2']:.3f}: the regressors predict "
+                             "held-out mixtures no better than their mean, so this proposal is unreliable; "
+                             "run more mixtures")
             return Proposal(w, best, float(model(exact)[0]), cv, notes, obs)
     raise ValueError(f"{sweep_dir}: no feasible candidate among {len(cands)} draws; check design.json's bounds")
 

@@ -163,3 +163,8 @@ def _write(d: Path, text: str, name: str = "base.toml") -> Path:
     d.mkdir(parents=True, exist_ok=True)
     (d / name).write_text(text)
     return d / name
+
+
+def test_new_commands_have_examples() -> None:
+    for cmd in (["sweep", "design", "--help"], ["mix", "propose", "--help"]):
+        assert "Example: foresight" in runner.invoke(app, cmd, env={"COLUMNS": "200"}).output
