@@ -143,14 +143,14 @@ def register(app: typer.Typer) -> None:
     @group.command("plot")
     @user_errors
     def plot(sweep_dir: Path = typer.Argument(..., help="Sweep directory with results.parquet.")) -> None:
-        """Plot each probe score against the swept share (PNG) and write results.md; for proposed mixtures
-        (`foresight mix propose`), also predicted against achieved (proposals.md, plots/predicted_vs_achieved.png).
+        """Plot each probe score against the swept share (PNG) and write results.md.
 
         Example: foresight sweep plot demo/sweep
         """
         from trainer.plots import plot_sweep
         from trainer.proposal import plot_proposals
 
+        # proposed mixtures (`foresight mix propose`): predicted against achieved, proposals.md + a PNG
         extra = plot_proposals(sweep_dir) if (sweep_dir / "results.parquet").is_file() else []
         files = plot_sweep(sweep_dir)
         typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
