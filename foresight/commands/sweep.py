@@ -152,9 +152,9 @@ def register(app: typer.Typer) -> None:
 
         # proposed mixtures (`foresight mix propose`): predicted against achieved, proposals.md + a PNG
         extra = plot_proposals(sweep_dir) if (sweep_dir / "results.parquet").is_file() else []
-        files = plot_sweep(sweep_dir)
-        typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
-        console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {sweep_dir / 'results.md'}")
         if extra:
             typer.echo(extra[1].read_text(encoding="utf-8"))
             console.print(f"predicted vs achieved: {extra[0]} and {extra[1]}")
+        files = plot_sweep(sweep_dir)
+        typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
+        console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {sweep_dir / 'results.md'}")
