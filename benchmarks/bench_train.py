@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainer.data import PackedStream, open_token_file, write_token_file  # noqa: E402
-from trainer.model import build_config, build_model  # noqa: E402
+from trainer.model import build_config, build_model, count_params  # noqa: E402
 from trainer.train import TrainConfig, lr_lambda, resolve_device, train_tokens  # noqa: E402
 
 
@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--peak-tflops", type=float, default=989.0,
+                    help="device peak dense bf16 TFLOP/s for the FLOP share on CUDA (H100/H200 ≈ 989)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
@@ -111,6 +113,13 @@ def main() -> None:
               f"{best['ours_cpu']:,.0f} tok/cpu-s / reference {best['ref_cpu']:,.0f} tok/cpu-s; {where})")
     print(f"train_tokens_per_s: ratio={best['ours_wall'] / best['ref_wall']:.3f} (ours {best['ours_wall']:,.0f} "
           f"tok/s / reference {best['ref_wall']:,.0f} tok/s; {where})")
+    if dev.type == "cuda":
+        # 6·N FLOPs per token (forward + backward of the weight matmuls; attention scores not counted)
+        n_params = count_params(build_model(config))
+        achieved = 6 * n_params * best["ours_wall"] / 1e12
+        print(f"train_vs_bf16_flop_bound: ratio={achieved / args.peak_tflops:.3f} (ours {achieved:.1f} TFLOP/s = "
+              f"6 × {n_params / 1e6:.1f} M params × {best['ours_wall']:,.0f} tok/s / reference "
+              f"{args.peak_tflops:.0f} TFLOP/s peak on {torch.cuda.get_device_name()})")
     print(f"train_data_loading_fraction: {100 * data_frac:.3f} % of our step time (goal ≤ 1 %)")
 
 

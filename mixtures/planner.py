@@ -123,17 +123,8 @@ def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | 
     spec = spec if isinstance(spec, MixtureSpec) else load_spec(spec)
     shards = open_shards(shards_dir, verify=verify)
     t1 = time.perf_counter()
-    con = sandbox.connect(shards.files, spec.heldout_fraction, threads)
-    try:
-        exprs = compile_pools(con, spec, shards)
-        cols = sandbox.columns(con)
-        flags = [c for c in FLAG_COLUMNS if c in cols]
-        scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})
-        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores)
-        t2 = time.perf_counter()
-        cand.pool = assign_pools(cand.mask, _precedence(spec, cand, con, shards))
-    finally:
-        con.close()
+    exprs, cand = _scan(spec, shards, threads)
+    t2 = time.perf_counter()
     names = [p.name for p in spec.pools]
     k = len(names)
     avail = np.bincount(cand.pool, weights=cand.n_tokens, minlength=k).astype(np.int64)[:k]
@@ -159,6 +150,29 @@ def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | 
     shares = _shares(selection, cand, total)
     return Plan(spec, shards, total, pools, shares, cand, selection,
                 {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2})
+
+
+def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:
+    """The pools' compiled predicates and the candidate segments, each assigned to one pool."""
+    con = sandbox.connect(shards.files, spec.heldout_fraction, threads)
+    try:
+        exprs = compile_pools(con, spec, shards)
+        cols = sandbox.columns(con)
+        flags = [c for c in FLAG_COLUMNS if c in cols]
+        scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})
+        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores)
+        cand.pool = assign_pools(cand.mask, _precedence(spec, cand, con, shards))
+    finally:
+        con.close()
+    return exprs, cand
+
+
+def available_tokens(spec: MixtureSpec, shards_dir: str | Path, threads: int | None = None) -> dict[str, int]:
+    """Tokens each pool holds on the shards (after ``exclude`` and precedence), without selecting anything."""
+    _, cand = _scan(spec, open_shards(shards_dir, verify=True), threads)
+    k = len(spec.pools)
+    avail = np.bincount(cand.pool, weights=cand.n_tokens, minlength=k).astype(np.int64)[:k]
+    return {p.name: int(a) for p, a in zip(spec.pools, avail, strict=True)}
 
 
 def _split_by_pool(pool: np.ndarray, k: int) -> list[np.ndarray]:

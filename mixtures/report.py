@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -39,7 +40,23 @@ def mixture_table(name: str, total: int, pools: dict[str, dict[str, Any]], share
     return table
 
 
+def lsbs_note(spec: Any, shares: dict[str, float | None]) -> str | None:
+    """For a shipped LSBS mix preset: Table 2's reasoning/visual shares beside the ones our labels give."""
+    from mixtures.presets_gen import PRESETS_DIR, lsbs_shares
+
+    printed = lsbs_shares(spec.name)
+    if printed is None or spec.path is None or Path(spec.path).resolve().parent != PRESETS_DIR.resolve():
+        return None
+    return (f"LSBS Table 2 for {spec.name}: reasoning {printed[0]:.1f} %, visual {printed[1]:.1f} %; "
+            f"our labels on these shards: reasoning {_pct(shares.get('reasoning'))}, "
+            f"visual {_pct(shares.get('visual'))}")
+
+
 def plan_table(p: Any) -> Table:
-    """Table of a :class:`mixtures.planner.Plan`."""
-    return mixture_table(p.spec.name, p.total_tokens, {pp.name: pp.header() for pp in p.pools}, p.shares,
-                         feasible_note=True)
+    """Table of a :class:`mixtures.planner.Plan` (for an LSBS mix preset, with Table 2's shares beside ours)."""
+    table = mixture_table(p.spec.name, p.total_tokens, {pp.name: pp.header() for pp in p.pools}, p.shares,
+                          feasible_note=True)
+    note = lsbs_note(p.spec, p.shares)
+    if note:
+        table.caption = f"{table.caption}\n{note}"
+    return table

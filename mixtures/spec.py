@@ -23,7 +23,7 @@ _ORDER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(desc|asc)\s*$", re.IGNOREC
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGbBtT]?)\s*$")
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
 TOP_KEYS = {"name", "description", "total_tokens", "seed", "max_repetition", "order", "exclude", "precedence",
-            "heldout_fraction", "pools"}
+            "heldout_fraction", "pools", "provenance"}
 POOL_KEYS = {"where", "source", "weight", "max_repetition", "order"}
 
 
@@ -188,6 +188,8 @@ def parse_spec(data: dict[str, Any], label: str, normalize: bool = False) -> Mix
     frac = data.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
         raise SpecError(f"spec {label}: heldout_fraction must be in [0, 1), got {frac!r}")
+    if not isinstance(data.get("provenance", {}), dict):
+        raise SpecError(f"spec {label}: provenance must be a table ([provenance] key = value, ...)")
     exclude = _strings(data["exclude"], f"spec {label}: exclude") if "exclude" in data else ()
     name = data.get("name", Path(label).stem)
     if not isinstance(name, str) or not name:
@@ -205,6 +207,20 @@ def _check_weights(pools: tuple[PoolSpec, ...], label: str, normalize: bool) -> 
         listing = ", ".join(f"{p.name}={float(p.weight):g}" for p in pools)
         raise SpecError(f"spec {label}: pool weights sum to {float(total):.6g}, not 1 ({listing}); "
                         f"fix them or pass --normalize to scale them to 1")
+
+
+def round_weights(weights: dict[str, Fraction], decimals: int = 6) -> dict[str, Fraction]:
+    """Round to ``decimals`` places; the largest weight absorbs the rounding so the decimals sum to exactly 1."""
+    out = {k: Fraction(round(v * 10**decimals), 10**decimals) for k, v in weights.items()}
+    biggest = max(out, key=lambda k: (out[k], k))
+    out[biggest] += 1 - sum(out.values())
+    return out
+
+
+def weight_text(v: Fraction, decimals: int = 6) -> str:
+    """A rounded weight as the TOML decimal that parses back to exactly it."""
+    s = f"{float(v):.{decimals}f}".rstrip("0")
+    return s + "0" if s.endswith(".") else s
 
 
 def _presets_dir() -> Any:
@@ -248,4 +264,4 @@ def load_spec(spec: str | Path, normalize: bool = False, total_tokens: int | str
 
 
 __all__ = ["MixtureSpec", "PoolSpec", "SpecError", "load_spec", "parse_spec", "parse_tokens", "preset_names",
-           "resolve_spec_path"]
+           "resolve_spec_path", "round_weights", "weight_text"]

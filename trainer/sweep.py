@@ -34,7 +34,7 @@ from formats.atomic import write_json_atomic
 from formats.index import index_sha256
 from formats.schema import RESULTS_FILE
 
-SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "swept", "mixtures", "grid", "train", "probe"}
+SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "seeds", "swept", "mixtures", "grid", "train", "probe"}
 BUNDLED = Path(__file__).resolve().parent / "sweeps"
 PROBE_KEYS = {"probes", "color_table", "color_limit", "bpb_limit", "heldout_fraction", "knowledge_items",
               "vision_model", "pairs"}

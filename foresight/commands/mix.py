@@ -1,4 +1,5 @@
-"""``foresight mix SPEC --shards D --out M`` (build), ``foresight mix plan SPEC --shards D``, ``mix presets``."""
+"""``foresight mix SPEC --shards D --out M`` (build), ``foresight mix plan SPEC --shards D``, ``mix presets``,
+``foresight mix propose SWEEP_DIR --target METRIC --out SPEC`` (a mixture from a finished designed sweep)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,33 @@ def register(app: typer.Typer) -> None:
 
         for name in preset_names():
             console.print(f"{name:28s} {load_spec(name).description}", highlight=False)
+
+    @group.command("propose")
+    @user_errors
+    def propose_cmd(
+        sweep_dir: Path = typer.Argument(..., help="A finished sweep designed with `foresight sweep design` "
+                                                   "(results.parquet, design.json, <mixture>/spec.toml)."),
+        target: str = typer.Option(..., "--target", help="results.parquet column to optimise, e.g. bpb_overall."),
+        maximize: bool = typer.Option(..., "--maximize/--minimize", help="Direction of the target."),
+        out: Path = typer.Option(..., "--out", help="Spec file to write; OUT's stem + .sweep.toml runs it."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the candidate draws searched."),
+    ) -> None:
+        """Fit regressors of the target on pool weights, report leave-one-out fit, write the best feasible mixture.
+
+        Example: foresight mix propose demo/swarm --target bpb_overall --minimize --out demo/proposal.toml
+        """
+        from mixtures.propose import propose, write_proposal
+
+        p = propose(sweep_dir, target, maximize, seed)
+        for name, cv in p.cv.items():
+            mark = "  <- chosen" if name == p.regressor else ""
+            console.print(f"{name:10s} leave-one-out Spearman {cv['spearman']:.3f}  R2 {cv['r2']:.3f}{mark}",
+                          highlight=False)
+        for note in p.notes:
+            console.print(note, highlight=False)
+        weights = ", ".join(f"{n} {100 * float(w):.2f}%" for n, w in p.weights.items())
+        console.print(f"proposal: {weights}; predicted {target} = {p.predicted:.6g}", highlight=False)
+        spec_path, sweep_path = write_proposal(p, sweep_dir, out, target, maximize)
+        console.print(f"wrote {spec_path} and {sweep_path}; run it with `foresight sweep {sweep_path} --shards "
+                      f"SHARDS --out DIR`, then `foresight sweep plot DIR` shows predicted against achieved",
+                      highlight=False)

@@ -1,4 +1,5 @@
-"""``foresight sweep SWEEP.toml --shards D --out S`` (run) and ``foresight sweep plot S`` (figures + table)."""
+"""``foresight sweep SWEEP.toml --shards D --out S`` (run), ``foresight sweep design SPEC --shards D --out S``
+(write a swarm or grid of mixtures as a sweep) and ``foresight sweep plot S`` (figures + table)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,46 @@ from pathlib import Path
 import typer
 
 from foresight.commands.common import console, default_command_group, user_errors
+
+
+def _bounds(items: list[str] | None, option: str) -> dict[str, float]:
+    """``POOL=FRACTION`` options as a dict (one-line error naming the option on a bad item)."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"{option} {item!r}: expected POOL=FRACTION, e.g. {option} reasoning=0.2")
+    return out
+
+
+def _grid(items: list[str] | None) -> dict[str, list[float]]:
+    """``POOL=P1,P2,...`` (percent) options, in the order given."""
+    out = {}
+    for item in items or []:
+        name, sep, values = item.partition("=")
+        try:
+            out[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"--grid {item!r}: expected POOL=P1,P2,... in percent, e.g. --grid reasoning=50,60,70")
+    return out
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r}: expected distinct non-negative integers, e.g. --seeds 0,1")
+    return seeds
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +83,63 @@ def register(app: typer.Typer) -> None:
         typer.echo(markdown_table(out))
         console.print(f"wrote {path}; draw it with `foresight sweep plot {out}`")
 
+    @group.command("design")
+    @user_errors
+    def design(
+        spec: str = typer.Argument(..., help="Base mixture spec or preset: its pools (where/source, max_repetition, "
+                                             "order), exclude and seed; its weights centre the swarm / split the "
+                                             "rest of a grid."),
+        shards: Path = typer.Option(..., "--shards", help="Shard directory: each pool's available tokens."),
+        out: Path = typer.Option(..., "--out", help="Sweep directory: writes sweep.toml, design/*.toml, "
+                                                    "design.json (run the sweep with --out the same directory)."),
+        total_tokens: str = typer.Option(None, "--total-tokens", help="Budget per mixture (e.g. 20M); default the "
+                                                                      "spec's (not max)."),
+        mixtures: int = typer.Option(16, "--mixtures", "-n", help="Swarm size."),
+        seed: int = typer.Option(0, "--seed", help="Swarm RNG seed."),
+        concentration: float = typer.Option(1.0, "--concentration", help="Dirichlet concentration per pool "
+                                                                         "(alpha = c·K·spec weights)."),
+        grid: list[str] = typer.Option(None, "--grid", help="POOL=P1,P2,... percent; repeat for a product grid "
+                                                            "(instead of a swarm)."),
+        minimum: list[str] = typer.Option(None, "--min", help="POOL=FRACTION lower weight bound (repeatable)."),
+        maximum: list[str] = typer.Option(None, "--max", help="POOL=FRACTION upper weight bound (repeatable)."),
+        seeds: str = typer.Option(None, "--seeds", help="Train every mixture once per seed, e.g. 0,1 (the sweep "
+                                                        "file's `seeds`)."),
+        like: str = typer.Option(None, "--like", help="Sweep file or bundled sweep whose model, swept, [train] and "
+                                                      "[probe] settings to use."),
+        model: str = typer.Option(None, "--model", help="Model preset or LlamaConfig JSON (overrides --like)."),
+        threads: int = typer.Option(None, "--threads", help="DuckDB threads for counting pool tokens."),
+    ) -> None:
+        """Write a sweep of N mixtures (Dirichlet swarm or grid) that all satisfy the bounds and repetition cap.
+
+        Example: foresight sweep design lsbs_mix6 --shards demo/shards --out demo/swarm --total-tokens 500K -n 12
+        """
+        from formats.index import index_sha256
+        from mixtures import load_spec
+        from mixtures.design import dirichlet_alpha, make_constraints, swarm, write_design
+        from mixtures.design import grid as grid_design
+        from mixtures.planner import available_tokens
+        from trainer.sweep import load_sweep
+
+        base = load_spec(spec, total_tokens=total_tokens)
+        if base.total_tokens is None:
+            raise ValueError(f"spec {spec} has total_tokens = \"max\"; give the sweep's budget with --total-tokens")
+        avail = available_tokens(base, shards, threads=threads)
+        cons = make_constraints(base, avail, base.total_tokens, _bounds(minimum, "--min"), _bounds(maximum, "--max"))
+        points = _grid(grid)
+        d = grid_design(cons, base, points) if points else \
+            swarm(cons, dirichlet_alpha(base, concentration), mixtures, seed)
+        settings: dict = {"model": "tiny", "swept": "reasoning"}
+        if like:
+            ref = load_sweep(like)
+            settings = {"model": ref.model, "swept": ref.swept, "train": ref.train, "probe": ref.probe}
+        if model:
+            settings["model"] = model
+        path = write_design(d, base, out, settings, _seeds(seeds), index_sha256(shards))
+        for name, why in d.dropped.items():
+            console.print(f"  dropped {name}: {why}", highlight=False)
+        console.print(f"wrote {len(d.mixtures)} mixtures ({d.method}) to {path}; run them with "
+                      f"`foresight sweep {path} --shards {shards} --out {out}`", highlight=False)
+
     @group.command("plot")
     @user_errors
     def plot(sweep_dir: Path = typer.Argument(..., help="Sweep directory with results.parquet.")) -> None:
@@ -50,7 +148,13 @@ def register(app: typer.Typer) -> None:
         Example: foresight sweep plot demo/sweep
         """
         from trainer.plots import plot_sweep
+        from trainer.proposal import plot_proposals
 
+        # proposed mixtures (`foresight mix propose`): predicted against achieved, proposals.md + a PNG
+        extra = plot_proposals(sweep_dir) if (sweep_dir / "results.parquet").is_file() else []
+        if extra:
+            typer.echo(extra[1].read_text(encoding="utf-8"))
+            console.print(f"predicted vs achieved: {extra[0]} and {extra[1]}")
         files = plot_sweep(sweep_dir)
         typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
         console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {sweep_dir / 'results.md'}")

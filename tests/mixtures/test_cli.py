@@ -36,6 +36,9 @@ def test_plan_build_verify_export(shards: Path, tmp_path: Path) -> None:
 def test_preset_by_name_and_infeasible(shards: Path) -> None:
     res = _run("mix", "plan", "lsbs_mix6", "--shards", shards)
     assert res.exit_code == 0 and "web-crawl" in res.output, res.output
+    # Table 2's printed shares beside the ones our labels give on these shards
+    assert "LSBS Table 2 for lsbs_mix6: reasoning 52.0 %, visual 14.8 %; our labels on these shards: " \
+           "reasoning" in " ".join(res.output.split()), res.output
     res = _run("mix", "plan", "lsbs_mix6", "--shards", shards, "--total-tokens", "1B")
     assert res.exit_code == 1
     assert "needs" in res.output and "tokens but only" in res.output
