@@ -1,8 +1,8 @@
 """The audit's composition query (tokens by source × label) on DuckDB vs the same query in polars.
 
 Generates a Hive-partitioned shard directory of ``--rows`` segments (default 10 M) with the columns the query
-needs (id, doc_id, source, n_tokens, labels, reasoning, visual, the six per-label booleans) plus a valid index.json, opens it with
-``audit.connect`` (the sandboxed connection users get) and times the query there; the reference is
+needs (id, doc_id, source, n_tokens, labels, reasoning, visual, the six per-label booleans) plus a valid
+index.json, opens it with ``audit.connect`` (the sandboxed connection users get) and times the query there; the reference is
 ``polars.scan_parquet`` over the same files. Results are compared for equality. Best of ``--repeat`` runs each.
 Also times DuckDB over the ``labels`` list (the report's plan before the boolean columns, and the textbook
 unnest) and three polars plans (explode, group by label set first, the boolean columns). Prints

@@ -88,7 +88,8 @@ def test_label_flag_columns_match_labels_and_old_shards_derive_them(tmp_path: Pa
     for d in DOCS:
         for label in d["labels"] or ["none"]:
             want[(d["source"], label)] = want.get((d["source"], label), 0) + 1
-    assert dict(zip(zip(composition["source"], composition["label"]), composition["segments"])) == want
+    cells = zip(composition["source"], composition["label"], composition["segments"], strict=True)
+    assert {(source, label): n for source, label, n in cells} == want
     old = corpus(tmp_path, "old")
     _drop_label_flags(old)
     assert "math_reasoning" not in pq.read_schema(next((old / "data").rglob("*.parquet"))).names
