@@ -2,7 +2,8 @@
 
 Generates a Hive-partitioned shard directory of ``--rows`` segments (default 10 M) with the columns the query
 needs (id, doc_id, source, n_tokens, labels, reasoning, visual, the six per-label booleans) plus a valid
-index.json, opens it with ``audit.connect`` (the sandboxed connection users get) and times the query there; the reference is
+index.json, opens it with ``audit.connect`` (the sandboxed connection users get) and times the query there; the
+reference is
 ``polars.scan_parquet`` over the same files. Results are compared for equality. Best of ``--repeat`` runs each.
 Also times DuckDB over the ``labels`` list (the report's plan before the boolean columns, and the textbook
 unnest) and three polars plans (explode, group by label set first, the boolean columns). Prints
