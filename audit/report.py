@@ -15,6 +15,7 @@ import polars as pl
 
 from audit import AuditConnection, AuditError, plots
 from audit.checks import Check, run_checks
+from formats.sql import quote_ident, quote_literal
 from formats.taxonomy import LABEL_NAMES, score_column
 
 LENGTH_BINS = 32
@@ -27,17 +28,23 @@ SCORE_BINS = 20
 def composition_sql(labelled: bool = True) -> str:
     """Tokens and segments by source × label (multi-label: a segment counts under each of its labels).
 
-    Grouped by (source, label set) first, so the unnest runs on the few distinct label sets rather than on every
-    segment. benchmarks/bench_audit.py times it against the per-segment unnest and polars: decoding the Parquet
-    ``labels`` lists dominates, so the two SQL plans run about even.
+    Reads the per-label boolean columns (``formats.schema.label_fields``; derived from ``labels`` by
+    ``audit.views`` for older shards): grouped by (source, the six flags) first, so the unnest runs on the few
+    distinct label sets. benchmarks/bench_audit.py times it against the plans over the ``labels`` list
+    (DuckDB decodes Parquet lists slowly) and against polars.
     """
-    labels = "CASE WHEN len(labels) = 0 THEN ['none'] ELSE labels END" if labelled else "['unclassified']"
-    label_set = "labels" if labelled else "NULL AS labels"
+    if not labelled:
+        return """SELECT source, 'unclassified' AS label, sum(n_tokens)::HUGEINT AS tokens,
+                         count(*)::HUGEINT AS segments FROM segments GROUP BY source ORDER BY source, label"""
+    flags = [quote_ident(name) for name in LABEL_NAMES]
+    names = ", ".join(f"CASE WHEN {f} THEN {quote_literal(n)} END" for f, n in zip(flags, LABEL_NAMES, strict=True))
     return f"""
-        WITH s AS (SELECT source, {label_set}, sum(n_tokens) AS tokens, count(*) AS segments FROM segments
-                   GROUP BY ALL)
+        WITH s AS (SELECT source, {', '.join(flags)}, sum(n_tokens) AS tokens, count(*) AS segments
+                   FROM segments GROUP BY ALL)
         SELECT source, label, sum(tokens) AS tokens, sum(segments) AS segments
-        FROM s, unnest({labels}) AS u(label) GROUP BY ALL ORDER BY source, label"""
+        FROM s, unnest(CASE WHEN NOT ({' OR '.join(flags)}) THEN ['none']
+                            ELSE list_filter([{names}], lambda x: x IS NOT NULL) END) AS u(label)
+        GROUP BY ALL ORDER BY source, label"""
 
 
 @dataclass
@@ -207,13 +214,13 @@ class Report:
             return
         parts = [f"""SELECT '{lab}' AS label, least(floor({score_column(lab)} * {SCORE_BINS}), {SCORE_BINS - 1})
                             / {SCORE_BINS} AS bin_start, {1 / SCORE_BINS} AS bin_width, count(*) AS segments,
-                            count(*) FILTER (WHERE list_contains(labels, '{lab}')) AS labelled
+                            count(*) FILTER (WHERE {quote_ident(lab)}) AS labelled
                      FROM segments WHERE {score_column(lab)} IS NOT NULL GROUP BY ALL""" for lab in present]
         hist = self.q(" UNION ALL ".join(parts) + " ORDER BY label, bin_start")
         summary = self.q(" UNION ALL ".join(
             f"""SELECT '{lab}' AS label, avg({score_column(lab)}) AS mean_score,
                        quantile_cont({score_column(lab)}, 0.5) AS median_score,
-                       count(*) FILTER (WHERE list_contains(labels, '{lab}')) AS labelled_segments,
+                       count(*) FILTER (WHERE {quote_ident(lab)}) AS labelled_segments,
                        count(*) AS segments FROM segments""" for lab in present))
         self.md += ["## Classifier score distributions per label", "",
                     f"![scores]({self.png(plots.score_histograms, hist, 'scores.png')})", "", md_table(summary), "",

@@ -19,7 +19,7 @@ from formats.schema import EXCLUDED_DIR, RESULTS_FILE, segment_schema
 from formats.segments import create_segments_view
 from formats.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
 from formats.sql import quote_ident, quote_literal
-from formats.taxonomy import LABEL_NAMES, score_column
+from formats.taxonomy import GROUPS, LABEL_NAMES, score_column
 from manifests.read import check_entries_hash, read_header
 from manifests.schema import ENTRIES_FILE, MANIFEST_FILE, ManifestError
 
@@ -91,7 +91,13 @@ def create_segments(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str,
         empty = empty.append_column("file", pa.array([], pa.string())).append_column("row", pa.array([], pa.int64()))
         _table(con, "segments", empty)
         return
-    create_segments_view(con, files, root=root)
+    create_segments_view(con, files, root=root, name="_shards")
+    have = {name for name, _ in columns_of(con, "_shards")}
+    # Shards written before the per-label boolean columns: derive them from ``labels`` so queries (and the
+    # report's composition) bind the same way on old and new shards; new shards read the stored columns.
+    derived = [f"list_contains(labels, {quote_literal(n)}) AS {quote_ident(n)}"
+               for n in LABEL_NAMES if "labels" in have and n not in have]
+    con.execute(f"CREATE VIEW segments AS SELECT *{''.join(', ' + d for d in derived)} FROM _shards")
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:
@@ -104,7 +110,8 @@ def create_documents(con: duckdb.DuckDBPyConnection, heldout_fraction: float) ->
     parts = ["doc_id", "min(source) AS source", "count(*) AS segments", "sum(n_tokens) AS tokens"]
     if "labels" in cols:
         parts.append("list_sort(list_distinct(flatten(list(labels)))) AS labels")
-    parts += [f"bool_or({flag}) AS {flag}" for flag in ("reasoning", "visual") if flag in cols]
+    parts += [f"bool_or({quote_ident(flag)}) AS {quote_ident(flag)}" for flag in (*GROUPS, *LABEL_NAMES)
+              if flag in cols]
     parts += [f"max({score_column(n)}) AS {score_column(n)}" for n in LABEL_NAMES if score_column(n) in cols]
     parts.append(f"{heldout_sql(heldout_fraction)} AS heldout")
     con.execute(f"CREATE VIEW documents AS SELECT {', '.join(parts)} FROM segments GROUP BY doc_id")

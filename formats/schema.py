@@ -28,10 +28,14 @@ BASE_FIELDS: list[pa.Field] = [
 
 
 def label_fields() -> list[pa.Field]:
-    """Columns the classify stage adds: labels, one score per label, derived flags."""
+    """Columns the classify stage adds: labels, one score per label, derived flags (the groups, then one boolean
+    per label named as the label: ``labels`` as flat columns, which DuckDB scans far faster than a Parquet list;
+    added after the older columns, whose bytes stay as they were). Shards written before the per-label
+    columns still audit: ``audit.views`` derives them from ``labels``."""
     fields = [pa.field("labels", pa.list_(pa.string()), nullable=False)]
     fields += [pa.field(score_column(name), pa.float32(), nullable=False) for name in LABEL_NAMES]
     fields += [pa.field("reasoning", pa.bool_(), nullable=False), pa.field("visual", pa.bool_(), nullable=False)]
+    fields += [pa.field(name, pa.bool_(), nullable=False) for name in LABEL_NAMES]
     return fields
 
 

@@ -45,9 +45,12 @@ def score_column(label: str) -> str:
 
 
 def derive_flags(labels: list[str] | tuple[str, ...]) -> dict[str, bool]:
-    """The derived ``reasoning`` / ``visual`` flags of a label set."""
+    """The derived boolean columns of a label set: ``reasoning`` / ``visual`` (any label of the group), then one
+    column per label (named as the label) in taxonomy order."""
     present = set(labels)
-    return {g: any(name in present for name in labels_in(g)) for g in GROUPS}
+    flags = {g: any(name in present for name in labels_in(g)) for g in GROUPS}
+    flags.update((name, name in present) for name in LABEL_NAMES)
+    return flags
 
 
 def label_vector(labels: list[str] | tuple[str, ...] | None) -> list[int]:

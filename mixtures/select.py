@@ -108,7 +108,13 @@ def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
         data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
         lengths = np.diff(offsets)
         # longest first, so the ids still being hashed at byte p are always a prefix
-        order = np.argsort(-lengths) if lengths.min() != lengths.max() else np.arange(n)
+        longest = int(lengths.max())
+        if lengths.min() == longest:
+            order = np.arange(n)
+        elif longest < 1 << 16:  # a 16-bit key sorts by radix, in linear time (ids are short)
+            order = np.argsort((longest - lengths).astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(-lengths)
         starts, lens = offsets[:-1][order], lengths[order]
         active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count with length > p
         h = np.full(n, h0, dtype=np.uint64)

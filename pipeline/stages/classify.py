@@ -15,8 +15,13 @@ from datatrove.pipeline.base import PipelineStep
 from classifiers.base import Classifier, check_model, load_classifier, resolve_model
 from formats.taxonomy import LABEL_NAMES, labels_in, score_column
 
-_REASONING = [LABEL_NAMES.index(n) for n in labels_in("reasoning")]
-_VISUAL = [LABEL_NAMES.index(n) for n in labels_in("visual")]
+# A segment's labels as a bit mask (bit j = LABEL_NAMES[j]); the label list and group flags of each of the 64
+# masks are made once, so the per-document work is three lookups.
+_BITS = np.array([1 << j for j in range(len(LABEL_NAMES))], dtype=np.int64)
+_LABEL_SETS = [tuple(n for j, n in enumerate(LABEL_NAMES) if mask >> j & 1) for mask in range(1 << len(LABEL_NAMES))]
+_REASONING_BITS = sum(1 << LABEL_NAMES.index(n) for n in labels_in("reasoning"))
+_VISUAL_BITS = sum(1 << LABEL_NAMES.index(n) for n in labels_in("visual"))
+_COLS = [score_column(n) for n in LABEL_NAMES]
 
 
 class ClassifyStep(PipelineStep):
@@ -72,15 +77,13 @@ class ClassifyStep(PipelineStep):
         before = dict(clf.stats)
         with self.track_time(unit="batch"):
             scores = clf.predict_scores([d.text for d in batch])
-        # Vectorised per batch: thresholds, derived flags and counts in numpy, then plain dict updates.
+        # Vectorised per batch: thresholds, label masks and counts in numpy, then plain dict updates.
         hits = scores >= np.array([clf.thresholds[n] for n in LABEL_NAMES], dtype=np.float32)
-        reasoning = hits[:, _REASONING].any(1).tolist()
-        visual = hits[:, _VISUAL].any(1).tolist()
-        cols = [score_column(n) for n in LABEL_NAMES]
-        for doc, srow, hrow, r, v in zip(batch, scores.tolist(), hits.tolist(), reasoning, visual, strict=True):
-            doc.metadata["labels"] = [n for n, h in zip(LABEL_NAMES, hrow, strict=True) if h]
-            doc.metadata.update(zip(cols, srow, strict=True))
-            doc.metadata["reasoning"], doc.metadata["visual"] = r, v
+        for doc, srow, mask in zip(batch, scores.tolist(), (hits @ _BITS).tolist(), strict=True):
+            m = doc.metadata
+            m.update(zip(_COLS, srow, strict=True))
+            m["labels"] = list(_LABEL_SETS[mask])
+            m["reasoning"], m["visual"] = bool(mask & _REASONING_BITS), bool(mask & _VISUAL_BITS)
         self.stat_update("classified", value=len(batch))
         for j, name in enumerate(LABEL_NAMES):
             if n_hit := int(hits[:, j].sum()):

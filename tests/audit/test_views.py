@@ -12,7 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit import AuditError, AuditWarning, connect, parse_param
+from audit.report import composition_sql
+from formats.index import build_index, read_index, write_index
 from formats.splits import is_heldout
+from formats.taxonomy import LABEL_NAMES
 from tests.audit.fixtures import DOCS, corpus, make_manifest
 from tests.helpers import make_shards
 
@@ -58,6 +61,43 @@ def test_unlabelled_shards_still_audit(tmp_path: Path) -> None:
     with connect(shards) as au:
         assert "labels" not in [c for c, _ in au.columns("documents")]
         assert au.query("SELECT tokens FROM documents")["tokens"][0] > 0
+
+
+def _drop_label_flags(shards: Path) -> None:
+    """Rewrite the shards as written before the per-label boolean columns existed, and re-index them."""
+    index = read_index(shards)
+    for f in index["files"]:
+        path = shards / f["path"]
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(list(LABEL_NAMES)), path)
+    write_index(shards, build_index(shards, [f["path"] for f in index["files"]], tokenizer=index["tokenizer"],
+                                    classifier=index["classifier"], config=index["config"],
+                                    accounting=index["accounting"]))
+
+
+def test_label_flag_columns_match_labels_and_old_shards_derive_them(tmp_path: Path) -> None:
+    flags = ", ".join(LABEL_NAMES)
+    new = corpus(tmp_path, "new")
+    with connect(new) as au:
+        stored = au.query(f"SELECT id, labels, {flags} FROM segments ORDER BY id")
+        composition = au.query(composition_sql())
+    for row in stored.iter_rows(named=True):
+        assert [n for n in LABEL_NAMES if row[n]] == row["labels"]
+    # the composition over the flags is the unnest of the label lists
+    want: dict[tuple[str, str], int] = {}
+    for d in DOCS:
+        for label in d["labels"] or ["none"]:
+            want[(d["source"], label)] = want.get((d["source"], label), 0) + 1
+    cells = zip(composition["source"], composition["label"], composition["segments"], strict=True)
+    assert {(source, label): n for source, label, n in cells} == want
+    old = corpus(tmp_path, "old")
+    _drop_label_flags(old)
+    assert "math_reasoning" not in pq.read_schema(next((old / "data").rglob("*.parquet"))).names
+    with connect(old, strict=True) as au:
+        assert au.query(f"SELECT id, labels, {flags} FROM segments ORDER BY id").equals(stored)
+        assert au.query(composition_sql()).equals(composition)
+        docs = au.query("SELECT math_reasoning FROM documents WHERE doc_id = 'math1'")
+        assert docs["math_reasoning"].to_list() == [True]
 
 
 def test_missing_index_names_it_and_how_to_build_it(tmp_path: Path) -> None:

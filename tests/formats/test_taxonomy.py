@@ -10,8 +10,10 @@ def test_six_labels_and_groups():
 
 
 def test_derived_flags_and_thresholds():
-    assert derive_flags(["math_reasoning"]) == {"reasoning": True, "visual": False}
-    assert derive_flags([]) == {"reasoning": False, "visual": False}
+    flags = derive_flags(["math_reasoning"])
+    assert list(flags) == ["reasoning", "visual", *LABEL_NAMES]
+    assert {k for k, v in flags.items() if v} == {"reasoning", "math_reasoning"}
+    assert not any(derive_flags([]).values())
     assert labels_from_scores({"visual_attribute": 0.7, "code_reasoning": 0.2}) == ["visual_attribute"]
 
 
