@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def run(
         sweep: Path = typer.Argument(..., help="Sweep file (TOML: mixtures = [...] or a [grid]; see docs/trainer.md) "
-                                               "or a bundled sweep name (lsbs_mix0_vs_mix6, lsbs_reasoning_share)."),
+                                               "or a bundled sweep name (lsbs_mix0_vs_mix6, lsbs_reasoning_share, "
+                                               "visual_share, reasoning_share, visual_share_quick)."),
         shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
         out: Path = typer.Option(..., "--out", help="Sweep directory (one sub-directory per mixture)."),
         tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer.json of the shards (default: found "

@@ -136,6 +136,11 @@ def test_bundled_sweeps_parse() -> None:
     s = load_sweep("lsbs_mix0_vs_mix6")
     assert [m.name for m in s.mixtures] == ["lsbs_mix0", "lsbs_mix6"] and s.total_tokens == "500K"
     assert len(load_sweep("lsbs_reasoning_share").mixtures) == 5
+    for name, swept in [("visual_share", "visual"), ("reasoning_share", "reasoning"),
+                        ("visual_share_quick", "visual")]:
+        s = load_sweep(name)  # the effect sweeps: >= 4 points from 0 to 40 %, >= 2 seeds, bpb on all held-out text
+        assert s.swept == s.grid_where == swept and len(s.seeds or []) >= 2 and len(s.mixtures) >= 4
+        assert [m.nominal_share for m in s.mixtures][::len(s.mixtures) - 1] == [0, 0.4]
     with pytest.raises(FileNotFoundError, match="bundled sweep"):
         load_sweep("no_such_sweep")
 
