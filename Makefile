@@ -54,11 +54,14 @@ demo: install
 	@echo "== 5. train a tiny model on mix0 and on mix6, probe both"
 	$(FS) sweep lsbs_mix0_vs_mix6 --shards $(DEMO)/shards --out $(DEMO)/sweep --threads 1
 	$(FS) sweep plot $(DEMO)/sweep
-	@echo "== 6. audit the mixtures with SQL"
+	@echo "== 6. effect sweep (quick): visual share 0 -> 40 %, two seeds; bpb on visual held-out text, Spearman rho"
+	$(FS) sweep visual_share_quick --shards $(DEMO)/shards --out $(DEMO)/effect --threads 1 --quiet
+	$(FS) sweep plot $(DEMO)/effect
+	@echo "== 7. audit the mixtures with SQL"
 	$(FS) audit $(DEMO)/shards -m $(DEMO)/manifests/lsbs_mix0 -m $(DEMO)/manifests/lsbs_mix6 -r $(DEMO)/sweep \
 		"SELECT manifest, source, sum(n_tokens) AS tokens, round(100.0 * coalesce(sum(n_tokens) FILTER (WHERE visual), 0) / sum(n_tokens), 1) AS visual_pct, round(100.0 * coalesce(sum(n_tokens) FILTER (WHERE reasoning), 0) / sum(n_tokens), 1) AS reasoning_pct FROM entries GROUP BY ALL ORDER BY manifest, tokens DESC"
 	$(FS) audit report $(DEMO)/shards -m $(DEMO)/manifests/lsbs_mix0 -m $(DEMO)/manifests/lsbs_mix6 -r $(DEMO)/sweep --out $(DEMO)/audit
-	@echo "demo done: shards in $(DEMO)/shards, manifests in $(DEMO)/manifests, sweep in $(DEMO)/sweep, audit report in $(DEMO)/audit/report.md"
+	@echo "demo done: shards in $(DEMO)/shards, manifests in $(DEMO)/manifests, sweep in $(DEMO)/sweep, effect sweep in $(DEMO)/effect, audit report in $(DEMO)/audit/report.md"
 
 # Rebuild the shipped classifier from the team-labelled set: MiniLM fine-tuned on it (thresholds on a validation
 # split), then fastText distilled from MiniLM's labels on 50k corpus pieces plus the hand labels, quantised (.ftz).

@@ -1,4 +1,8 @@
-"""Sweep plots (each probe score against the swept share, like LSBS Fig. 3 / Fig. 10) and a markdown table."""
+"""Sweep plots (each probe score against the swept share, like LSBS Fig. 3 / Fig. 10) and a markdown table.
+
+With several seeds per mixture a point is the mean over seeds, its error bar the seed range (min–max), and the
+single runs are drawn faintly behind it; the title carries Spearman's ρ over the points (trainer.summary).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import math
 from pathlib import Path
 
 from formats.schema import RESULTS_FILE
+from trainer.summary import EFFECT_COLUMNS, effect, summary_markdown
 
-NON_SCORES = {"mixture", "swept_share", "reasoning_share", "visual_share", "tokens", "manifest_sha256",
+NON_SCORES = {"mixture", "seed", "swept_share", "reasoning_share", "visual_share", "tokens", "manifest_sha256",
               "checkpoint_sha256"}
 # Counts and bookkeeping that are not scores to plot.
 SKIP_SUFFIXES = ("_n", "_k", "_layer", "_segments", "_bytes", "_pairs", "_chance", "_lm_layer", "_p")
-TABLE_COLUMNS = ("mixture", "swept_share", "reasoning_share", "visual_share", "tokens", "final_loss", "bpb_overall",
-                 "color_spearman", "color_mutual_knn", "visual_knowledge_acc", "vision_mutual_knn")
+TABLE_COLUMNS = ("mixture", "seed", "swept_share", "reasoning_share", "visual_share", "tokens", "final_loss",
+                 "bpb_overall", "color_spearman", "color_mutual_knn", "visual_knowledge_acc", "vision_mutual_knn")
 
 
 def score_columns(columns: list[str]) -> list[str]:
@@ -37,10 +42,16 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def markdown_table(sweep_dir: Path) -> str:
+def _read(path: Path):
     import polars as pl
-    df = pl.read_parquet(sweep_dir / RESULTS_FILE).sort("swept_share", nulls_last=True)
+    df = pl.read_parquet(path)
+    return df.sort(["swept_share", "seed"] if "seed" in df.columns else "swept_share", nulls_last=True)
+
+
+def markdown_table(sweep_dir: Path) -> str:
+    df = _read(sweep_dir / RESULTS_FILE)
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
+    cols += [c for c in EFFECT_COLUMNS if c in df.columns and c not in cols]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.select(cols).iter_rows():
         lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
@@ -52,29 +63,38 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import polars as pl
     sweep_dir = Path(sweep_dir)
     path = sweep_dir / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run `foresight sweep SWEEP.toml --shards DIR --out {sweep_dir}` "
                                 "first")
-    df = pl.read_parquet(path).sort("swept_share", nulls_last=True)
+    df = _read(path)
     if df["swept_share"].null_count() == df.height:
         raise ValueError(f"{path}: swept_share is empty for every mixture; nothing to plot against")
     cols = score_columns(df.columns)
     out_dir = sweep_dir / "plots"
     out_dir.mkdir(exist_ok=True)
-    x = [100 * v if v is not None else float("nan") for v in df["swept_share"].to_list()]
+    rows = df.to_dicts()
     written: list[Path] = []
 
     def draw(ax, col: str) -> None:
-        ax.plot(x, df[col].to_list(), marker="o")
+        e = effect(rows, col)
+        xs = [100 * p.share for p in e.points]
+        means = [p.mean for p in e.points]
+        if any(p.n > 1 for p in e.points):
+            runs = [(100 * r["swept_share"], r[col]) for r in rows if r["swept_share"] is not None]
+            ax.scatter(*zip(*runs, strict=True), s=8, c="gray", alpha=0.5, label="single seeds")
+            yerr = [[p.mean - p.lo for p in e.points], [p.hi - p.mean for p in e.points]]
+            ax.errorbar(xs, means, yerr=yerr, marker="o", capsize=3, label="mean, seed range")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(xs, means, marker="o")
         chance = _chance_column(col, df.columns)
         if chance:
             ax.axhline(float(df[chance].mean()), ls="--", c="gray", lw=1, label="chance")
             ax.legend(fontsize=7)
         ax.set_xlabel("swept share (% of tokens)")
-        ax.set_title(col, fontsize=9)
+        ax.set_title(col if math.isnan(e.rho) else f"{col} (Spearman ρ {e.rho:+.2f})", fontsize=9)
         ax.grid(alpha=0.3)
 
     for col in cols:
@@ -97,6 +117,7 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
     md = sweep_dir / "results.md"
-    md.write_text(markdown_table(sweep_dir), encoding="utf-8")
+    summary = summary_markdown(rows)
+    md.write_text(markdown_table(sweep_dir) + ("\n" + summary if summary else ""), encoding="utf-8")
     written.append(md)
     return written

@@ -6,6 +6,7 @@ Sweep file (TOML)::
     model = "tiny"              # preset or LlamaConfig JSON
     total_tokens = "200K"       # same budget for every mixture; omitted: the smallest "max" of the mixtures
     swept = "reasoning"         # the x-axis: a manifest share (reasoning, visual) or the grid's nominal share
+    seeds = [0, 1]              # optional: every mixture once per seed (model init, manifest selection and order)
     mixtures = ["lsbs_sweep_reasoning_0", "specs/my_mix.toml"]   # presets or spec files, or instead:
     [grid]                      # one pool `where` at each share, the rest `NOT (where)`
     where = "reasoning"
@@ -13,8 +14,9 @@ Sweep file (TOML)::
     [train]                     # TrainConfig fields (seq_len, batch_tokens, lr, epochs, max_steps, ...)
     [probe]                     # run_probes options (probes, color_table, color_limit, bpb_limit, ...)
 
-``SWEEP_DIR/<mixture>/{spec.toml, manifest/, run/, result.json}`` and ``SWEEP_DIR/results.parquet``. A mixture
-whose ``result.json`` carries the same configuration key is skipped on rerun.
+``SWEEP_DIR/<mixture>/{spec.toml, manifest/, run/, result.json}`` (with ``seeds``: ``manifest/``, ``run/`` and
+``result.json`` move to ``SWEEP_DIR/<mixture>/seed-<s>/``) and ``SWEEP_DIR/results.parquet``, one row per
+(mixture, seed). A run whose ``result.json`` carries the same configuration key is skipped on rerun.
 """
 
 from __future__ import annotations
@@ -58,6 +60,32 @@ class Sweep:
     train: dict[str, Any] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
     grid_where: str | None = None
+    seeds: list[int] | None = None  # None: one run per mixture (the `seed` key and [train] seed, as before)
+
+    def runs(self) -> list[tuple[SweepMixture, int | None]]:
+        """(mixture, seed) pairs in run order; the seed is None for a single-seed sweep."""
+        return [(m, s) for m in self.mixtures for s in (self.seeds or [None])]
+
+
+def run_dir(out: Path, m: SweepMixture, seed: int | None) -> Path:
+    """Where one run's manifest/, run/ and result.json live: the mixture's folder, or its seed-<s>/ sub-folder."""
+    return out / m.name if seed is None else out / m.name / f"seed-{seed}"
+
+
+def _parse_seeds(data: dict[str, Any], train: dict[str, Any], path: Path) -> list[int] | None:
+    """``seeds = [0, 1]``: distinct non-negative ints; it replaces both the `seed` key and [train] seed."""
+    if "seeds" not in data:
+        return None
+    seeds = data["seeds"]
+    if (not isinstance(seeds, list) or not seeds
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)):
+        raise ValueError(f"sweep {path}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"sweep {path}: seeds repeat ({seeds})")
+    # one seed drives the manifest and the model; a second, fixed one would make the spread mean something else
+    if "seed" in data or "seed" in train:
+        raise ValueError(f"sweep {path}: give `seeds = [...]` or `seed` / [train] seed, not both")
+    return seeds
 
 
 def _slug(s: str) -> str:
@@ -124,8 +152,9 @@ def load_sweep(path: str | Path) -> Sweep:
     names = [m.name for m in mixtures]
     if len(set(names)) != len(names):
         raise ValueError(f"sweep {path}: mixture names repeat ({names})")
+    seeds = _parse_seeds(data, train, path)
     return Sweep(str(data.get("name", path.stem)), str(data.get("model", "tiny")), data.get("total_tokens"),
-                 data.get("seed"), str(data.get("swept", "reasoning")), mixtures, train, probe, grid_where)
+                 data.get("seed"), str(data.get("swept", "reasoning")), mixtures, train, probe, grid_where, seeds)
 
 
 def grid_spec_text(name: str, where: str, share: float, seed: int, heldout_fraction: float | None = None) -> str:
@@ -163,19 +192,29 @@ def common_total(sweep: Sweep, specs: dict[str, Path], shards: Path) -> int | st
     if sweep.total_tokens is not None:
         return sweep.total_tokens
     from mixtures import load_spec, plan
-    return min(plan(load_spec(p, total_tokens="max", seed=sweep.seed), shards).total_tokens for p in specs.values())
+    # the budget must be feasible for every seed's selection; the maximum does not depend on the seed
+    seed = sweep.seeds[0] if sweep.seeds else sweep.seed
+    return min(plan(load_spec(p, total_tokens="max", seed=seed), shards).total_tokens for p in specs.values())
 
 
-def _key(sweep: Sweep, spec: Path, total: int | str, shards: Path) -> str:
+def _key(sweep: Sweep, spec: Path, total: int | str, shards: Path, seed: int | None) -> str:
+    # a single-seed sweep keeps its old key, so finished runs from before `seeds` existed are still skipped
     blob = json.dumps({"spec": spec.read_text(encoding="utf-8"), "total": total, "model": sweep.model,
-                       "seed": sweep.seed, "train": sweep.train, "probe": sweep.probe,
+                       "seed": sweep.seed if seed is None else seed, "train": sweep.train, "probe": sweep.probe,
                        "shards": index_sha256(shards)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _seeds_of(sweep: Sweep, seed: int | None) -> tuple[int | None, int]:
+    """(manifest seed, model seed) of one run: both ``seed`` with `seeds`, else the sweep's and [train]'s."""
+    if seed is not None:
+        return seed, seed
+    return sweep.seed, int(sweep.train.get("seed", 0))
+
+
 def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, shards: Path, out: Path, *,
-                tokenizer: Path | None, device: str, progress: bool) -> dict[str, Any]:
-    """manifest → train → probe for one mixture; returns its results row."""
+                tokenizer: Path | None, device: str, progress: bool, seed: int | None = None) -> dict[str, Any]:
+    """manifest → train → probe for one mixture and seed; returns its results row."""
     import manifests
     from formats.hashing import sha256_file
     from mixtures import load_spec
@@ -183,22 +222,25 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     from trainer.run import train_manifest
     from trainer.train import TrainConfig
 
-    mdir, rdir = out / m.name / "manifest", out / m.name / "run"
+    base = run_dir(out, m, seed)
+    mdir, rdir = base / "manifest", base / "run"
     shutil.rmtree(mdir, ignore_errors=True)
     shutil.rmtree(rdir, ignore_errors=True)
-    manifests.build(load_spec(spec, total_tokens=total, seed=sweep.seed), shards, mdir)
-    cfg = TrainConfig(**{**sweep.train, "device": device, "progress": progress})
+    manifest_seed, model_seed = _seeds_of(sweep, seed)
+    manifests.build(load_spec(spec, total_tokens=total, seed=manifest_seed), shards, mdir)
+    cfg = TrainConfig(**{**sweep.train, "seed": model_seed, "device": device, "progress": progress})
     model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model
     info = train_manifest(mdir, rdir, model=model, cfg=cfg, tokenizer=tokenizer, shards_root=shards)
     probe_opts = {k: Path(v) if k in ("knowledge_items", "vision_model", "pairs") else v
                   for k, v in sweep.probe.items()}
     scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir),
-                        color_plot=out / m.name / "color_mds.png", **probe_opts)
+                        color_plot=base / "color_mds.png", **probe_opts)
     head = json.loads((mdir / "manifest.json").read_text(encoding="utf-8"))
     shares = head.get("shares") or {}
     swept = shares.get(sweep.swept) if sweep.swept in shares and shares.get(sweep.swept) is not None \
         else m.nominal_share
-    row: dict[str, Any] = {"mixture": m.name, "swept_share": swept, "reasoning_share": shares.get("reasoning"),
+    row: dict[str, Any] = {"mixture": m.name, "seed": model_seed, "swept_share": swept,
+                           "reasoning_share": shares.get("reasoning"),
                            "visual_share": shares.get("visual"), "tokens": int(info["tokens_consumed"]),
                            "final_loss": float(info["final_loss"])}
     row.update({k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -215,21 +257,25 @@ def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | No
     out.mkdir(parents=True, exist_ok=True)
     specs = _spec_paths(sweep, out)
     total = common_total(sweep, specs, shards)
-    log(f"sweep {sweep.name}: {len(sweep.mixtures)} mixtures, {total} tokens each")
+    seeds = f", seeds {sweep.seeds}" if sweep.seeds else ""
+    log(f"sweep {sweep.name}: {len(sweep.mixtures)} mixtures, {total} tokens each{seeds}")
     rows = []
-    for m in sweep.mixtures:
-        key = _key(sweep, specs[m.name], total, shards)
-        done = out / m.name / "result.json"
+    for m, seed in sweep.runs():
+        key = _key(sweep, specs[m.name], total, shards, seed)
+        done = run_dir(out, m, seed) / "result.json"
+        label = m.name if seed is None else f"{m.name} seed {seed}"
         if done.is_file():
             saved = json.loads(done.read_text(encoding="utf-8"))
             if saved.get("key") == key:
-                log(f"  {m.name}: done already (skipped)")
+                log(f"  {label}: done already (skipped)")
+                # rows written before the seed column existed: their model seed is the [train] one
+                saved["row"].setdefault("seed", _seeds_of(sweep, seed)[1])
                 rows.append(saved["row"])
                 continue
-            log(f"  {m.name}: configuration changed since the last run; redoing it")
-        log(f"  {m.name}: manifest → train → probe")
+            log(f"  {label}: configuration changed since the last run; redoing it")
+        log(f"  {label}: manifest → train → probe")
         row = run_mixture(sweep, m, specs[m.name], total, shards, out, tokenizer=tokenizer, device=device,
-                          progress=progress)
+                          progress=progress, seed=seed)
         write_json_atomic(done, {"key": key, "row": row})
         rows.append(row)
     path = out / RESULTS_FILE

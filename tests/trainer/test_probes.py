@@ -55,6 +55,11 @@ def test_bpb_on_heldout_split_matches_manual_sum(tmp_path: Path, tiny_lm_dir: Pa
     assert any(r["source"] == "code" for r in rows)
     assert res["bpb_pool_coding"] == pytest.approx(res["bpb_source_code"])
     assert "bpb_label_code_reasoning" in res
+    # the category columns: visual_concept only on web-crawl rows, code_reasoning only on code rows
+    assert res["bpb_visual"] == pytest.approx(res["bpb_source_web_crawl"])
+    assert res["bpb_reasoning"] == pytest.approx(res["bpb_source_code"])
+    assert res["bpb_visual_segments"] == sum(r["visual"] for r in rows) == sum(r["source"] == "web-crawl" for r in rows)
+    assert res["bpb_visual"] != pytest.approx(res["bpb_overall"])
     # random-init model over a ~300-token vocabulary: about log2(vocab) bits per token
     assert 0.5 < res["bpb_overall"] < 10
 

@@ -118,7 +118,7 @@ knowledge_items = "{_items(tmp_path)}"
     assert (out / "plots" / "bpb_overall.png").stat().st_size > 1000
     assert (out / "plots" / "overview.png").is_file()
     md = (out / "results.md").read_text()
-    assert md.count("\n") == 5 and "reasoning_100" in md
+    assert md.split("\n\n")[0].count("\n") == 4 and "reasoning_100" in md and "Spearman ρ" in md
 
 
 def test_sweep_file_errors_name_the_key(tmp_path: Path, shards: Path) -> None:
@@ -136,6 +136,11 @@ def test_bundled_sweeps_parse() -> None:
     s = load_sweep("lsbs_mix0_vs_mix6")
     assert [m.name for m in s.mixtures] == ["lsbs_mix0", "lsbs_mix6"] and s.total_tokens == "500K"
     assert len(load_sweep("lsbs_reasoning_share").mixtures) == 5
+    for name, swept in [("visual_share", "visual"), ("reasoning_share", "reasoning"),
+                        ("visual_share_quick", "visual")]:
+        s = load_sweep(name)  # the effect sweeps: >= 4 points from 0 to 40 %, >= 2 seeds, bpb on all held-out text
+        assert s.swept == s.grid_where == swept and len(s.seeds or []) >= 2 and len(s.mixtures) >= 4
+        assert [m.nominal_share for m in s.mixtures][::len(s.mixtures) - 1] == [0, 0.4]
     with pytest.raises(FileNotFoundError, match="bundled sweep"):
         load_sweep("no_such_sweep")
 
@@ -150,3 +155,85 @@ def test_resume_refuses_a_run_of_another_manifest(tmp_path: Path, shards: Path) 
     assert train_manifest(a, tmp_path / "run", cfg=cfg)["status"] == "paused"
     with pytest.raises(ValueError, match="different run.*manifest_sha256"):
         train_manifest(b, tmp_path / "run", cfg=cfg, resume=True)
+
+
+def _seeds_sweep(tmp_path: Path, seeds: str) -> Path:
+    sweep = tmp_path / "seeds.toml"
+    sweep.write_text(f"""
+name = "visual"
+total_tokens = 240
+swept = "visual"
+{seeds}
+[grid]
+where = "visual"
+shares = [0, 50]
+[train]
+seq_len = 32
+batch_tokens = 128
+checkpoint_every = 0
+[probe]
+probes = ["bpb"]
+heldout_fraction = 0.2
+""")
+    return sweep
+
+
+def test_seeds_train_each_mixture_once_per_seed(tmp_path: Path, shards: Path) -> None:
+    sweep, out = _seeds_sweep(tmp_path, "seeds = [0, 3]"), tmp_path / "sw"
+    res = runner.invoke(app, ["sweep", str(sweep), "--shards", str(shards), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    df = pl.read_parquet(out / "results.parquet").sort("mixture", "seed")
+    assert df.select("mixture", "seed").rows() == [("visual_0", 0), ("visual_0", 3), ("visual_50", 0),
+                                                   ("visual_50", 3)]
+    assert df["visual_share"].to_list() == pytest.approx([0, 0, 0.5, 0.5])
+    for m, s in df.select("mixture", "seed").rows():
+        run = json.loads((out / m / f"seed-{s}" / "run" / "run.json").read_text())
+        head = json.loads((out / m / f"seed-{s}" / "manifest" / "manifest.json").read_text())
+        assert run["train_config"]["seed"] == s and head["seed"] == s  # model init and data selection/order
+    # another seed: other weights and another manifest order for the same mixture
+    assert df["checkpoint_sha256"].n_unique() == 4 and df["manifest_sha256"].n_unique() == 4
+    for col in ("bpb_visual", "bpb_reasoning", "bpb_overall"):
+        assert df[col].null_count() == 0
+    assert df["bpb_visual_segments"].n_unique() == 1  # every run is probed on the same held-out texts
+
+    # rerun: every (mixture, seed) skipped; one seed's result removed: only that run is redone
+    (out / "visual_50" / "seed-3" / "result.json").unlink()
+    res = runner.invoke(app, ["sweep", str(sweep), "--shards", str(shards), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0 and res.output.count("skipped") == 3 and "visual_50 seed 3: manifest" in res.output
+    again = pl.read_parquet(out / "results.parquet").sort("mixture", "seed")
+    assert again.select(sorted(again.columns)).equals(df.select(sorted(df.columns)))  # a deterministic redo
+
+    res = runner.invoke(app, ["sweep", "plot", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Dose-response over 2 points, 2 seed(s) [0, 3]" in res.output and "Spearman ρ" in res.output
+    assert (out / "plots" / "bpb_visual.png").stat().st_size > 1000
+    res = runner.invoke(app, ["sweep", "summary", str(out), "--column", "bpb_visual"])
+    assert res.exit_code == 0 and res.output.count(" ± ") == 3 and "bpb_overall" not in res.output, res.output
+
+
+@pytest.mark.parametrize("line, message", [
+    ("seeds = []", "non-empty list"),
+    ("seeds = [0, 0]", "repeat"),
+    ("seeds = [1.5]", "non-negative integers"),
+    ("seeds = [0, 1]\nseed = 2", "not both"),
+])
+def test_bad_seeds_are_refused(tmp_path: Path, line: str, message: str) -> None:
+    from trainer.sweep import load_sweep
+    with pytest.raises(ValueError, match=message):
+        load_sweep(_seeds_sweep(tmp_path, line))
+
+
+def test_summary_means_spread_and_rho() -> None:
+    from trainer.summary import effect, summary_markdown
+    rows = [{"swept_share": sh, "seed": sd, "bpb_visual": v}
+            for sh, sd, v in [(0.0, 0, 3.0), (0.0, 1, 3.2), (0.2, 0, 2.9), (0.2, 1, 2.9), (0.4, 0, 2.5),
+                              (0.4, 1, 2.9)]]
+    e = effect(rows, "bpb_visual")
+    assert [p.mean for p in e.points] == pytest.approx([3.1, 2.9, 2.7])
+    assert [(p.lo, p.hi, p.n) for p in e.points] == [(3.0, 3.2, 2), (2.9, 2.9, 2), (2.5, 2.9, 2)]
+    assert e.points[0].std == pytest.approx(0.1414, abs=1e-4) and e.rho == pytest.approx(-1.0)
+    assert e.trend == "falls"
+    rows[3]["bpb_visual"] = 3.5  # the 20 % point now above 0 %: no longer monotone, ρ = -0.5
+    e = effect(rows, "bpb_visual")
+    assert e.trend == "not monotone" and e.rho == pytest.approx(-0.5)
+    assert "| 20 | 3.2000 ± 0.4243 [2.9000, 3.5000] |" in summary_markdown(rows)
