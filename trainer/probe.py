@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,23 @@ def default_probes(causal: bool, shards: Path | None, vision_model: Path | None)
     if vision_model is not None:
         chosen.append("vision")
     return chosen
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The ``[probe]`` table of a sweep file: :func:`run_probes` options (paths relative to the sweep file)."""
+
+    probes: list[str] | None = None
+    color_table: str = "xkcd"
+    color_limit: int | None = None
+    bpb_limit: int = 500
+    heldout_fraction: float | None = None
+    knowledge_items: Path | None = None
+    vision_model: Path | None = None
+    pairs: Path | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: list[str] | None = None,

@@ -26,7 +26,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ import tomllib
 from formats.atomic import write_json_atomic
 from formats.index import index_sha256
 from formats.schema import RESULTS_FILE
+from formats.tables import from_table
 
 SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "seeds", "swept", "mixtures", "grid", "train", "probe"}
 BUNDLED = Path(__file__).resolve().parent / "sweeps"
-PROBE_KEYS = {"probes", "color_table", "color_limit", "bpb_limit", "heldout_fraction", "knowledge_items",
-              "vision_model", "pairs"}
+PATH_KEYS = ("knowledge_items", "vision_model", "pairs")  # [probe] paths, relative to the sweep file
 
 
 @dataclass
@@ -108,6 +108,7 @@ def resolve_sweep_path(sweep: str | Path) -> Path:
 
 def load_sweep(path: str | Path) -> Sweep:
     """Parse and validate a sweep file (or bundled sweep name); errors name the file and key."""
+    from trainer.probe import ProbeSettings
     from trainer.train import TrainConfig
     path = resolve_sweep_path(path)
     try:
@@ -120,16 +121,12 @@ def load_sweep(path: str | Path) -> Sweep:
     if ("mixtures" in data) == ("grid" in data):
         raise ValueError(f"sweep {path}: give exactly one of `mixtures = [...]` or a `[grid]` table")
     train = dict(data.get("train", {}))
-    bad = set(train) - set(TrainConfig.__dataclass_fields__)
-    if bad:
-        raise ValueError(f"sweep {path}: unknown [train] key(s) {sorted(bad)}")
+    from_table(TrainConfig, train, f"sweep {path} [train]")  # names and types, before any run starts
     probe = dict(data.get("probe", {}))
-    if set(probe) - PROBE_KEYS:
-        raise ValueError(f"sweep {path}: unknown [probe] key(s) {sorted(set(probe) - PROBE_KEYS)}; "
-                         f"allowed: {sorted(PROBE_KEYS)}")
-    for key in ("knowledge_items", "vision_model", "pairs"):
-        if key in probe:
+    for key in PATH_KEYS:
+        if isinstance(probe.get(key), str):
             probe[key] = str((path.parent / probe[key]).resolve())
+    from_table(ProbeSettings, probe, f"sweep {path} [probe]")
     grid_where = None
     if "grid" in data:
         grid = data["grid"]
@@ -218,7 +215,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     import manifests
     from formats.hashing import sha256_file
     from mixtures import load_spec
-    from trainer.probe import pools_from_manifest, run_probes
+    from trainer.probe import ProbeSettings, pools_from_manifest, run_probes
     from trainer.run import train_manifest
     from trainer.train import TrainConfig
 
@@ -228,11 +225,11 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     shutil.rmtree(rdir, ignore_errors=True)
     manifest_seed, model_seed = _seeds_of(sweep, seed)
     manifests.build(load_spec(spec, total_tokens=total, seed=manifest_seed), shards, mdir)
-    cfg = TrainConfig(**{**sweep.train, "seed": model_seed, "device": device, "progress": progress})
+    cfg = replace(from_table(TrainConfig, sweep.train, f"sweep {sweep.name} [train]"),
+                  seed=model_seed, device=device, progress=progress)
     model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model
     info = train_manifest(mdir, rdir, model=model, cfg=cfg, tokenizer=tokenizer, shards_root=shards)
-    probe_opts = {k: Path(v) if k in ("knowledge_items", "vision_model", "pairs") else v
-                  for k, v in sweep.probe.items()}
+    probe_opts = from_table(ProbeSettings, sweep.probe, f"sweep {sweep.name} [probe]").kwargs()
     scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir),
                         color_plot=base / "color_mds.png", **probe_opts)
     head = json.loads((mdir / "manifest.json").read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint was kept."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     seq_len: int = 256
     batch_tokens: int = 8192  # global tokens per optimizer step (sequences × seq_len × ranks)

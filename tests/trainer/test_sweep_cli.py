@@ -223,6 +223,22 @@ def test_bad_seeds_are_refused(tmp_path: Path, line: str, message: str) -> None:
         load_sweep(_seeds_sweep(tmp_path, line))
 
 
+@pytest.mark.parametrize("table, message", [
+    ("[train]\nlr = \"fast\"", r"\[train\]: lr = 'fast' is not float"),
+    ("[train]\nlearning_rate = 0.1", r"\[train\]: unknown key\(s\) \['learning_rate'\]"),
+    ("[train]\nbetas = [0.9]", r"\[train\]: betas = \[0.9\] is not tuple\[float, float\]"),
+    ("[probe]\nbpb_limit = \"all\"", r"\[probe\]: bpb_limit = 'all' is not int"),
+    ("[probe]\nprobes = \"bpb\"", r"\[probe\]: probes = 'bpb' is not list\[str\]"),
+])
+def test_settings_tables_are_typed(tmp_path: Path, table: str, message: str) -> None:
+    """[train] and [probe] load into TrainConfig / ProbeSettings when the file is read, before any run."""
+    from trainer.sweep import load_sweep
+    path = tmp_path / "s.toml"
+    path.write_text(f'mixtures = ["lsbs_mix0"]\n{table}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_sweep(path)
+
+
 def test_summary_means_spread_and_rho() -> None:
     from trainer.summary import effect, summary_markdown
     rows = [{"swept_share": sh, "seed": sd, "bpb_visual": v}
