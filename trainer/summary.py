@@ -1,8 +1,9 @@
 """Dose-response summary of a sweep: each score per swept share, averaged over seeds, with the seed spread and
 Spearman's ρ between the share and the mean score (docs/trainer.md, "Effect sweeps").
 
-The points are the distinct swept shares; a point's runs are its seeds. ρ is taken over the per-point means
-(not over single runs), so a seed's noise cannot add points; the spread says how far one seed is from another.
+The points are the mixtures (x: their swept share, averaged over seeds); a point's runs are its seeds. ρ is
+taken over the per-point means (not over single runs), so a seed's noise cannot add points; the spread says
+how far one seed is from another.
 """
 
 from __future__ import annotations
@@ -51,20 +52,23 @@ def _trend(means: list[float]) -> str:
 
 
 def points(rows: list[dict[str, Any]], column: str) -> list[Point]:
-    """Per swept share: mean, std and min–max over the runs (seeds) that have the score."""
-    by_share: dict[float, list[float]] = {}
+    """Per mixture (its seeds' runs): the mean swept share, and the score's mean, std and min–max.
+
+    Grouped by mixture, not by share value: the measured share of a preset mixture can differ a little from
+    one seed's selection to another's, and those runs are still one point."""
+    groups: dict[Any, list[tuple[float, float]]] = {}
     for r in rows:
         share, v = r.get("swept_share"), r.get(column)
         if share is None or v is None or (isinstance(v, float) and math.isnan(v)):
             continue
-        by_share.setdefault(float(share), []).append(float(v))
+        groups.setdefault(r.get("mixture", share), []).append((float(share), float(v)))
     out = []
-    for share in sorted(by_share):
-        vals = by_share[share]
+    for runs in groups.values():
+        vals = [v for _, v in runs]
         mean = sum(vals) / len(vals)
         std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        out.append(Point(share, mean, std, min(vals), max(vals), len(vals)))
-    return out
+        out.append(Point(sum(s for s, _ in runs) / len(runs), mean, std, min(vals), max(vals), len(vals)))
+    return sorted(out, key=lambda p: p.share)
 
 
 def effect(rows: list[dict[str, Any]], column: str) -> Effect:

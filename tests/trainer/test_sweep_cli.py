@@ -253,3 +253,11 @@ def test_summary_means_spread_and_rho() -> None:
     e = effect(rows, "bpb_visual")
     assert e.trend == "not monotone" and e.rho == pytest.approx(-0.5)
     assert "| 20 | 3.2000 ± 0.4243 [2.9000, 3.5000] |" in summary_markdown(rows)
+    # a preset mixture's measured share differs a little by seed: still one point per mixture, at the mean share
+    preset = [{"mixture": m, "seed": sd, "swept_share": sh, "bpb_visual": v}
+              for m, sd, sh, v in [("a", 0, 0.10, 3.0), ("a", 1, 0.12, 3.1), ("b", 0, 0.30, 2.0), ("b", 1, 0.31, 2.2),
+                                   ("c", 0, 0.50, 1.0), ("c", 1, 0.49, 1.4)]]
+    e = effect(preset, "bpb_visual")
+    assert [(p.share, p.n) for p in e.points] == [(pytest.approx(0.11), 2), (pytest.approx(0.305), 2),
+                                                   (pytest.approx(0.495), 2)]
+    assert e.rho == pytest.approx(-1.0) and e.trend == "falls"
