@@ -176,6 +176,12 @@ def propose(sweep_dir: Path, target: str, maximize: bool, seed: int = 0) -> Prop
     raise ValueError(f"{sweep_dir}: no feasible candidate among {len(cands)} draws; check design.json's bounds")
 
 
+def _best_observed(obs: Observations, maximize: bool) -> dict[str, Any]:
+    """The sweep's own best mixture: the bar the proposal has to beat."""
+    i = int(np.argmax(obs.metric) if maximize else np.argmin(obs.metric))
+    return {"best_observed": float(obs.metric[i]), "best_observed_mixture": obs.mixtures[i]}
+
+
 def provenance(p: Proposal, results_sha256: str, target: str, maximize: bool) -> dict[str, Any]:
     """The [provenance] table of the proposed spec (read back by ``foresight sweep plot``)."""
     out: dict[str, Any] = {"kind": "foresight-proposal", "target": target,
@@ -183,7 +189,7 @@ def provenance(p: Proposal, results_sha256: str, target: str, maximize: bool) ->
                            "regressor": p.regressor, "cv": "leave-one-out",
                            "cv_spearman": p.cv[p.regressor]["spearman"], "cv_r2": p.cv[p.regressor]["r2"],
                            "results_sha256": results_sha256, "mixtures": len(p.observations.mixtures),
-                           "runs": p.observations.runs}
+                           "runs": p.observations.runs, **_best_observed(p.observations, maximize)}
     return {k: (str(v) if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 

@@ -24,25 +24,37 @@ def proposals(sweep_dir: Path) -> list[dict[str, Any]]:
     df = pl.read_parquet(sweep_dir / RESULTS_FILE)
     out = []
     for name in df["mixture"].unique(maintain_order=True).to_list():
-        spec = sweep_dir / name / "spec.toml"
-        prov = tomllib.loads(spec.read_text(encoding="utf-8")).get("provenance", {}) if spec.is_file() else {}
+        prov = _provenance(sweep_dir / name / "spec.toml")
         target = prov.get("target")
-        if prov.get("kind") != "foresight-proposal" or target not in df.columns:
+        if not prov or target not in df.columns:
             continue
         achieved = df.filter(pl.col("mixture") == name)[target].mean()
         out.append({"mixture": name, "target": target, "direction": prov.get("direction"),
                     "predicted": float(prov["predicted"]), "achieved": float(achieved),
+                    "best_observed": prov.get("best_observed"),
                     "regressor": prov.get("regressor"), "cv_spearman": prov.get("cv_spearman"),
                     "cv_r2": prov.get("cv_r2")})
     return out
 
 
+def _provenance(spec: Path) -> dict[str, Any]:
+    """A proposal's ``[provenance]`` table, or {} for a spec that is not a proposal."""
+    prov = tomllib.loads(spec.read_text(encoding="utf-8")).get("provenance", {}) if spec.is_file() else {}
+    return prov if prov.get("kind") == "foresight-proposal" else {}
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    return "–" if v is None else f"{float(v):.{digits}f}"
+
+
 def proposal_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| mixture | target | direction | predicted | achieved | regressor | CV Spearman | CV R² |",
-             "|---|---|---|---|---|---|---|---|"]
+    """Predicted and achieved beside the best mixture the proposal's sweep measured (from its provenance)."""
+    lines = ["| mixture | target | direction | predicted | achieved | best observed in the sweep | regressor | "
+             "CV Spearman | CV R² |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['mixture']} | {r['target']} | {r['direction']} | {r['predicted']:.4f} | "
-                     f"{r['achieved']:.4f} | {r['regressor']} | {r['cv_spearman']} | {r['cv_r2']} |")
+        lines.append(f"| {r['mixture']} | {r['target']} | {r['direction']} | {_num(r['predicted'])} | "
+                     f"{_num(r['achieved'])} | {_num(r['best_observed'])} | {r['regressor']} | "
+                     f"{_num(r['cv_spearman'], 3)} | {_num(r['cv_r2'], 3)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -97,11 +97,16 @@ def test_design_sweep_propose_run_plot(tmp_path: Path, shards: Path) -> None:
         assert abs(pool["target_tokens"] - weights[name] * 200) < 1
         assert int(entries.filter(pl.col("pool") == name)["n_tokens"].sum()) == pool["target_tokens"]
 
+    swarm_best = df["bpb_overall"].min()  # the bar the proposal has to beat, carried in its provenance
+    assert meta["best_observed"] == swarm_best
+    assert meta["best_observed_mixture"] == df.filter(pl.col("bpb_overall") == swarm_best)["mixture"][0]
+
     run = tmp_path / "prop_run"
     _cli("sweep", prop.with_name("best.sweep.toml"), "--shards", shards, "--out", run, "--quiet")
     res = _cli("sweep", "plot", run)
     achieved = pl.read_parquet(run / "results.parquet")["bpb_overall"][0]
-    assert "| best | bpb_overall | minimize |" in res.output and f"{achieved:.4f}" in res.output
+    row = f"| best | bpb_overall | minimize | {meta['predicted']:.4f} | {achieved:.4f} | {swarm_best:.4f} |"
+    assert row in res.output, res.output
     assert (run / "plots" / "predicted_vs_achieved.png").stat().st_size > 1000
 
 
