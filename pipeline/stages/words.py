@@ -54,7 +54,9 @@ class WindowedWordTokenizer(WordTokenizer):
         return [w for part in whitespace_windows(text, self.window) for w in self._words(part)]
 
     def _words(self, text: str) -> list[str]:
-        if not self._fast or "IS_ALPHA" in text:  # datatrove special-cases that string: let it
+        if not self._fast or "IS_ALPHA" in text:
+            # spaCy sometimes fails on that string, and datatrove then drops it from the text; whether it fails
+            # depends on the pipeline's history, so such (rare) texts go through datatrove's own tokenizer
             return self.inner.word_tokenize(text)
         if self._nlp is None or len(self._nlp.vocab) > MAX_LEXEMES:
             import spacy
