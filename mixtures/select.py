@@ -1,8 +1,7 @@
 """Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
 
-One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``doc_id``, ``text_sha256``,
-``n_tokens``, a bitmask of the pools it matches, the ``reasoning`` / ``visual`` flags and any score column a pool
-orders by (the manifest's columns come from this scan, so writing it never reads the shards again). Everything after is
+One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
+it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by. Everything after is
 numpy. The seeded order key of a segment is ``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a
 function of the id alone, so file layout, listing order and thread count do not matter, and a fixed published
 algorithm, so the same inputs give the same manifest on any machine and library version.
@@ -30,9 +29,6 @@ class Candidates:
     row: np.ndarray  # int64, row inside that file
     n_tokens: np.ndarray  # int64
     ids: pa.Array  # segment ids (large_string)
-    # for the manifest, as DuckDB returned them (cast after the selection's take: 4x fewer values)
-    doc_ids: pa.ChunkedArray | pa.Array  # doc_id
-    text_sha256: pa.ChunkedArray | pa.Array  # 32-byte sha256 of the text
     key: np.ndarray  # uint64, seeded order key
     dockey: np.ndarray  # uint64, hash of doc_id (only to count documents)
     mask: np.ndarray  # uint64, bit i = matches pool i
@@ -44,16 +40,17 @@ class Candidates:
         return len(self.n_tokens)
 
 
+
+
 def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str]) -> str:
     bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
     where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
     extra = "".join(f", {c}" for c in flags + scores)
-    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id, doc_id, text_sha256{extra}, ({bits}) AS _mask "
+    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id, doc_id{extra}, ({bits}) AS _mask "
              f"FROM {VIEW} WHERE {' AND '.join(where)}")
     # hash(doc_id) only counts documents, so DuckDB's fast (version-specific) hash is fine there
     return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, id AS i, "
-            f"doc_id AS doc, text_sha256 AS sha, hash(doc_id) AS d, _mask AS m{extra} FROM ({inner}) "
-            "WHERE _mask <> 0")
+            f"hash(doc_id) AS d, _mask AS m{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
@@ -65,7 +62,6 @@ def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], excl
         return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
 
     cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64), ids=ids,
-                      doc_ids=tbl.column("doc"), text_sha256=tbl.column("sha"),
                       key=stable_keys(ids, seed), dockey=col("d", np.uint64), mask=col("m", np.uint64),
                       flags={c: col(c, np.bool_) for c in flags},
                       scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
@@ -80,9 +76,7 @@ def _canonical_order(cand: Candidates) -> None:
         perm = np.argsort(pos, kind="stable")
         for name in ("file", "row", "n_tokens", "key", "dockey", "mask"):
             setattr(cand, name, getattr(cand, name)[perm])
-        take = pa.array(perm)
-        cand.ids, cand.doc_ids, cand.text_sha256 = (cand.ids.take(take), cand.doc_ids.take(take),
-                                                    cand.text_sha256.take(take))
+        cand.ids = cand.ids.take(pa.array(perm))
         cand.flags = {k: v[perm] for k, v in cand.flags.items()}
         cand.scores = {k: v[perm] for k, v in cand.scores.items()}
 
