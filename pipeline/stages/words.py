@@ -61,7 +61,7 @@ class WindowedWordTokenizer(WordTokenizer):
         if self._nlp is None or len(self._nlp.vocab) > MAX_LEXEMES:
             import spacy
 
-            self._nlp = spacy.blank(self.language)
+            self._nlp = spacy.blank(self.inner.language)  # the spaCy code datatrove chose for this language
         return strip_strings([t.text for t in self._nlp.tokenizer(text)])
 
     def sent_tokenize(self, text: str) -> list[str]:
