@@ -83,6 +83,9 @@ bench: install
 	$(PY) benchmarks/bench_mix.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_audit.py
+	@test -d $(DEMO)/corpus || $(FS) corpus sample $(DEMO)/corpus
+	$(PY) benchmarks/bench_curate.py --corpus $(DEMO)/corpus --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS)
+	$(PY) benchmarks/bench_memory.py --corpus $(DEMO)/corpus --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS)
 
 clean:
 	rm -rf $(DEMO)

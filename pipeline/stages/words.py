@@ -1,9 +1,16 @@
-"""Word splitting in bounded memory for datatrove's filters and MinHash.
+"""Word splitting in bounded memory, and faster, for datatrove's filters and MinHash (the same words).
 
 datatrove's word tokenizers (spaCy for English) build a whole spaCy ``Doc`` per text: about 80 bytes of
 memory per character. spaCy splits at whitespace before anything else, so a text cut into windows just
 before a non-space character that follows whitespace gives the same words window by window; only the
 word list is held, never the ``Doc`` of a long text.
+
+Speed: datatrove's spaCy tokenizer runs the full pipeline (its sentencizer too) inside a ``memory_zone``,
+which frees every lexeme and tokenizer-cache entry after each text, so every word of every document is
+analysed from scratch (``Vocab._new_lexeme`` and the affix search were most of the filter stage's time).
+For plain spaCy languages we call the pipeline's tokenizer alone (the sentencizer never changes tokens) and
+keep its vocabulary and cache across texts, bounded by starting a fresh pipeline after ``MAX_LEXEMES``
+lexemes. The cache only memoises a deterministic function, so the words are identical.
 """
 
 from __future__ import annotations
@@ -11,10 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 
-from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, WordTokenizer, load_word_tokenizer, strip_strings
 
 WINDOW_CHARS = 1 << 20
+MAX_LEXEMES = 300_000  # a fresh spaCy pipeline after this many (≈ 100 MB of vocabulary and cache)
 _WORD_START = re.compile(r"(?<=\s)\S")
 
 
@@ -35,11 +44,25 @@ class WindowedWordTokenizer(WordTokenizer):
         super().__init__(language)
         self.inner = load_word_tokenizer(language)
         self.window = window
+        # only where datatrove uses a blank spaCy pipeline as is (not for ja/zh/vi, which have their own setup)
+        self._fast = type(self.inner) is SpaCyTokenizer and self.inner.config is None and language != "ja"
+        self._nlp: Any = None
 
     def word_tokenize(self, text: str) -> list[str]:
         if len(text) <= self.window:
+            return self._words(text)
+        return [w for part in whitespace_windows(text, self.window) for w in self._words(part)]
+
+    def _words(self, text: str) -> list[str]:
+        if not self._fast or "IS_ALPHA" in text:
+            # spaCy sometimes fails on that string, and datatrove then drops it from the text; whether it fails
+            # depends on the pipeline's history, so such (rare) texts go through datatrove's own tokenizer
             return self.inner.word_tokenize(text)
-        return [w for part in whitespace_windows(text, self.window) for w in self.inner.word_tokenize(part)]
+        if self._nlp is None or len(self._nlp.vocab) > MAX_LEXEMES:
+            import spacy
+
+            self._nlp = spacy.blank(self.inner.language)  # the spaCy code datatrove chose for this language
+        return strip_strings([t.text for t in self._nlp.tokenizer(text)])
 
     def sent_tokenize(self, text: str) -> list[str]:
         return self.inner.sent_tokenize(text)

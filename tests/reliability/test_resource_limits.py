@@ -75,3 +75,15 @@ def test_windowed_word_splitting_gives_datatroves_words(window: int) -> None:
     assert "".join(whitespace_windows(text, window)) == text
     assert all(len(w) <= window for w in whitespace_windows(text, window))
     assert WindowedWordTokenizer("en", window).word_tokenize(text) == load_word_tokenizer("en").word_tokenize(text)
+
+
+def test_word_splitting_keeps_datatroves_words_across_texts_and_vocabulary_resets(monkeypatch) -> None:
+    """The spaCy vocabulary and cache kept between texts (and dropped past MAX_LEXEMES) change no word."""
+    import pipeline.stages.words as words
+
+    monkeypatch.setattr(words, "MAX_LEXEMES", 50)  # a fresh pipeline every few texts
+    ours, theirs = WindowedWordTokenizer("en"), load_word_tokenizer("en")
+    texts = [prose(i, 60) + " don't U.S.A. (x) e.g. 3.5% «quoted» naïve—dash http://a.b/c?d=1 :-)" for i in range(30)]
+    texts += ["", "   ", "one"]  # (texts holding "IS_ALPHA" go to datatrove's tokenizer: its words depend on its state)
+    for text in texts + texts[::-1]:
+        assert ours.word_tokenize(text) == theirs.word_tokenize(text)
