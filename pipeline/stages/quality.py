@@ -48,8 +48,8 @@ class ExemptFilter(BaseFilter):
 
     def __init__(self, filter_name: str, inner: BaseFilter, exempt_sources: frozenset[str] = frozenset(),
                  release_words: bool = False, exclusion_writer: Any = None) -> None:
+        self.name = f"🔻 {filter_name}"  # before datatrove's __init__, which names the step's stats after it
         super().__init__(exclusion_writer)
-        self.name = f"🔻 {filter_name}"
         self.filter_name, self.inner, self.exempt_sources = filter_name, inner, exempt_sources
         self.release_words = release_words  # the last filter of the chain clears datatrove's word cache
 

@@ -46,6 +46,9 @@ def _chain(steps: list, docs: list[Document]) -> list[Document]:
 def test_quality_filters_are_datatrove_steps_that_drop_with_reason_and_exempt_code() -> None:
     steps = quality_filters(load_config().filters)
     assert [s.filter_name for s in steps] == ["gopher_repetition", "gopher_quality", "fineweb_quality"]  # c4 off
+    # datatrove names each step's stats (stats.json) after the step
+    assert [s.stats.name for s in steps] == [f"🔻 - FILTER: 🔻 {n}" for n in ("gopher_repetition", "gopher_quality",
+                                                                          "fineweb_quality")]
     repetitive = "\n".join(["buy now buy now"] * 40)
     kept = _chain(steps, _docs(prose(1, 200), repetitive))
     assert [d.id for d in kept] == ["d0"]
