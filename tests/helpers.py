@@ -45,3 +45,14 @@ def make_shards(tmp_path: Path, docs: list[dict[str, Any]], name: str = "shards"
                         accounting={"read": len(docs), "kept": len(docs), "dropped": {}, "errored": {}})
     write_index(root, index)
     return root
+
+
+# [train] and [probe] tables of a sweep that trains in seconds (the tiny model on a few hundred tokens).
+TINY_SWEEP_SETTINGS = """[train]
+seq_len = 32
+batch_tokens = 128
+checkpoint_every = 0
+[probe]
+probes = ["bpb"]
+heldout_fraction = 0.2
+"""

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from foresight.cli import app
 from mixtures.design import DesignError, make_constraints, swarm
 from mixtures.propose import leave_one_out, r2, regressors, spearman
-from tests.helpers import WORDS, make_shards
+from tests.helpers import TINY_SWEEP_SETTINGS, WORDS, make_shards
 
 runner = CliRunner()
 BASE = """name = "cats"
@@ -34,16 +34,7 @@ weight = 0.3
 where = "NOT reasoning AND NOT visual"
 weight = 0.3
 """
-LIKE = """model = "tiny"
-mixtures = ["lsbs_mix0"]
-[train]
-seq_len = 32
-batch_tokens = 128
-checkpoint_every = 0
-[probe]
-probes = ["bpb"]
-heldout_fraction = 0.2
-"""
+LIKE = 'model = "tiny"\nmixtures = ["lsbs_mix0"]\n' + TINY_SWEEP_SETTINGS
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from foresight.cli import app
-from tests.helpers import WORDS, make_shards
+from tests.helpers import TINY_SWEEP_SETTINGS, WORDS, make_shards
 from trainer.probes.knowledge import load_items
 
 runner = CliRunner()
@@ -167,14 +167,7 @@ swept = "visual"
 [grid]
 where = "visual"
 shares = [0, 50]
-[train]
-seq_len = 32
-batch_tokens = 128
-checkpoint_every = 0
-[probe]
-probes = ["bpb"]
-heldout_fraction = 0.2
-""")
+{TINY_SWEEP_SETTINGS}""")
     return sweep
 
 
