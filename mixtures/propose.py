@@ -9,7 +9,7 @@ dependency). Each sweep row is one trained mixture (and seed); a mixture's rows 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -105,9 +105,12 @@ def regressors() -> tuple[dict[str, Callable[..., Any]], list[str]]:
     return out, notes
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Spearman's ρ (average ranks for ties); NaN when it is undefined (fewer than 3 pairs, a constant side).
+    Also the dose-response ρ of ``trainer.summary``."""
     from scipy.stats import spearmanr
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
 

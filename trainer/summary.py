@@ -34,14 +34,6 @@ class Effect:
     trend: str  # "falls" / "rises" (every step strictly), else "not monotone"
 
 
-def spearman(x: list[float], y: list[float]) -> float:
-    """Spearman's ρ (average ranks for ties); NaN when it is undefined (fewer than 3 pairs, a constant side)."""
-    from scipy.stats import spearmanr
-    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
-
-
 def _trend(means: list[float]) -> str:
     steps = [b - a for a, b in zip(means, means[1:], strict=False)]
     if steps and all(s < 0 for s in steps):
@@ -72,6 +64,8 @@ def points(rows: list[dict[str, Any]], column: str) -> list[Point]:
 
 
 def effect(rows: list[dict[str, Any]], column: str) -> Effect:
+    from mixtures.propose import spearman
+
     pts = points(rows, column)
     means = [p.mean for p in pts]
     return Effect(column, pts, spearman([p.share for p in pts], means), _trend(means))
