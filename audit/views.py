@@ -17,7 +17,7 @@ import pyarrow as pa
 from audit.sandbox import AuditError
 from formats.schema import EXCLUDED_DIR, RESULTS_FILE, segment_schema
 from formats.segments import create_segments_view
-from formats.splits import DEFAULT_HELDOUT_FRACTION, heldout_sql
+from formats.splits import BUCKET_COLUMN, DEFAULT_HELDOUT_FRACTION, heldout_sql
 from formats.sql import quote_ident, quote_literal
 from formats.taxonomy import GROUPS, LABEL_NAMES, score_column
 from manifests.read import check_entries_hash, read_header
@@ -113,7 +113,8 @@ def create_documents(con: duckdb.DuckDBPyConnection, heldout_fraction: float) ->
     parts += [f"bool_or({quote_ident(flag)}) AS {quote_ident(flag)}" for flag in (*GROUPS, *LABEL_NAMES)
               if flag in cols]
     parts += [f"max({score_column(n)}) AS {score_column(n)}" for n in LABEL_NAMES if score_column(n) in cols]
-    parts.append(f"{heldout_sql(heldout_fraction)} AS heldout")
+    stored = f"min({BUCKET_COLUMN})" if BUCKET_COLUMN in cols else None  # one bucket per doc_id
+    parts.append(f"{heldout_sql(heldout_fraction, stored=stored)} AS heldout")
     con.execute(f"CREATE VIEW documents AS SELECT {', '.join(parts)} FROM segments GROUP BY doc_id")
 
 

@@ -1,7 +1,8 @@
 """Manifest selection over a synthetic 10 M-row shard set: ours (DuckDB scan + numpy) vs a per-row Python loop.
 
 The script generates the shard set itself with DuckDB (six sources, Hive layout, real ``text_sha256`` of each
-row's short text, token lists of 1–63 ids, ``reasoning``/``visual`` flags) plus its ``index.json``, then:
+row's short text, token lists of 1–63 ids, the ``heldout_bucket`` curate stores, ``reasoning``/``visual`` flags)
+plus its ``index.json``, then:
 - ours: ``mixtures.plan`` + ``manifests.build.write_manifest`` for an LSBS-mix6-like spec (six source pools,
   held-out split excluded, 25 % of the corpus tokens), with DuckDB limited to ``--threads`` (default 2);
 - reference: a straightforward per-row Python loop (read rows as dicts, held-out test and pool predicates per
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats.index import build_index, read_index, write_index
-from formats.splits import is_heldout
+from formats.splits import bucket_sql, is_heldout
 from manifests.build import write_manifest
 from mixtures import load_spec, plan
 
@@ -50,12 +51,14 @@ def generate(root: Path, rows: int, threads: int) -> None:
             lo, k = k * per, k + 1
             rel = f"data/source={src}/part-{rank:05d}.parquet"
             con.execute(f"""COPY (
-                SELECT 'd' || i || '#0' AS id, 'd' || i AS doc_id, 0::INTEGER AS segment, '{src}' AS source,
+                SELECT doc_id || '#0' AS id, doc_id, 0::INTEGER AS segment, '{src}' AS source,
                        NULL::VARCHAR AS url, NULL::VARCHAR AS path, 'segment ' || i AS text,
                        unhex(sha256('segment ' || i)) AS text_sha256,
                        list_resize([]::UINTEGER[], n, 0::UINTEGER) AS tokens, n AS n_tokens,
+                       {bucket_sql('doc_id')}::USMALLINT AS heldout_bucket,
                        h % 3 = 0 AS reasoning, h % 4 = 1 AS visual
-                FROM (SELECT i, (1 + hash(i) % 63)::INTEGER AS n, hash(i * 7) AS h FROM range({lo}, {lo + per}) t(i))
+                FROM (SELECT i, 'd' || i AS doc_id, (1 + hash(i) % 63)::INTEGER AS n, hash(i * 7) AS h
+                      FROM range({lo}, {lo + per}) t(i))
             ) TO '{root / rel}' (FORMAT parquet, COMPRESSION zstd)""")
             rels.append(rel)
     tok = {"name": "synthetic", "sha256": "0" * 64, "vocab_size": 16384, "eos_id": 0, "pad_id": 1}
@@ -122,7 +125,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="keep the generated shards here and reuse them")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench_mix_"))
-    root = work / f"shards_{args.rows}"
+    root = work / f"shards_{args.rows}_v2"  # v2: with heldout_bucket (an older cached set is not reused)
     try:
         if not (root / "index.json").is_file():
             t = time.perf_counter()

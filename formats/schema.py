@@ -24,6 +24,8 @@ BASE_FIELDS: list[pa.Field] = [
     pa.field("text_sha256", pa.binary(32), nullable=False),
     pa.field("tokens", pa.list_(pa.uint32()), nullable=False),
     pa.field("n_tokens", pa.int32(), nullable=False),
+    # formats.splits.heldout_bucket(doc_id): the probe split without hashing every doc_id at each scan
+    pa.field("heldout_bucket", pa.uint16(), nullable=False),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from formats.splits import heldout_sql
+from formats.splits import BUCKET_COLUMN, heldout_sql
 from formats.sql import quote_ident, quote_literal
 
 FILE_POS_COL, ROW_POS_COL = "_file", "_row"  # position of the file in the list, row inside it
@@ -30,9 +30,12 @@ def create_segments_view(con: duckdb.DuckDBPyConnection, files: list[Path] | lis
         options += ["filename = true", "file_row_number = true"]
     if positions:  # DuckDB's virtual columns: read only when named
         extra += [f"file_index AS {FILE_POS_COL}", f"file_row_number AS {ROW_POS_COL}"]
-    if heldout_fraction is not None:
-        extra.append(f"{heldout_sql(heldout_fraction)} AS heldout")
-    select = "* EXCLUDE (filename, file_row_number)" if root is not None else "*"
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    con.execute(f"CREATE VIEW {quote_ident(name)} AS SELECT {select}{''.join(', ' + e for e in extra)} "
-                f"FROM read_parquet({listing}, {', '.join(options)})")
+    source = f"read_parquet({listing}, {', '.join(options)})"
+    if heldout_fraction is not None:
+        # the stored bucket where the shards have it (a union with older shards gives NULL on their rows)
+        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        extra.append(f"{heldout_sql(heldout_fraction, stored=BUCKET_COLUMN if BUCKET_COLUMN in have else None)} "
+                     "AS heldout")
+    select = "* EXCLUDE (filename, file_row_number)" if root is not None else "*"
+    con.execute(f"CREATE VIEW {quote_ident(name)} AS SELECT {select}{''.join(', ' + e for e in extra)} FROM {source}")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from formats.hashing import sha256_text
 from formats.schema import segment_schema
+from formats.splits import heldout_bucket
 from formats.taxonomy import LABEL_NAMES, derive_flags, score_column
 
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
@@ -23,6 +27,7 @@ def rows_to_table(rows: Iterable[dict[str, Any]], with_labels: bool,
         r = dict(r)
         r.setdefault("text_sha256", sha256_text(r["text"]))
         r.setdefault("n_tokens", len(r["tokens"]))
+        r.setdefault("heldout_bucket", heldout_bucket(r["doc_id"]))
         r.setdefault("url", None)
         r.setdefault("path", None)
         if with_labels:
@@ -34,3 +39,36 @@ def rows_to_table(rows: Iterable[dict[str, Any]], with_labels: bool,
         for name in cols:
             cols[name].append(r.get(name))
     return pa.table(cols, schema=schema)
+
+
+def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` by one argsort (much faster than numpy's hash path here)."""
+    order = np.argsort(x)  # ties are equal values, so stability is irrelevant
+    xs = x[order]
+    first = np.ones(len(xs), dtype=bool)
+    first[1:] = xs[1:] != xs[:-1]
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return xs[first], inverse
+
+
+def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.ndarray, rows: np.ndarray,
+                columns: list[str]) -> tuple[pa.Table, np.ndarray]:
+    """``columns`` of the distinct (file, row) pairs, read file by file; returns (table, inverse) so that
+    ``table.take(inverse)`` lines up with the inputs."""
+    pos = file_idx.astype(np.int64) << 40 | rows.astype(np.int64)
+    uniq, inverse = unique_inverse(pos)
+    return read_rows(root, relpaths, (uniq >> 40).astype(np.int64), uniq & ((1 << 40) - 1), columns), inverse
+
+
+def read_rows(root: Path, relpaths: tuple[str, ...] | list[str], ufile: np.ndarray, urow: np.ndarray,
+              columns: list[str]) -> pa.Table:
+    """``columns`` of the rows at (``ufile``, ``urow``), which must be distinct and in (file, row) order."""
+    parts = []
+    for f in ufile[np.r_[True, ufile[1:] != ufile[:-1]]] if len(ufile) else []:
+        lo, hi = np.searchsorted(ufile, [f, f + 1])
+        tbl = pq.read_table(root / relpaths[int(f)], columns=columns)
+        parts.append(tbl.take(pa.array(urow[lo:hi])))
+    # shards written by different versions may differ in nullability or token width: unify them
+    table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: [] for c in columns})
+    return table.combine_chunks()

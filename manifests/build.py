@@ -28,34 +28,6 @@ ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
 
 
-def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(x, return_inverse=True)`` by one argsort (much faster than numpy's hash path here)."""
-    order = np.argsort(x)  # ties are equal values, so stability is irrelevant
-    xs = x[order]
-    first = np.ones(len(xs), dtype=bool)
-    first[1:] = xs[1:] != xs[:-1]
-    inverse = np.empty(len(x), dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    return xs[first], inverse
-
-
-def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.ndarray, rows: np.ndarray,
-                columns: list[str]) -> tuple[pa.Table, np.ndarray]:
-    """``columns`` of the distinct (file, row) pairs, read file by file; returns (table, inverse) so that
-    ``table.take(inverse)`` lines up with the inputs."""
-    pos = file_idx.astype(np.int64) << 40 | rows.astype(np.int64)
-    uniq, inverse = unique_inverse(pos)
-    ufile, urow = (uniq >> 40).astype(np.int64), uniq & ((1 << 40) - 1)
-    parts = []
-    for f in ufile[np.r_[True, ufile[1:] != ufile[:-1]]] if len(ufile) else []:
-        lo, hi = np.searchsorted(ufile, [f, f + 1])
-        tbl = pq.read_table(root / relpaths[int(f)], columns=columns)
-        parts.append(tbl.take(pa.array(urow[lo:hi])))
-    # shards written by different versions may differ in nullability or token width: unify them
-    table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: [] for c in columns})
-    return table.combine_chunks(), inverse
-
-
 def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
     """Strings by index without building Python objects per entry (dictionary decode in Arrow)."""
     return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(list(names), pa.string())
@@ -63,10 +35,8 @@ def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array
 
 
 def entries_table(p: Plan) -> pa.Table:
-    sel, cand = p.selection, p.candidates
+    sel, cand, cols = p.selection, p.candidates, p.entry_rows
     file_idx, rows = cand.file[sel.index], cand.row[sel.index]
-    cols, inverse = row_columns(p.shards.root, p.shards.relpaths, file_idx, rows, ["doc_id", "text_sha256"])
-    cols = cols.take(pa.array(inverse))
     return pa.table({
         "order": pa.array(np.arange(len(sel), dtype=np.int64)),
         "pool": _labels(sel.pool, [pp.name for pp in p.pools]),

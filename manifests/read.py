@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from formats.hashing import sha256_bytes, sha256_file
 from formats.index import index_sha256
+from formats.shardio import row_columns
 from manifests.schema import (
     ENTRIES_FILE,
     ENTRY_COLUMNS,
@@ -102,8 +103,6 @@ def shard_root(head: dict[str, Any], shards_root: str | Path | None) -> Path:
 
 def referenced_rows(root: Path, df: pl.DataFrame, columns: list[str]) -> tuple[pa.Table, np.ndarray]:
     """``columns`` of every distinct referenced row, read file by file, and each entry's position in it."""
-    from manifests.build import row_columns
-
     files = df["file"].to_list()
     rel = sorted(set(files))
     for r in rel:

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from formats.shardio import read_rows
 from mixtures import sandbox
 from mixtures.select import (
     FLAG_COLUMNS,
@@ -19,6 +21,7 @@ from mixtures.select import (
     fetch_candidates,
     first_overlap,
     interleave,
+    stable_keys,
     take_pool,
 )
 from mixtures.shards import ShardSet, open_shards
@@ -68,6 +71,7 @@ class Plan:
     shares: dict[str, float | None]
     candidates: Candidates
     selection: Selection
+    entry_rows: pa.Table  # doc_id and text_sha256 of each selection entry's segment, in selection order
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -144,12 +148,27 @@ def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | 
                                p.order == "random", spec.seed, p.name))
     selection = interleave(takes, cand.key, spec.seed)
     t3 = time.perf_counter()
+    entry_rows, doc_keys = _entry_rows(shards, cand, selection)
     pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, int(avail[i]),
                       int(avail_segs[i]), targets[i]) for i, p in enumerate(spec.pools)]
-    _fill_stats(pools, takes, cand)
+    _fill_stats(pools, takes, cand, selection.pool, doc_keys)
     shares = _shares(selection, cand, total)
-    return Plan(spec, shards, total, pools, shares, cand, selection,
-                {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2})
+    return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows,
+                {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2, "read_back_s": time.perf_counter() - t3})
+
+
+def _entry_rows(shards: ShardSet, cand: Candidates, sel: Selection) -> tuple[pa.Table, np.ndarray]:
+    """``doc_id`` and ``text_sha256`` of every entry's segment, read back for the selected rows only, and each
+    entry's document as a 64-bit hash (only to count documents per pool: Arrow's dictionary encoding is ~15x
+    slower)."""
+    # candidates are in (file, row) order, so the used ones in candidate order are distinct and sorted: no sort
+    used = np.zeros(len(cand), dtype=bool)
+    used[sel.index] = True
+    uniq = np.flatnonzero(used)
+    inverse = (np.cumsum(used) - 1)[sel.index]
+    rows = read_rows(shards.root, shards.relpaths, cand.file[uniq], cand.row[uniq], ["doc_id", "text_sha256"])
+    doc_keys = stable_keys(rows.column("doc_id").combine_chunks().cast(pa.large_string()), 0)
+    return rows.take(pa.array(inverse)), doc_keys[inverse]
 
 
 def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:
@@ -190,15 +209,16 @@ def n_distinct(x: np.ndarray) -> int:
     return 1 + int(np.count_nonzero(xs[1:] != xs[:-1]))
 
 
-def _fill_stats(pools: list[PoolPlan], takes: list[Any], cand: Candidates) -> None:
-    for pp, t in zip(pools, takes, strict=True):
+def _fill_stats(pools: list[PoolPlan], takes: list[Any], cand: Candidates, entry_pool: np.ndarray,
+                doc_keys: np.ndarray) -> None:
+    for i, (pp, t) in enumerate(zip(pools, takes, strict=True)):
         spans = (t.end - t.start).astype(np.int64)
         pp.achieved_tokens = int(spans.sum())
         pp.entries = len(t.index)
         pp.epochs = int(t.epoch.max()) + 1 if len(t.epoch) else 0
         # a pool that repeats went through one whole pass first; otherwise no segment repeats
         pp.segments = pp.available_segments if pp.epochs > 1 else pp.entries
-        pp.documents = n_distinct(cand.dockey[t.index])
+        pp.documents = n_distinct(doc_keys[entry_pool == i])
         pp.cut = bool(np.any(spans < cand.n_tokens[t.index]))
 
 

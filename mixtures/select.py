@@ -1,10 +1,12 @@
 """Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
 
 One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
-it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by. Everything after is
-numpy. The seeded order key of a segment is ``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a
-function of the id alone, so file layout, listing order and thread count do not matter, and a fixed published
-algorithm, so the same inputs give the same manifest on any machine and library version.
+it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the
+stored ``heldout_bucket``: no ``doc_id`` is read). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
+read back for the selected rows only. The seeded order key of a segment is
+``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a function of the id alone, so file layout,
+listing order and thread count do not matter, and a fixed published algorithm, so the same inputs give the same
+manifest on any machine and library version.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ class Candidates:
     n_tokens: np.ndarray  # int64
     ids: pa.Array  # segment ids (large_string)
     key: np.ndarray  # uint64, seeded order key
-    dockey: np.ndarray  # uint64, hash of doc_id (only to count documents)
     mask: np.ndarray  # uint64, bit i = matches pool i
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # reasoning/visual when the shards have labels
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # order columns, float64
@@ -46,11 +47,10 @@ def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str],
     bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
     where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
     extra = "".join(f", {c}" for c in flags + scores)
-    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id, doc_id{extra}, ({bits}) AS _mask "
+    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id{extra}, ({bits}) AS _mask "
              f"FROM {VIEW} WHERE {' AND '.join(where)}")
-    # hash(doc_id) only counts documents, so DuckDB's fast (version-specific) hash is fine there
     return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, id AS i, "
-            f"hash(doc_id) AS d, _mask AS m{extra} FROM ({inner}) WHERE _mask <> 0")
+            f"_mask AS m{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
@@ -62,7 +62,7 @@ def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], excl
         return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
 
     cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64), ids=ids,
-                      key=stable_keys(ids, seed), dockey=col("d", np.uint64), mask=col("m", np.uint64),
+                      key=stable_keys(ids, seed), mask=col("m", np.uint64),
                       flags={c: col(c, np.bool_) for c in flags},
                       scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
     _canonical_order(cand)
@@ -74,7 +74,7 @@ def _canonical_order(cand: Candidates) -> None:
     pos = cand.file.astype(np.int64) << 40 | cand.row
     if len(pos) > 1 and not np.all(pos[1:] > pos[:-1]):
         perm = np.argsort(pos, kind="stable")
-        for name in ("file", "row", "n_tokens", "key", "dockey", "mask"):
+        for name in ("file", "row", "n_tokens", "key", "mask"):
             setattr(cand, name, getattr(cand, name)[perm])
         cand.ids = cand.ids.take(pa.array(perm))
         cand.flags = {k: v[perm] for k, v in cand.flags.items()}
@@ -94,38 +94,47 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+KEY_CHUNK = 1 << 16  # ids hashed per block: the per-byte temporaries stay in cache (8x faster at 10 M ids)
+
+
 def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
     """``splitmix64(fnv1a64(f"{seed}:{id}".encode()))`` for every id, vectorised over byte positions."""
-    n = len(ids)
     h0 = FNV_OFFSET
     with np.errstate(over="ignore"):
         for b in f"{seed}:".encode():
             h0 = (h0 ^ np.uint64(b)) * FNV_PRIME
-        if n == 0:
-            return np.zeros(0, dtype=np.uint64)
-        _, offs_buf, data_buf = ids.buffers()
-        offsets = np.frombuffer(offs_buf, dtype=np.int64)[ids.offset:ids.offset + n + 1]
-        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-        lengths = np.diff(offsets)
-        # longest first, so the ids still being hashed at byte p are always a prefix
-        longest = int(lengths.max())
-        if lengths.min() == longest:
-            order = np.arange(n)
-        elif longest < 1 << 16:  # a 16-bit key sorts by radix, in linear time (ids are short)
-            order = np.argsort((longest - lengths).astype(np.uint16), kind="stable")
-        else:
-            order = np.argsort(-lengths)
-        starts, lens = offsets[:-1][order], lengths[order]
-        active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count with length > p
-        h = np.full(n, h0, dtype=np.uint64)
-        pos = starts.copy()
+    out = np.empty(len(ids), dtype=np.uint64)
+    for lo in range(0, len(ids), KEY_CHUNK):
+        out[lo:lo + KEY_CHUNK] = _fnv_block(ids.slice(lo, KEY_CHUNK), h0)
+    return out
+
+
+def _fnv_block(ids: pa.Array, h0: np.uint64) -> np.ndarray:
+    n = len(ids)
+    _, offs_buf, data_buf = ids.buffers()
+    offsets = np.frombuffer(offs_buf, dtype=np.int64)[ids.offset:ids.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    # longest first, so the ids still being hashed at byte p are always a prefix
+    longest = int(lengths.max())
+    if lengths.min() == longest:
+        order = np.arange(n)
+    elif longest < 1 << 16:  # a 16-bit key sorts by radix, in linear time (ids are short)
+        order = np.argsort((longest - lengths).astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(-lengths)
+    starts, lens = offsets[:-1][order], lengths[order]
+    active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count with length > p
+    h = np.full(n, h0, dtype=np.uint64)
+    pos = starts.copy()
+    with np.errstate(over="ignore"):
         for k in active:  # in place: no temporaries per byte position
             hk = h[:k]
             hk ^= data[pos[:k]]
             hk *= FNV_PRIME
             pos[:k] += 1
-        out = np.empty(n, dtype=np.uint64)
-        out[order] = _splitmix64(h)
+    out = np.empty(n, dtype=np.uint64)
+    out[order] = _splitmix64(h)
     return out
 
 

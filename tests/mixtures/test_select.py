@@ -166,7 +166,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     ids = pa.array([f"doc{i}#0" for i in range(n)], pa.large_string())
     sizes = rng.integers(1, 100, n).astype(np.int64)
     cand = Candidates(file=np.zeros(n, np.int32), row=np.arange(n), n_tokens=sizes, ids=ids,
-                      key=stable_keys(ids, 3), dockey=np.arange(n, dtype=np.uint64), mask=np.ones(n, np.uint64))
+                      key=stable_keys(ids, 3), mask=np.ones(n, np.uint64))
     idx = np.arange(n)
     full = base_order(idx, cand, None, int(sizes.sum()))
     assert np.array_equal(full, idx[np.argsort(cand.key, kind="stable")])
