@@ -4,7 +4,6 @@ file is the wrapper."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ _BITS = np.array([1 << j for j in range(len(LABEL_NAMES))], dtype=np.int64)
 _LABEL_SETS = [tuple(n for j, n in enumerate(LABEL_NAMES) if mask >> j & 1) for mask in range(1 << len(LABEL_NAMES))]
 _REASONING_BITS = sum(1 << LABEL_NAMES.index(n) for n in labels_in("reasoning"))
 _VISUAL_BITS = sum(1 << LABEL_NAMES.index(n) for n in labels_in("visual"))
+_MASK_INFO = [(labels, bool(mask & _REASONING_BITS), bool(mask & _VISUAL_BITS))
+              for mask, labels in enumerate(_LABEL_SETS)]
 _COLS = [score_column(n) for n in LABEL_NAMES]
 
 
@@ -72,7 +73,8 @@ class ClassifyStep(PipelineStep):
         state["_clf"] = None  # never ship a loaded model to a worker; each loads its own
         return state
 
-    def _flush(self, batch: list[Document]) -> Iterator[Document]:
+    def _score(self, batch: list[Document]) -> None:
+        """Label and score ``batch`` in place (the caller yields it: one generator level per document less)."""
         clf = self.classifier
         before = dict(clf.stats)
         with self.track_time(unit="batch"):
@@ -82,8 +84,8 @@ class ClassifyStep(PipelineStep):
         for doc, srow, mask in zip(batch, scores.tolist(), (hits @ _BITS).tolist(), strict=True):
             m = doc.metadata
             m.update(zip(_COLS, srow, strict=True))
-            m["labels"] = list(_LABEL_SETS[mask])
-            m["reasoning"], m["visual"] = bool(mask & _REASONING_BITS), bool(mask & _VISUAL_BITS)
+            labels, m["reasoning"], m["visual"] = _MASK_INFO[mask]
+            m["labels"] = list(labels)
         self.stat_update("classified", value=len(batch))
         for j, name in enumerate(LABEL_NAMES):
             if n_hit := int(hits[:, j].sum()):
@@ -93,7 +95,6 @@ class ClassifyStep(PipelineStep):
         for key in ("empty", "truncated"):
             if clf.stats.get(key, 0) > before.get(key, 0):
                 self.stat_update(key, value=clf.stats[key] - before.get(key, 0))
-        yield from batch
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is None:
@@ -102,10 +103,12 @@ class ClassifyStep(PipelineStep):
         for doc in data:
             batch.append(doc)
             if len(batch) >= self.batch_size:
-                yield from self._flush(batch)
+                self._score(batch)
+                yield from batch
                 batch = []
         if batch:
-            yield from self._flush(batch)
+            self._score(batch)
+            yield from batch
 
 
 def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", "source", "text"),
