@@ -28,6 +28,7 @@ from trainer.checkpoint import (
     write_log,
 )
 from trainer.data import PackedStream, open_token_file
+from trainer.malloc import retain_heap
 
 
 class TrainingDiverged(RuntimeError):
@@ -191,6 +192,8 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     autocast = device.type == "cuda"
+    if device.type == "cpu":
+        retain_heap()  # the step's large temporaries live in host memory: keep their pages (trainer/malloc.py)
     tokens = open_token_file(token_file)
     batch_size = max(1, cfg.batch_tokens // (cfg.seq_len * world))
     micro_rows = batch_size if not cfg.micro_batch_tokens else max(1, cfg.micro_batch_tokens // cfg.seq_len)
