@@ -4,8 +4,10 @@ Both train the same Llama model (same preset, same initial weights) on the same 
 token file, the same sequences in the same order) with AdamW, a cosine schedule and gradient clipping; the
 reference is the bare loop nanoGPT's train.py writes (slice a batch, forward with labels, backward, clip,
 step). Steps after the first (warm-up) are timed on both sides; the two loops alternate for ``--rounds``
-rounds and the best throughput of each counts (robust to load from other processes). Also prints the
-fraction of our step time spent getting the batch (the data loader). Ratio > 1 means ours is faster.
+rounds and the best throughput of each counts (robust to load from other processes). Each run is a fresh
+process, so neither loop inherits the other's heap or the process-wide malloc settings that ours applies on
+CPU (trainer/malloc.py). Also prints the fraction of our step time spent getting the batch (the data
+loader). Ratio > 1 means ours is faster.
 
 Example: python benchmarks/bench_train.py --model tiny --steps 30
 """
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +65,22 @@ def reference_loop(token_file: Path, config, cfg: TrainConfig, steps: int) -> tu
     return elapsed, cpu, counted
 
 
+def run_isolated(which: str, token_file: Path, run_dir: Path, config, cfg: TrainConfig, steps: int,
+                 threads: int) -> dict[str, float]:
+    """One timed run of ``which`` ("ours" or "reference") in this (fresh) process: tokens per wall and CPU second,
+    and for ours the data-loading fraction of the step time."""
+    torch.set_num_threads(threads)
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    if which == "reference":
+        ref_s, ref_c, ref_tok = reference_loop(token_file, config, cfg, steps)
+        return {"wall": ref_tok / ref_s, "cpu": ref_tok / ref_c}
+    timed = train_tokens(token_file, run_dir, config, cfg).log[1:]
+    ours_s, ours_c = sum(x["step_time_s"] for x in timed), sum(x["cpu_time_s"] for x in timed)
+    tok = cfg.batch_tokens * len(timed)
+    return {"wall": tok / ours_s, "cpu": tok / ours_c, "data_frac": sum(x["data_time_s"] for x in timed) / ours_s}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny")
@@ -92,17 +112,16 @@ def main() -> None:
 
         best = {"ours_wall": 0.0, "ours_cpu": 0.0, "ref_wall": 0.0, "ref_cpu": 0.0}
         data_frac = 1.0
-        for r in range(args.rounds):
-            ref_s, ref_c, ref_tok = reference_loop(token_file, config, cfg, args.steps)
-            best["ref_wall"] = max(best["ref_wall"], ref_tok / ref_s)
-            best["ref_cpu"] = max(best["ref_cpu"], ref_tok / ref_c)
-            timed = train_tokens(token_file, Path(tmp) / f"run{r}", config, cfg).log[1:]
-            ours_s, ours_c = sum(x["step_time_s"] for x in timed), sum(x["cpu_time_s"] for x in timed)
-            tok = args.batch_tokens * len(timed)
-            best["ours_cpu"] = max(best["ours_cpu"], tok / ours_c)
-            if tok / ours_s > best["ours_wall"]:
-                best["ours_wall"] = tok / ours_s
-                data_frac = sum(x["data_time_s"] for x in timed) / ours_s
+        # one fresh process per run (spawned, one task each): malloc's state and settings are per process
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+            for r in range(args.rounds):
+                for which, key in (("reference", "ref"), ("ours", "ours")):
+                    got = pool.submit(run_isolated, which, token_file, Path(tmp) / f"run{r}", config, cfg,
+                                      args.steps, args.threads).result()
+                    best[f"{key}_cpu"] = max(best[f"{key}_cpu"], got["cpu"])
+                    if got["wall"] > best[f"{key}_wall"]:
+                        best[f"{key}_wall"] = got["wall"]
+                        data_frac = got.get("data_frac", data_frac)  # ours only
 
     assert all(math.isfinite(v) and v > 0 for v in best.values())
     # On a shared CPU, wall time follows other processes' load; CPU seconds per token is the steadier figure.

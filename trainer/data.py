@@ -86,6 +86,19 @@ class PackedStream:
         i = g % self.n_sequences
         return np.asarray(self.tokens[i * self.seq_len:(i + 1) * self.seq_len])
 
+    def row_tokens(self, g: int) -> int:
+        """Real tokens in global sequence ``g`` (only the stream's last sequence can be short)."""
+        i = g % self.n_sequences
+        return min(self.seq_len, self.tokens.size - i * self.seq_len)
+
+    def step_counts(self, step: int) -> tuple[int, int]:
+        """(targets, tokens) of the whole step over all ranks, from the plan alone: what summing each rank's
+        ``Batch.n_targets`` / ``n_tokens`` gives, without building the batches or communicating."""
+        start = step * self.batch_size * self.world
+        rows = [self.row_tokens(g) for g in range(min(start, self.total_sequences),
+                                                  min(start + self.batch_size * self.world, self.total_sequences))]
+        return sum(max(0, n - 1) for n in rows), sum(rows)
+
     def batch(self, step: int) -> Batch:
         """This rank's batch at ``step``; a rank past the end gets one fully masked row (keeps DDP in step)."""
         idx = self.global_indices(step)

@@ -28,6 +28,7 @@ from trainer.checkpoint import (
     write_log,
 )
 from trainer.data import PackedStream, open_token_file
+from trainer.malloc import retain_heap
 
 
 class TrainingDiverged(RuntimeError):
@@ -116,19 +117,22 @@ def loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tens
         return model(input_ids=input_ids, labels=labels, num_items_in_batch=1).loss
 
 
-def accumulate(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, micro_rows: int, scale: torch.Tensor,
+def accumulate(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, micro_rows: int, scale: float,
                autocast: bool, ddp: bool) -> torch.Tensor:
     """Forward and backward the batch ``micro_rows`` sequences at a time, gradients summed; returns the summed
     loss (detached). ``scale`` turns the sum into the token-weighted mean over the global batch (× world, as
     DDP averages gradients over ranks); DDP all-reduces once, on the last micro-batch."""
     chunks = list(zip(ids.split(micro_rows), labels.split(micro_rows), strict=True))
-    total = torch.zeros((), device=ids.device)
+    total: torch.Tensor | None = None
     for i, (x, y) in enumerate(chunks):
         sync = not ddp or i == len(chunks) - 1
         with contextlib.nullcontext() if sync else model.no_sync():
             lsum = loss_sum(model, x, y, autocast)
+            # a Python float: the gradient reaching lsum is float32(scale), as it was with a float64 tensor
             (lsum * scale).backward()
-        total = total + lsum.detach().float()
+        loss = lsum.detach().float()
+        total = loss if total is None else total + loss
+    assert total is not None  # split() yields at least one chunk
     return total
 
 
@@ -160,7 +164,7 @@ class _Step:
     step: int
     loss: torch.Tensor
     gnorm: torch.Tensor
-    tokens: torch.Tensor
+    tokens: int  # global, known on the host from the batch plan
     lr: float
     t0: float
     t1: float  # host time at the end of the step (on CUDA, kernels may still be running)
@@ -188,6 +192,8 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     autocast = device.type == "cuda"
+    if device.type == "cpu":
+        retain_heap()  # the step's large temporaries live in host memory: keep their pages (trainer/malloc.py)
     tokens = open_token_file(token_file)
     batch_size = max(1, cfg.batch_tokens // (cfg.seq_len * world))
     micro_rows = batch_size if not cfg.micro_batch_tokens else max(1, cfg.micro_batch_tokens // cfg.seq_len)
@@ -248,12 +254,13 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         nonlocal tokens_done
         if not pending:
             return
-        values = torch.stack([torch.stack([p.loss, p.gnorm.double(), p.tokens]) for p in pending]).tolist()
+        values = torch.stack([torch.stack([p.loss, p.gnorm.double()]) for p in pending]).tolist()
         pending[-1].t1 = time.perf_counter()  # the last step also waits for the device to catch up
-        for p, (loss, gnorm, n_tok) in zip(pending, values, strict=True):
+        for p, (loss, gnorm) in zip(pending, values, strict=True):
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss} at step {p.step - 1}")
-            tokens_done += int(n_tok)
+            n_tok = p.tokens
+            tokens_done += n_tok
             dt = p.t1 - p.t0
             log.append({"step": p.step, "tokens": tokens_done, "loss": loss, "lr": p.lr, "grad_norm": gnorm,
                         "step_time_s": dt, "cpu_time_s": p.cpu_s, "data_time_s": p.data_s,
@@ -269,10 +276,11 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
             t0, c0 = time.perf_counter(), time.process_time()
             batch = stream.batch(step)
             ids, labels = batch.input_ids.to(device, non_blocking=True), batch.labels.to(device, non_blocking=True)
-            counts = torch.tensor([batch.n_targets, batch.n_tokens], dtype=torch.float64, device=device)
-            counts = _all_reduce(counts, world)
+            # the global counts follow from the batch plan on every rank: no device tensor, no all-reduce
+            # and no host-to-device copy per step (a blocking one on CUDA). Exact in float64, as before.
+            n_targets_int, n_tokens = stream.step_counts(step)
             t_data = time.perf_counter() - t0
-            n_targets = counts[0].clamp(min=1.0)
+            n_targets = float(max(1, n_targets_int))
             # zeroed in place, not freed: re-allocating every gradient each step made glibc return and re-fault
             # their pages (twice the reference loop's page faults, ~7 ms of system time per 1024-token step on
             # the tiny model). Every Llama parameter gets a gradient each step, so the optimizer sees the same
@@ -285,7 +293,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
             opt.step()
             sched.step()
             step += 1
-            pending.append(_Step(step, global_loss, gnorm, counts[1], lr, t0, time.perf_counter(),
+            pending.append(_Step(step, global_loss, gnorm, n_tokens, lr, t0, time.perf_counter(),
                                  time.process_time() - c0, t_data))
             checkpoint_now = cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < end_step
             if len(pending) >= cfg.log_every or checkpoint_now or step >= end_step:

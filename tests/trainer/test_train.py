@@ -43,6 +43,17 @@ def test_packed_stream_ranks_cover_stream_exactly_once(tmp_path: Path) -> None:
     assert np.array_equal(np.concatenate(seen), tokens)
 
 
+@pytest.mark.parametrize("world,batch_size,epochs", [(1, 3, 1), (3, 2, 2), (4, 5, 1)])
+def test_step_counts_equal_the_batches_summed_over_ranks(world: int, batch_size: int, epochs: int) -> None:
+    # train_tokens takes the loss denominator and token count from the plan instead of all-reducing the batches'
+    tokens = np.arange(16 * 9 + 5, dtype=np.uint32)  # a short last sequence; the last steps leave ranks idle
+    streams = [PackedStream(tokens, 16, batch_size, 999, epochs, world, r) for r in range(world)]
+    for step in range(streams[0].steps_per_run):
+        batches = [s.batch(step) for s in streams]
+        expected = (sum(b.n_targets for b in batches), sum(b.n_tokens for b in batches))
+        assert all(s.step_counts(step) == expected for s in streams)
+
+
 def test_resume_gives_same_losses(tmp_path: Path, tokenizer_json: Path) -> None:
     arrays = token_arrays(n_docs=40)
     full = train_arrays(arrays, tmp_path / "a", tokenizer_json=tokenizer_json, cfg=tiny_cfg())
