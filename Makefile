@@ -82,6 +82,7 @@ bench: install
 	$(PY) benchmarks/bench_classify_gpu.py
 	$(PY) benchmarks/bench_mix.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_train.py --batch-tokens 1024 --steps 60 --rounds 3
 	$(PY) benchmarks/bench_audit.py
 	@test -d $(DEMO)/corpus || $(FS) corpus sample $(DEMO)/corpus
 	$(PY) benchmarks/bench_curate.py --corpus $(DEMO)/corpus --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS)
