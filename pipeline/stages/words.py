@@ -11,6 +11,11 @@ analysed from scratch (``Vocab._new_lexeme`` and the affix search were most of t
 For plain spaCy languages we call the pipeline's tokenizer alone (the sentencizer never changes tokens) and
 keep its vocabulary and cache across texts, bounded by starting a fresh pipeline after ``MAX_LEXEMES``
 lexemes. The cache only memoises a deterministic function, so the words are identical.
+
+Memory: there is one tokenizer per language and process (``windowed``), unpickled as that same instance in
+every task. datatrove's ``load_word_tokenizer`` is an unbounded ``lru_cache`` keyed by the tokenizer object
+its filters are given; when each task unpickled a new tokenizer, a pool worker kept every task's tokenizer,
+spaCy vocabulary included, until it exited (filter workers grew with every task, so with the corpus).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from typing import Any
 from datatrove.utils.word_tokenizers import SpaCyTokenizer, WordTokenizer, load_word_tokenizer, strip_strings
 
 WINDOW_CHARS = 1 << 20
-MAX_LEXEMES = 300_000  # a fresh spaCy pipeline after this many (≈ 100 MB of vocabulary and cache)
+# a fresh spaCy pipeline after this many lexemes: ≈ 40 MB of vocabulary and cache (≈ 400 bytes a lexeme), held
+# by each process that splits words; a corpus slice of a few MB already has that many
+MAX_LEXEMES = 100_000
 _WORD_START = re.compile(r"(?<=\s)\S")
 
 
@@ -70,14 +77,19 @@ class WindowedWordTokenizer(WordTokenizer):
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
         return self.inner.span_tokenize(text)
 
-    def __reduce__(self):  # pickled into executor tasks as its arguments, not its spaCy pipeline
-        return (WindowedWordTokenizer, (self.language, self.window))
+    def __reduce__(self):  # pickled as its arguments, unpickled as the process's one instance (module docstring)
+        return (windowed, (self.language, self.window))
+
+
+def windowed(language: str, window: int = WINDOW_CHARS) -> WindowedWordTokenizer:
+    """One shared instance per language and process, so datatrove's per-text word cache is shared by the
+    filters and its unbounded tokenizer cache holds one tokenizer, not one per task."""
+    return _shared(language, window)  # one cache key whether or not ``window`` is given
 
 
 @cache
-def windowed(language: str) -> WindowedWordTokenizer:
-    """One shared instance per language, so datatrove's per-text word cache is shared by the filters."""
-    return WindowedWordTokenizer(language)
+def _shared(language: str, window: int) -> WindowedWordTokenizer:
+    return WindowedWordTokenizer(language, window)
 
 
 def release_word_cache() -> None:

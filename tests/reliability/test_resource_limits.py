@@ -16,8 +16,9 @@ from datatrove.utils.word_tokenizers import load_word_tokenizer
 
 from pipeline.config import MinhashDedupConfig
 from pipeline.stages.dedup import minhash_steps
+from pipeline.stages.quality import make_filter
 from pipeline.stages.segment import Segmenter
-from pipeline.stages.words import WindowedWordTokenizer, whitespace_windows
+from pipeline.stages.words import WindowedWordTokenizer, whitespace_windows, windowed
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import prose
 
@@ -87,3 +88,26 @@ def test_word_splitting_keeps_datatroves_words_across_texts_and_vocabulary_reset
     texts += ["", "   ", "one"]  # (texts holding "IS_ALPHA" go to datatrove's tokenizer: its words depend on its state)
     for text in texts + texts[::-1]:
         assert ours.word_tokenize(text) == theirs.word_tokenize(text)
+
+
+@pytest.mark.parametrize("hand_over", ["dill", "pickle", "deepcopy"])
+def test_each_task_uses_the_processs_one_word_tokenizer(hand_over: str) -> None:
+    """A pool worker unpickles every task's steps (datatrove: dill; Ray: pickle; one worker: deepcopy). Their
+    word tokenizer must come back as the process's one instance: datatrove's ``load_word_tokenizer`` is an
+    unbounded cache keyed by it, so a new one per task was kept, spaCy vocabulary and all, for good."""
+    import copy
+    import pickle
+
+    import dill
+
+    roundtrip = {"dill": lambda x: dill.loads(dill.dumps(x)), "pickle": lambda x: pickle.loads(pickle.dumps(x)),
+                 "deepcopy": copy.deepcopy}[hand_over]
+    steps = [make_filter("gopher_repetition", {}), make_filter("gopher_quality", {})]
+    sizes = []
+    for task in range(4):
+        task_steps = roundtrip(steps)
+        assert all(s.language is windowed("en") for s in task_steps)
+        for step in task_steps:
+            step.filter(Document(text=prose(task, 80), id=f"doc{task}", metadata={}))
+        sizes.append(load_word_tokenizer.cache_info().currsize)
+    assert sizes == sizes[:1] * 4, f"datatrove's tokenizer cache grew task by task: {sizes}"
