@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats import __version__
+from formats.arrowpool import system_pool
 from formats.atomic import replacing, write_json_atomic
 from formats.hashing import sha256_file
 from manifests.schema import (
@@ -87,8 +88,8 @@ def write_manifest(p: Plan, out_dir: str | Path) -> Path:
     head = out / MANIFEST_FILE
     if head.exists():
         head.unlink()  # a half-rewritten manifest must not look valid
-    table = entries_table(p)
-    with replacing(out / ENTRIES_FILE) as tmp:
+    with system_pool(), replacing(out / ENTRIES_FILE) as tmp:
+        table = entries_table(p)
         pq.write_table(table, tmp, **PARQUET_OPTS)
     write_json_atomic(head, header(p, sha256_file(out / ENTRIES_FILE), table.num_rows))
     return out

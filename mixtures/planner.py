@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from formats.arrowpool import system_pool
 from formats.shardio import read_rows
 from mixtures import sandbox
 from mixtures.select import (
     FLAG_COLUMNS,
     Candidates,
     Selection,
-    assign_pools,
     base_order,
     fetch_candidates,
     first_overlap,
@@ -99,10 +99,17 @@ def compile_pools(con: Any, spec: MixtureSpec, shards: ShardSet) -> list[str]:
     return exprs
 
 
-def _precedence(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardSet) -> list[int]:
+def _precedence(spec: MixtureSpec) -> list[int]:
+    """Pool indices in the order a segment matching several pools is given to them (spec order without
+    ``precedence``, where such a segment is refused: :func:`_check_overlap`)."""
     names = [p.name for p in spec.pools]
+    return [names.index(n) for n in spec.precedence] if spec.precedence else list(range(len(names)))
+
+
+def _check_overlap(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardSet) -> None:
     if spec.precedence:
-        return [names.index(n) for n in spec.precedence]
+        return
+    names = [p.name for p in spec.pools]
     hit = first_overlap(cand.mask)
     if hit is not None:
         bits = int(cand.mask[hit])
@@ -113,7 +120,6 @@ def _precedence(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardSet)
         raise OverlapError(f"pools {both} overlap: segment {sid!r} ({shards.relpaths[cand.file[hit]]} row "
                            f"{int(cand.row[hit])}) matches all of them ({n} segments match more than one pool); "
                            f"make the where clauses disjoint or add precedence = {names} to the spec")
-    return list(range(len(names)))
 
 
 def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None = None,
@@ -123,6 +129,11 @@ def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | 
     ``verify`` re-hashes every shard file against ``index.json`` first (refusing, with the file named, if one
     changed).
     """
+    with system_pool():
+        return _plan(spec, shards_dir, threads, verify)
+
+
+def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None, verify: bool) -> Plan:
     t0 = time.perf_counter()
     spec = spec if isinstance(spec, MixtureSpec) else load_spec(spec)
     shards = open_shards(shards_dir, verify=verify)
@@ -165,7 +176,9 @@ def _entry_rows(shards: ShardSet, cand: Candidates, sel: Selection) -> tuple[pa.
     used = np.zeros(len(cand), dtype=bool)
     used[sel.index] = True
     uniq = np.flatnonzero(used)
-    inverse = (np.cumsum(used) - 1)[sel.index]
+    rank = np.empty(len(cand), dtype=np.int64)  # only the used slots are written and read
+    rank[uniq] = np.arange(len(uniq))
+    inverse = rank[sel.index]
     rows = read_rows(shards.root, shards.relpaths, cand.file[uniq], cand.row[uniq], ["doc_id", "text_sha256"])
     doc_keys = stable_keys(rows.column("doc_id").combine_chunks().cast(pa.large_string()), 0)
     return rows.take(pa.array(inverse)), doc_keys[inverse]
@@ -179,8 +192,8 @@ def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[lis
         cols = sandbox.columns(con)
         flags = [c for c in FLAG_COLUMNS if c in cols]
         scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})
-        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores)
-        cand.pool = assign_pools(cand.mask, _precedence(spec, cand, con, shards))
+        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores, _precedence(spec))
+        _check_overlap(spec, cand, con, shards)
     finally:
         con.close()
     return exprs, cand

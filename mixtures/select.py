@@ -33,9 +33,9 @@ class Candidates:
     ids: pa.Array  # segment ids (large_string)
     key: np.ndarray  # uint64, seeded order key
     mask: np.ndarray  # uint64, bit i = matches pool i
+    pool: np.ndarray  # int16, assigned pool: the first pool in precedence order whose predicate holds
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # reasoning/visual when the shards have labels
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # order columns, float64
-    pool: np.ndarray | None = None  # int16, assigned pool (after precedence)
 
     def __len__(self) -> int:
         return len(self.n_tokens)
@@ -43,26 +43,30 @@ class Candidates:
 
 
 
-def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str]) -> str:
+def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str],
+                    precedence: list[int]) -> str:
+    """The scan: per candidate its position, tokens, id, the bitmask of the pools it matches and its pool (the
+    first match in ``precedence`` order, computed by DuckDB on its threads rather than by numpy passes)."""
     bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
+    first = " ".join(f"WHEN ({pool_exprs[i]}) THEN {i}" for i in precedence)
     where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
     extra = "".join(f", {c}" for c in flags + scores)
-    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id{extra}, ({bits}) AS _mask "
-             f"FROM {VIEW} WHERE {' AND '.join(where)}")
+    inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id{extra}, ({bits}) AS _mask, "
+             f"(CASE {first} ELSE -1 END)::SMALLINT AS _pool FROM {VIEW} WHERE {' AND '.join(where)}")
     return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, id AS i, "
-            f"_mask AS m{extra} FROM ({inner}) WHERE _mask <> 0")
+            f"_mask AS m, _pool AS p{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
-                     flags: list[str], scores: list[str]) -> Candidates:
-    tbl = con.sql(candidate_query(pool_exprs, exclude, flags, scores)).to_arrow_table()
+                     flags: list[str], scores: list[str], precedence: list[int]) -> Candidates:
+    tbl = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_table()
     ids = tbl.column("i").combine_chunks().cast(pa.large_string())
 
     def col(name: str, dtype: type) -> np.ndarray:
         return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
 
     cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64), ids=ids,
-                      key=stable_keys(ids, seed), mask=col("m", np.uint64),
+                      key=stable_keys(ids, seed), mask=col("m", np.uint64), pool=col("p", np.int16),
                       flags={c: col(c, np.bool_) for c in flags},
                       scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
     _canonical_order(cand)
@@ -74,7 +78,7 @@ def _canonical_order(cand: Candidates) -> None:
     pos = cand.file.astype(np.int64) << 40 | cand.row
     if len(pos) > 1 and not np.all(pos[1:] > pos[:-1]):
         perm = np.argsort(pos, kind="stable")
-        for name in ("file", "row", "n_tokens", "key", "mask"):
+        for name in ("file", "row", "n_tokens", "key", "mask", "pool"):
             setattr(cand, name, getattr(cand, name)[perm])
         cand.ids = cand.ids.take(pa.array(perm))
         cand.flags = {k: v[perm] for k, v in cand.flags.items()}
@@ -142,14 +146,6 @@ def first_overlap(mask: np.ndarray) -> int | None:
     """Index of the first row in more than one pool, or None."""
     multi = np.flatnonzero(mask & (mask - np.uint64(1)))
     return int(multi[0]) if len(multi) else None
-
-
-def assign_pools(mask: np.ndarray, precedence: list[int]) -> np.ndarray:
-    """Pool index per row: the first pool in ``precedence`` whose bit is set."""
-    pool = np.full(len(mask), -1, dtype=np.int16)
-    for i in reversed(precedence):
-        pool[(mask >> np.uint64(i)) & np.uint64(1) == 1] = i
-    return pool
 
 
 def derive_seed(*parts: object) -> int:

@@ -105,6 +105,10 @@ def test_overlapping_pools_refused_unless_precedence(shards: Path, tmp_path: Pat
         plan(write_spec(tmp_path / "o.toml", body.format(prec="")), shards)
     p = plan(write_spec(tmp_path / "p.toml", body.format(prec='precedence = ["code", "reason"]\n')), shards)
     assert p.pools[1].available_segments > 0 and sum(pp.achieved_tokens for pp in p.pools) == 300
+    # a code segment with the reasoning flag matches both pools and goes to the first in precedence: code
+    in_code = np.array(["source=code" in p.shards.relpaths[f] for f in p.candidates.file])
+    assert (p.candidates.pool[in_code] == 1).all() and (p.candidates.pool[~in_code] == 0).all()
+    assert (p.candidates.mask[in_code] == 3).any()  # overlaps exist, so precedence decided something
 
 
 def test_excluded_documents_never_appear(tmp_path: Path) -> None:
@@ -166,7 +170,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     ids = pa.array([f"doc{i}#0" for i in range(n)], pa.large_string())
     sizes = rng.integers(1, 100, n).astype(np.int64)
     cand = Candidates(file=np.zeros(n, np.int32), row=np.arange(n), n_tokens=sizes, ids=ids,
-                      key=stable_keys(ids, 3), mask=np.ones(n, np.uint64))
+                      key=stable_keys(ids, 3), mask=np.ones(n, np.uint64), pool=np.zeros(n, np.int16))
     idx = np.arange(n)
     full = base_order(idx, cand, None, int(sizes.sum()))
     assert np.array_equal(full, idx[np.argsort(cand.key, kind="stable")])
@@ -177,3 +181,4 @@ def test_partial_sort_prefix_equals_full_order() -> None:
         b = take_pool(full, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
         assert np.array_equal(a.index, b.index) and np.array_equal(a.end, b.end)
         assert int((a.end - a.start).sum()) == target
+
