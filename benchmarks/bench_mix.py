@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from formats.index import build_index, read_index, write_index
 from formats.splits import bucket_sql, is_heldout
-from manifests.build import write_manifest
+from manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
 from mixtures import load_spec, plan
 
 SOURCES = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl")
@@ -73,7 +73,7 @@ def spec_text(total: int) -> str:
 def run_ours(root: Path, spec_path: Path, out: Path, threads: int) -> tuple[float, float, dict[str, float], int]:
     """Wall and CPU seconds (all threads) of plan + write; CPU shows the cost when the machine is shared."""
     t0, c0 = time.perf_counter(), time.process_time()
-    p = plan(load_spec(spec_path), root, threads=threads)
+    p = plan(load_spec(spec_path), root, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)  # as `foresight mix`
     t1 = time.perf_counter()
     write_manifest(p, out)
     t2 = time.perf_counter()

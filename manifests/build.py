@@ -27,6 +27,8 @@ from mixtures.spec import MixtureSpec, load_spec
 
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
+# the shard columns an entry copies: read back in the plan's one pass (``plan(read_columns=...)``)
+ENTRY_SHARD_COLUMNS = ("doc_id", "text_sha256")
 
 
 def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
@@ -36,19 +38,19 @@ def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array
 
 
 def entries_table(p: Plan) -> pa.Table:
-    sel, cand, cols = p.selection, p.candidates, p.entry_rows
+    sel, cand = p.selection, p.candidates
     file_idx, rows = cand.file[sel.index], cand.row[sel.index]
     return pa.table({
         "order": pa.array(np.arange(len(sel), dtype=np.int64)),
         "pool": _labels(sel.pool, [pp.name for pp in p.pools]),
         "id": cand.ids.take(pa.array(sel.index)).cast(pa.string()),
-        "doc_id": cols.column("doc_id").cast(pa.string()),
+        "doc_id": p.entry_column("doc_id").cast(pa.string()),
         "file": _labels(file_idx, p.shards.relpaths),
         "row": pa.array(rows, type=pa.int64()),
         "start": pa.array(sel.start, type=pa.int32()),
         "end": pa.array(sel.end, type=pa.int32()),
         "n_tokens": pa.array(sel.end - sel.start, type=pa.int32()),
-        "text_sha256": cols.column("text_sha256").cast(pa.binary(32)),
+        "text_sha256": p.entry_column("text_sha256").cast(pa.binary(32)),
         "epoch": pa.array(sel.epoch, type=pa.int32()),
     }, schema=ENTRIES_SCHEMA)
 
@@ -101,4 +103,4 @@ def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str |
     """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
     if not isinstance(spec, MixtureSpec):
         spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
-    return write_manifest(plan(spec, shards_dir, threads=threads), out_dir)
+    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS), out_dir)

@@ -71,8 +71,18 @@ class Plan:
     shares: dict[str, float | None]
     candidates: Candidates
     selection: Selection
-    entry_rows: pa.Table  # doc_id and text_sha256 of each selection entry's segment, in selection order
+    entry_rows: pa.Table  # shard columns read back for each entry (``read_columns``), in selection order
+    # the selected candidates, distinct and in (file, row) order, and each entry's position among them
+    read_back: tuple[np.ndarray, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
+
+    def entry_column(self, name: str) -> pa.Array:
+        """Shard column ``name`` of each entry's segment, in selection order (read back now unless the plan
+        already read it)."""
+        rows = self.entry_rows
+        if name not in rows.column_names:
+            rows = _entry_columns(self.shards, self.candidates, self.read_back, [name])
+        return rows.column(name).combine_chunks()
 
 
 def compile_pools(con: Any, spec: MixtureSpec, shards: ShardSet) -> list[str]:
@@ -123,17 +133,19 @@ def _check_overlap(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardS
 
 
 def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None = None,
-         verify: bool = True) -> Plan:
+         verify: bool = True, read_columns: tuple[str, ...] = ("doc_id",)) -> Plan:
     """Plan (and select) a mixture: raises SpecError/ExpressionError/OverlapError/InfeasibleError on bad input.
 
     ``verify`` re-hashes every shard file against ``index.json`` first (refusing, with the file named, if one
-    changed).
+    changed). ``read_columns`` are read back for the selected rows in one pass (``doc_id`` always: the header
+    counts documents); a manifest writer asks for what its entries need.
     """
     with system_pool():
-        return _plan(spec, shards_dir, threads, verify)
+        return _plan(spec, shards_dir, threads, verify, ("doc_id", *(c for c in read_columns if c != "doc_id")))
 
 
-def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None, verify: bool) -> Plan:
+def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None, verify: bool,
+          read_columns: tuple[str, ...]) -> Plan:
     t0 = time.perf_counter()
     spec = spec if isinstance(spec, MixtureSpec) else load_spec(spec)
     shards = open_shards(shards_dir, verify=verify)
@@ -159,29 +171,34 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
                                p.order == "random", spec.seed, p.name))
     selection = interleave(takes, cand.key, spec.seed)
     t3 = time.perf_counter()
-    entry_rows, doc_keys = _entry_rows(shards, cand, selection)
+    read_back = _read_back(cand, selection)
+    entry_rows = _entry_columns(shards, cand, read_back, list(read_columns))
+    # a 64-bit hash per entry only to count distinct documents (Arrow's dictionary encoding is ~15x slower)
+    doc_keys = stable_keys(entry_rows.column("doc_id").combine_chunks().cast(pa.large_string()), 0)
     pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, int(avail[i]),
                       int(avail_segs[i]), targets[i]) for i, p in enumerate(spec.pools)]
     _fill_stats(pools, takes, cand, selection.pool, doc_keys)
     shares = _shares(selection, cand, total)
-    return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows,
+    return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows, read_back,
                 {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2, "read_back_s": time.perf_counter() - t3})
 
 
-def _entry_rows(shards: ShardSet, cand: Candidates, sel: Selection) -> tuple[pa.Table, np.ndarray]:
-    """``doc_id`` and ``text_sha256`` of every entry's segment, read back for the selected rows only, and each
-    entry's document as a 64-bit hash (only to count documents per pool: Arrow's dictionary encoding is ~15x
-    slower)."""
-    # candidates are in (file, row) order, so the used ones in candidate order are distinct and sorted: no sort
+def _read_back(cand: Candidates, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct selected candidates and each entry's position among them. Candidates are in (file, row) order,
+    so the used ones in candidate order are distinct and sorted: a mask and a scatter, no sort."""
     used = np.zeros(len(cand), dtype=bool)
     used[sel.index] = True
     uniq = np.flatnonzero(used)
     rank = np.empty(len(cand), dtype=np.int64)  # only the used slots are written and read
     rank[uniq] = np.arange(len(uniq))
-    inverse = rank[sel.index]
-    rows = read_rows(shards.root, shards.relpaths, cand.file[uniq], cand.row[uniq], ["doc_id", "text_sha256"])
-    doc_keys = stable_keys(rows.column("doc_id").combine_chunks().cast(pa.large_string()), 0)
-    return rows.take(pa.array(inverse)), doc_keys[inverse]
+    return uniq, rank[sel.index]
+
+
+def _entry_columns(shards: ShardSet, cand: Candidates, read_back: tuple[np.ndarray, np.ndarray],
+                   columns: list[str]) -> pa.Table:
+    uniq, inverse = read_back
+    rows = read_rows(shards.root, shards.relpaths, cand.file[uniq], cand.row[uniq], columns)
+    return rows.take(pa.array(inverse))
 
 
 def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:

@@ -44,11 +44,11 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight mix lsbs_mix6 --shards demo/shards --out demo/manifests/lsbs_mix6
         """
-        from manifests.build import write_manifest
+        from manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
         from mixtures import plan
         from mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)
         out_dir = write_manifest(p, out)
         _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")

@@ -202,3 +202,16 @@ def test_moved_shards_are_found_with_shards_root(built: tuple[Path, Path], tmp_p
         manifests.verify(mdir)
     manifests.verify(mdir, deep=True, shards_root=moved)
     assert sum(len(a) for a in manifests.iter_token_arrays(mdir, shards_root=moved)) == 700
+
+
+def test_plan_reads_back_only_doc_id_and_the_writer_the_rest(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """A plan alone (mix plan, a sweep's budget) reads no text_sha256; writing from it gives the same bytes as
+    a build that read both columns in the plan's one pass."""
+    from manifests.build import write_manifest
+    from mixtures import plan
+
+    shards, mdir = built
+    p = plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards)
+    assert p.entry_rows.column_names == ["doc_id"]
+    out = write_manifest(p, tmp_path / "m2")
+    assert (out / "entries.parquet").read_bytes() == (mdir / "entries.parquet").read_bytes()
