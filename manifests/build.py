@@ -39,7 +39,7 @@ def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array
 
 def entries_table(p: Plan) -> pa.Table:
     sel, cand = p.selection, p.candidates
-    file_idx, rows = cand.file[sel.index], cand.row[sel.index]
+    file_idx, rows = cand.locate(sel.index)
     return pa.table({
         "order": pa.array(np.arange(len(sel), dtype=np.int64)),
         "pool": _labels(sel.pool, [pp.name for pp in p.pools]),

@@ -23,16 +23,20 @@ from mixtures.sandbox import FILE_COL, ROW_COL, VIEW
 FLAG_COLUMNS = ("reasoning", "visual")
 
 
+ROW_BITS = 40  # a candidate's position is file << ROW_BITS | row: one int64 column, already in (file, row) order
+ROW_MASK = (1 << ROW_BITS) - 1
+BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
+
+
 @dataclass
 class Candidates:
     """Non-excluded segments matching at least one pool, in (file, row) order."""
 
-    file: np.ndarray  # int32, position in the shard index's file list
-    row: np.ndarray  # int64, row inside that file
-    n_tokens: np.ndarray  # int64
-    ids: pa.Array  # segment ids (large_string)
+    pos: np.ndarray  # int64, position in the shard index's file list << ROW_BITS | row inside that file
+    n_tokens: np.ndarray  # int32 (sums and cumsums widen to int64)
+    ids: pa.ChunkedArray  # segment ids (string)
     key: np.ndarray  # uint64, seeded order key
-    mask: np.ndarray  # uint64, bit i = matches pool i
+    mask: np.ndarray  # unsigned, the narrowest holding a bit per pool; bit i = matches pool i
     pool: np.ndarray  # int16, assigned pool: the first pool in precedence order whose predicate holds
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # reasoning/visual when the shards have labels
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # order columns, float64
@@ -40,45 +44,72 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.n_tokens)
 
+    def locate(self, idx: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """(file, row) of the candidates at ``idx``: the file's int32 position in the shard index's file list
+        and the int64 row inside it."""
+        pos = self.pos[idx]
+        return (pos >> ROW_BITS).astype(np.int32), pos & ROW_MASK
 
+    @property
+    def file(self) -> np.ndarray:
+        return self.locate(slice(None))[0]
+
+    @property
+    def row(self) -> np.ndarray:
+        return self.locate(slice(None))[1]
+
+
+def mask_type(n_pools: int) -> tuple[str, type]:
+    """The narrowest unsigned (DuckDB, numpy) type with a bit per pool: the scan's largest column otherwise."""
+    for sql, dtype in (("UTINYINT", np.uint8), ("USMALLINT", np.uint16), ("UINTEGER", np.uint32)):
+        if n_pools <= np.iinfo(dtype).bits:
+            return sql, dtype
+    return "UBIGINT", np.uint64
 
 
 def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str], scores: list[str],
                     precedence: list[int]) -> str:
     """The scan: per candidate its position, tokens, id, the bitmask of the pools it matches and its pool (the
     first match in ``precedence`` order, computed by DuckDB on its threads rather than by numpy passes)."""
-    bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::UBIGINT" for i, e in enumerate(pool_exprs))
+    mtype = mask_type(len(pool_exprs))[0]
+    bits = " + ".join(f"(CASE WHEN ({e}) THEN {1 << i} ELSE 0 END)::{mtype}" for i, e in enumerate(pool_exprs))
     first = " ".join(f"WHEN ({pool_exprs[i]}) THEN {i}" for i in precedence)
     where = ["n_tokens > 0"] + [f"NOT coalesce(({e}), false)" for e in exclude]
     extra = "".join(f", {c}" for c in flags + scores)
     inner = (f"SELECT {FILE_COL}, {ROW_COL}, n_tokens, id{extra}, ({bits}) AS _mask, "
              f"(CASE {first} ELSE -1 END)::SMALLINT AS _pool FROM {VIEW} WHERE {' AND '.join(where)}")
-    return (f"SELECT {FILE_COL}::INTEGER AS f, {ROW_COL}::BIGINT AS r, n_tokens::BIGINT AS n, id AS i, "
-            f"_mask AS m, _pool AS p{extra} FROM ({inner}) WHERE _mask <> 0")
+    return (f"SELECT (({FILE_COL}::BIGINT << {ROW_BITS}) | {ROW_COL}::BIGINT) AS pos, n_tokens::INTEGER AS n, "
+            f"id AS i, _mask AS m, _pool AS p{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
                      flags: list[str], scores: list[str], precedence: list[int]) -> Candidates:
-    tbl = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_table()
-    ids = tbl.column("i").combine_chunks().cast(pa.large_string())
-
-    def col(name: str, dtype: type) -> np.ndarray:
-        return np.ascontiguousarray(tbl.column(name).to_numpy(), dtype=dtype)
-
-    cand = Candidates(file=col("f", np.int32), row=col("r", np.int64), n_tokens=col("n", np.int64), ids=ids,
-                      key=stable_keys(ids, seed), mask=col("m", np.uint64), pool=col("p", np.int16),
-                      flags={c: col(c, np.bool_) for c in flags},
-                      scores={c: tbl.column(c).to_numpy().astype(np.float64) for c in scores})
+    """Run the scan, streamed: DuckDB hands over Arrow batches as it produces them (no materialised result
+    to convert afterwards), numeric columns become numpy, ids stay Arrow. On slow first-touch memory (VMs) the
+    bytes a step allocates cost as much as its arithmetic, hence the narrow types and the single copies."""
+    dtypes = {"pos": np.int64, "n": np.int32, "m": mask_type(len(pool_exprs))[1], "p": np.int16,
+              **{c: np.bool_ for c in flags}, **{c: np.float64 for c in scores}}
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in dtypes}
+    ids: list[pa.Array] = []
+    reader = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        for c, dtype in dtypes.items():
+            parts[c].append(np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=dtype))
+        ids.append(batch.column("i"))
+    col = {c: np.concatenate(v) if v else np.zeros(0, dtypes[c]) for c, v in parts.items()}
+    id_col = pa.chunked_array(ids, type=pa.string()) if ids else pa.chunked_array([], type=pa.string())
+    cand = Candidates(pos=col["pos"], n_tokens=col["n"], ids=id_col, key=stable_keys(id_col, seed),
+                      mask=col["m"], pool=col["p"], flags={c: col[c] for c in flags},
+                      scores={c: col[c] for c in scores})
     _canonical_order(cand)
     return cand
 
 
 def _canonical_order(cand: Candidates) -> None:
     """Put rows in (file, row) order; DuckDB preserves scan order, this only guards against a change there."""
-    pos = cand.file.astype(np.int64) << 40 | cand.row
-    if len(pos) > 1 and not np.all(pos[1:] > pos[:-1]):
-        perm = np.argsort(pos, kind="stable")
-        for name in ("file", "row", "n_tokens", "key", "mask", "pool"):
+    if len(cand.pos) > 1 and not np.all(cand.pos[1:] > cand.pos[:-1]):
+        perm = np.argsort(cand.pos, kind="stable")
+        for name in ("pos", "n_tokens", "key", "mask", "pool"):
             setattr(cand, name, getattr(cand, name)[perm])
         cand.ids = cand.ids.take(pa.array(perm))
         cand.flags = {k: v[perm] for k, v in cand.flags.items()}
@@ -88,35 +119,48 @@ def _canonical_order(cand: Candidates) -> None:
 FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads FNV's weak low bits over the whole word (arithmetic mod 2**64)."""
+def _splitmix64(x: np.ndarray | int) -> np.ndarray:
+    """splitmix64's finaliser: spreads FNV's weak low bits over the whole word (arithmetic mod 2**64). Works on
+    a copy in place: one scratch array instead of two temporaries per step."""
+    x = np.array(x, dtype=np.uint64)
+    t = np.empty_like(x)
     with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+            np.right_shift(x, np.uint64(shift), out=t)
+            x ^= t
+            if mult is not None:
+                x *= np.uint64(mult)
+    return x
 
 
-KEY_CHUNK = 1 << 16  # ids hashed per block: the per-byte temporaries stay in cache (8x faster at 10 M ids)
+# ids hashed per block so the per-byte temporaries stay in cache; 64 KB arrays also stay under glibc's mmap
+# threshold, so they are reused from the heap instead of being mapped (and page-faulted) again per block
+KEY_CHUNK = 1 << 13
 
 
-def stable_keys(ids: pa.Array, seed: int) -> np.ndarray:
+def stable_keys(ids: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
     """``splitmix64(fnv1a64(f"{seed}:{id}".encode()))`` for every id, vectorised over byte positions."""
     h0 = FNV_OFFSET
     with np.errstate(over="ignore"):
         for b in f"{seed}:".encode():
             h0 = (h0 ^ np.uint64(b)) * FNV_PRIME
     out = np.empty(len(ids), dtype=np.uint64)
-    for lo in range(0, len(ids), KEY_CHUNK):
-        out[lo:lo + KEY_CHUNK] = _fnv_block(ids.slice(lo, KEY_CHUNK), h0)
+    lo = 0
+    for chunk in ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.large_string())
+        for at in range(0, len(chunk), KEY_CHUNK):
+            block = chunk.slice(at, KEY_CHUNK)
+            out[lo:lo + len(block)] = _fnv_block(block, h0)
+            lo += len(block)
     return out
 
 
 def _fnv_block(ids: pa.Array, h0: np.uint64) -> np.ndarray:
     n = len(ids)
     _, offs_buf, data_buf = ids.buffers()
-    offsets = np.frombuffer(offs_buf, dtype=np.int64)[ids.offset:ids.offset + n + 1]
+    width = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    offsets = np.frombuffer(offs_buf, dtype=width)[ids.offset:ids.offset + n + 1].astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
     lengths = np.diff(offsets)
     # longest first, so the ids still being hashed at byte p are always a prefix
@@ -144,7 +188,7 @@ def _fnv_block(ids: pa.Array, h0: np.uint64) -> np.ndarray:
 
 def first_overlap(mask: np.ndarray) -> int | None:
     """Index of the first row in more than one pool, or None."""
-    multi = np.flatnonzero(mask & (mask - np.uint64(1)))
+    multi = np.flatnonzero(mask & (mask - 1))  # clears the lowest set bit
     return int(multi[0]) if len(multi) else None
 
 
@@ -155,26 +199,25 @@ def derive_seed(*parts: object) -> int:
 
 def _by_key(idx: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``idx`` sorted by key; equal keys (only duplicate ids can collide in practice) keep (file, row) order."""
-    return idx[_argsort_keys(keys)]  # quicksort unless keys tie: several times faster than a stable sort
+    return idx[_argsort_keys(keys)]
 
 
 def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int) -> np.ndarray:
     """The pool's rows in seeded order (random), or by score with the seeded key breaking ties.
 
-    A random pool asked for fewer tokens than it holds returns only a prefix long enough for ``target``
-    (partial sort), which is all :func:`take_pool` reads in that case.
+    A random pool asked for fewer tokens than it holds returns only a prefix long enough for ``target``: the
+    rows whose key is below a cut-off (keys are uniform, so the cut-off for a share of the rows is that share
+    of 2**64), sorted. That is exactly a prefix of the full order, and all :func:`take_pool` reads then.
     """
     if order is None:
         keys = cand.key[idx]
-        sizes = cand.n_tokens[idx]
-        available = int(sizes.sum())
+        available = int(cand.n_tokens[idx].sum())
         if 0 < target < available and len(idx) > 1024:
-            m = min(len(idx), int(target / available * len(idx) * 1.1) + 1024)
-            if m < len(idx):
-                part = np.argpartition(keys, m - 1)[:m]
-                prefix = _by_key(idx[part], keys[part])
-                if int(cand.n_tokens[prefix].sum()) >= target:
-                    return prefix
+            share = min(1.0, target / available * 1.1 + 1024 / len(idx))
+            if share < 1.0:
+                part = np.flatnonzero(keys < np.uint64(min(int(share * 2.0**64), 2**64 - 1)))
+                if int(cand.n_tokens[idx[part]].sum()) >= target:
+                    return _by_key(idx[part], keys[part])
         return _by_key(idx, keys)
     score = cand.scores[order[0]][idx]
     score = -score if order[1] else score
@@ -196,10 +239,27 @@ def salted(keys: np.ndarray, salt: int | np.ndarray) -> np.ndarray:
     return _splitmix64(keys ^ _splitmix64(np.asarray(salt, dtype=np.uint64)))
 
 
+RADIX_MIN = 1 << 16  # below this many keys numpy's comparison sort is as fast
+
+
 def _argsort_keys(keys: np.ndarray) -> np.ndarray:
-    o = np.argsort(keys)
-    ks = keys[o]
-    return np.argsort(keys, kind="stable") if len(ks) > 1 and np.any(ks[1:] == ks[:-1]) else o
+    """Stable argsort of uint64 keys, equal to ``np.argsort(keys, kind="stable")``.
+
+    Keys are pseudo-random, so their top 32 bits nearly always tell them apart: two stable radix passes on
+    16-bit digits (numpy sorts 16-bit keys by radix, in linear time) order them by those, then the rare runs
+    that share them are re-sorted by (key, position). About twice as fast as a comparison sort at 2 M keys.
+    """
+    if len(keys) < RADIX_MIN:
+        return np.argsort(keys, kind="stable")
+    o = np.argsort((keys >> np.uint64(32)).astype(np.uint16), kind="stable")
+    o = o[np.argsort((keys[o] >> np.uint64(48)).astype(np.uint16), kind="stable")]
+    top = keys[o] >> np.uint64(32)
+    same = top[1:] == top[:-1]
+    if same.any():
+        at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # every member of a run
+        sub = o[at]
+        o[at] = sub[np.lexsort((sub, keys[sub]))]  # runs keep their places: they are ordered by top bits
+    return o
 
 
 def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, keys: np.ndarray, target: int, available: int,
@@ -251,7 +311,9 @@ def interleave(takes: list[PoolTake], keys: np.ndarray, seed: int) -> Selection:
     pool = np.concatenate([np.full(len(t.index), i, dtype=np.int16) for i, t in enumerate(takes)])
     sel = Selection(np.concatenate([t.index for t in takes]), pool, np.concatenate([t.start for t in takes]),
                     np.concatenate([t.end for t in takes]), np.concatenate([t.epoch for t in takes]))
+    # salted(keys, base + epoch), with splitmix64(base + epoch) computed once per epoch rather than per entry
+    epochs = np.arange(int(sel.epoch.max()) + 1 if len(sel) else 0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        salt = np.uint64(derive_seed(seed, "order")) + sel.epoch.astype(np.uint64)
-    perm = _argsort_keys(salted(keys[sel.index], salt))
+        mixed = _splitmix64(np.uint64(derive_seed(seed, "order")) + epochs)[sel.epoch]
+    perm = _argsort_keys(_splitmix64(keys[sel.index] ^ mixed))
     return Selection(sel.index[perm], sel.pool[perm], sel.start[perm], sel.end[perm], sel.epoch[perm])

@@ -169,7 +169,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     rng = np.random.default_rng(0)
     ids = pa.array([f"doc{i}#0" for i in range(n)], pa.large_string())
     sizes = rng.integers(1, 100, n).astype(np.int64)
-    cand = Candidates(file=np.zeros(n, np.int32), row=np.arange(n), n_tokens=sizes, ids=ids,
+    cand = Candidates(pos=np.arange(n, dtype=np.int64), n_tokens=sizes, ids=pa.chunked_array([ids]),
                       key=stable_keys(ids, 3), mask=np.ones(n, np.uint64), pool=np.zeros(n, np.int16))
     idx = np.arange(n)
     full = base_order(idx, cand, None, int(sizes.sum()))
@@ -182,3 +182,55 @@ def test_partial_sort_prefix_equals_full_order() -> None:
         assert np.array_equal(a.index, b.index) and np.array_equal(a.end, b.end)
         assert int((a.end - a.start).sum()) == target
 
+
+
+def test_radix_argsort_equals_numpys_stable_argsort() -> None:
+    """The selection's key sort must equal np.argsort(kind="stable"), ties and shared top bits included."""
+    from mixtures.select import RADIX_MIN, _argsort_keys
+
+    rng = np.random.default_rng(1)
+    n = RADIX_MIN * 3
+    keys = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
+    keys[:500] = keys[500:1000]  # duplicate keys: stability decides their order
+    top = np.uint64(0xDEADBEEF) << np.uint64(32)
+    keys[1000:1100] = top | rng.integers(0, 2**32, 100, dtype=np.uint64)  # one run sharing the top 32 bits
+    keys[1100:1200] = rng.integers(0, 2**16, 100, dtype=np.uint64)  # top bits all zero
+    rng.shuffle(keys)
+    assert np.array_equal(_argsort_keys(keys), np.argsort(keys, kind="stable"))
+    same = np.full(n, 7, dtype=np.uint64)
+    assert np.array_equal(_argsort_keys(same), np.arange(n))
+
+
+def test_order_keys_do_not_depend_on_string_layout() -> None:
+    """Keys of DuckDB's streamed chunks (32-bit offsets) equal those of one large_string array."""
+    import pyarrow as pa
+
+    from mixtures.select import KEY_CHUNK, stable_keys
+
+    ids = [f"doc{i}#{i % 3}" for i in range(KEY_CHUNK * 2 + 17)] + ["", "ü-unicode#0"]
+    whole = stable_keys(pa.array(ids, pa.large_string()), 5)
+    cut = KEY_CHUNK + 3
+    chunked = pa.chunked_array([pa.array(ids[:cut], pa.string()), pa.array(ids[cut:], pa.string())])
+    assert np.array_equal(stable_keys(chunked, 5), whole)
+    assert np.array_equal(stable_keys(pa.array(ids, pa.string()).slice(4), 5), whole[4:])
+
+
+@pytest.mark.parametrize("n_pools", [9, 40])
+def test_many_pools_use_a_wide_enough_mask(tmp_path: Path, n_pools: int) -> None:
+    """The pool bitmask narrows with the pool count; the highest pool's bit and overlaps are still seen."""
+    from mixtures.planner import _scan
+    from mixtures.select import mask_type
+    from mixtures.shards import open_shards
+
+    shards = open_shards(build_corpus(tmp_path, n=60), verify=False)
+    body = "total_tokens = 100\n" + "".join(
+        f'[pools.p{i}]\nwhere = "n_tokens % {n_pools - 1} = {i}"\nweight = 1\n' for i in range(n_pools - 1))
+    body += '[pools.last]\nwhere = "n_tokens > 0"\nweight = 1\n'
+    with pytest.raises(OverlapError, match=r"pools \['p\d+', 'last'\] overlap"):
+        _scan(load_spec(write_spec(tmp_path / "many.toml", body), normalize=True), shards, None)
+    names = [f"p{i}" for i in range(n_pools - 1)] + ["last"]
+    prec = "precedence = [" + ", ".join(f'"{n}"' for n in names) + "]\n"
+    _, cand = _scan(load_spec(write_spec(tmp_path / "prec.toml", prec + body), normalize=True), shards, None)
+    assert cand.mask.dtype == mask_type(n_pools)[1] and cand.mask.dtype.itemsize * 8 >= n_pools
+    assert len(cand) > 0 and (cand.mask >> (n_pools - 1) & 1).all()  # every segment matches the last pool
+    assert (cand.pool < n_pools - 1).all()  # ... which comes last in precedence
