@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats.hashing import sha256_text
-from formats.schema import segment_schema
+from formats.schema import BASE_FIELDS, segment_schema
 from formats.splits import heldout_bucket
 from formats.taxonomy import LABEL_NAMES, derive_flags, score_column
 
@@ -67,8 +67,27 @@ def read_rows(root: Path, relpaths: tuple[str, ...] | list[str], ufile: np.ndarr
     parts = []
     for f in ufile[np.r_[True, ufile[1:] != ufile[:-1]]] if len(ufile) else []:
         lo, hi = np.searchsorted(ufile, [f, f + 1])
-        tbl = pq.read_table(root / relpaths[int(f)], columns=columns)
+        path = root / relpaths[int(f)]
+        tbl = _fixed_width(pq.read_table(path, columns=columns), path)
         parts.append(tbl.take(pa.array(urow[lo:hi])))
     # shards written by different versions may differ in nullability or token width: unify them
     table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: [] for c in columns})
     return table.combine_chunks()
+
+
+_FIXED = {f.name: f.type for f in BASE_FIELDS if pa.types.is_fixed_size_binary(f.type)}
+
+
+def _fixed_width(table: pa.Table, path: Path) -> pa.Table:
+    """Fixed-width columns (``text_sha256``) that another writer stored as variable binary, cast to the declared
+    type per file: later takes then move fixed-size values, several times faster."""
+    for i, name in enumerate(table.column_names):
+        want = _FIXED.get(name)
+        if want is not None and table.schema.field(i).type != want:
+            try:
+                col = table.column(i).cast(want)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise ValueError(f"{path}: column {name} should hold {want} values ({e}); "
+                                 "re-create the shards with `foresight curate`") from e
+            table = table.set_column(i, table.schema.field(i).with_type(want), col)
+    return table

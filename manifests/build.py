@@ -28,13 +28,12 @@ from mixtures.spec import MixtureSpec, load_spec
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
 # the shard columns an entry copies: read back in the plan's one pass (``plan(read_columns=...)``)
-ENTRY_SHARD_COLUMNS = ("doc_id", "text_sha256")
+ENTRY_SHARD_COLUMNS = ("id", "doc_id", "text_sha256")
 
 
 def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
-    """Strings by index without building Python objects per entry (dictionary decode in Arrow)."""
-    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(list(names), pa.string())
-                                          ).cast(pa.string())
+    """Strings by index without building Python objects per entry (a take in Arrow)."""
+    return pa.array(list(names), pa.string()).take(pa.array(indices))
 
 
 def entries_table(p: Plan) -> pa.Table:
@@ -43,7 +42,7 @@ def entries_table(p: Plan) -> pa.Table:
     return pa.table({
         "order": pa.array(np.arange(len(sel), dtype=np.int64)),
         "pool": _labels(sel.pool, [pp.name for pp in p.pools]),
-        "id": cand.ids.take(pa.array(sel.index)).cast(pa.string()),
+        "id": p.entry_column("id").cast(pa.string()),
         "doc_id": p.entry_column("doc_id").cast(pa.string()),
         "file": _labels(file_idx, p.shards.relpaths),
         "row": pa.array(rows, type=pa.int64()),

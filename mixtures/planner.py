@@ -198,9 +198,25 @@ def _read_back(cand: Candidates, sel: Selection) -> tuple[np.ndarray, np.ndarray
 
 def _entry_columns(shards: ShardSet, cand: Candidates, read_back: tuple[np.ndarray, np.ndarray],
                    columns: list[str]) -> pa.Table:
+    """Shard ``columns`` of each entry: read for the distinct selected rows, then one take into entry order.
+    ``id`` comes from the scan, which already holds every candidate's."""
     uniq, inverse = read_back
-    rows = read_rows(shards.root, shards.relpaths, *cand.locate(uniq), columns)
-    return rows.take(pa.array(inverse))
+    from_files = [c for c in columns if c != "id"]
+    rows = read_rows(shards.root, shards.relpaths, *cand.locate(uniq), from_files) if from_files else None
+    if "id" in columns:
+        ids = _take_ascending(cand.ids, uniq)
+        rows = pa.table({"id": ids}) if rows is None else rows.append_column("id", ids)
+    return rows.select(columns).take(pa.array(inverse))
+
+
+def _take_ascending(chunked: pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
+    """``chunked[idx]`` for ascending ``idx``, chunk by chunk: a take on a chunked array would first join its
+    chunks (every candidate's id) into one array."""
+    bounds = np.cumsum([0] + [len(c) for c in chunked.chunks])
+    cuts = np.searchsorted(idx, bounds)
+    parts = [c.take(pa.array(idx[lo:hi] - b)) for c, b, lo, hi in
+             zip(chunked.chunks, bounds[:-1], cuts[:-1], cuts[1:], strict=True) if hi > lo]
+    return pa.concat_arrays(parts) if parts else pa.array([], chunked.type)
 
 
 def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:
