@@ -155,8 +155,9 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
     t2 = time.perf_counter()
     names = [p.name for p in spec.pools]
     k = len(names)
-    avail = np.bincount(cand.pool, weights=cand.n_tokens, minlength=k).astype(np.int64)[:k]
-    avail_segs = np.bincount(cand.pool, minlength=k)[:k]
+    by_pool = _split_by_pool(cand.pool, k)
+    avail = _pool_tokens(cand, by_pool)
+    avail_segs = [len(ix) for ix in by_pool]
     weights = spec.weights()
     reps = [p.max_repetition for p in spec.pools]
     total = spec.total_tokens
@@ -164,7 +165,6 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
         total = max_total(weights, names, [int(a) for a in avail], reps, spec.seed)
     targets = apportion(weights, names, total, spec.seed)
     check_feasible(names, targets, [int(a) for a in avail], reps)
-    by_pool = _split_by_pool(cand.pool, k)
     takes = []
     for i, p in enumerate(spec.pools):
         ordered = base_order(by_pool[i], cand, p.order_column(), targets[i])
@@ -237,9 +237,13 @@ def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[lis
 def available_tokens(spec: MixtureSpec, shards_dir: str | Path, threads: int | None = None) -> dict[str, int]:
     """Tokens each pool holds on the shards (after ``exclude`` and precedence), without selecting anything."""
     _, cand = _scan(spec, open_shards(shards_dir, verify=True), threads)
-    k = len(spec.pools)
-    avail = np.bincount(cand.pool, weights=cand.n_tokens, minlength=k).astype(np.int64)[:k]
+    avail = _pool_tokens(cand, _split_by_pool(cand.pool, len(spec.pools)))
     return {p.name: int(a) for p, a in zip(spec.pools, avail, strict=True)}
+
+
+def _pool_tokens(cand: Candidates, by_pool: list[np.ndarray]) -> list[int]:
+    """Tokens per pool, summed exactly in int64 (a weighted bincount converts every row to float64: 30x slower)."""
+    return [int(cand.n_tokens[ix].sum(dtype=np.int64)) for ix in by_pool]
 
 
 def _split_by_pool(pool: np.ndarray, k: int) -> list[np.ndarray]:
