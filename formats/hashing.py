@@ -9,10 +9,14 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read into one reused buffer (hashlib releases the GIL on it, so threads can
+    hash several files at once)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
