@@ -17,7 +17,7 @@ import tomllib
 from formats.splits import DEFAULT_HELDOUT_FRACTION
 
 WEIGHT_TOLERANCE = 1e-6
-MAX_POOLS = 63  # pool membership is a 64-bit mask in the selection query
+MAX_POOLS = 63  # pool membership is a bitmask of at most 64 bits in the selection query
 _POOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ORDER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(desc|asc)\s*$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGbBtT]?)\s*$")
