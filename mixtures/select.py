@@ -95,7 +95,8 @@ def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], excl
     for batch in reader:
         for c, dtype in dtypes.items():
             parts[c].append(np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=dtype))
-        ids.append(batch.column("i"))
+        i = batch.column("i")
+        ids.append(i if i.type == pa.string() else i.cast(pa.string()))  # large/view strings under other settings
     col = {c: np.concatenate(v) if v else np.zeros(0, dtypes[c]) for c, v in parts.items()}
     id_col = pa.chunked_array(ids, type=pa.string()) if ids else pa.chunked_array([], type=pa.string())
     cand = Candidates(pos=col["pos"], n_tokens=col["n"], ids=id_col, key=stable_keys(id_col, seed),
