@@ -16,6 +16,8 @@ from formats.splits import heldout_bucket
 from formats.taxonomy import LABEL_NAMES, derive_flags, score_column
 
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
+ROW_BITS = 40  # a row's position as one int64: file << ROW_BITS | row, which sorts in (file, row) order
+ROW_MASK = (1 << ROW_BITS) - 1
 
 
 def rows_to_table(rows: Iterable[dict[str, Any]], with_labels: bool,
@@ -56,9 +58,9 @@ def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.
                 columns: list[str]) -> tuple[pa.Table, np.ndarray]:
     """``columns`` of the distinct (file, row) pairs, read file by file; returns (table, inverse) so that
     ``table.take(inverse)`` lines up with the inputs."""
-    pos = file_idx.astype(np.int64) << 40 | rows.astype(np.int64)
+    pos = file_idx.astype(np.int64) << ROW_BITS | rows.astype(np.int64)
     uniq, inverse = unique_inverse(pos)
-    return read_rows(root, relpaths, (uniq >> 40).astype(np.int64), uniq & ((1 << 40) - 1), columns), inverse
+    return read_rows(root, relpaths, (uniq >> ROW_BITS).astype(np.int64), uniq & ROW_MASK, columns), inverse
 
 
 def read_rows(root: Path, relpaths: tuple[str, ...] | list[str], ufile: np.ndarray, urow: np.ndarray,

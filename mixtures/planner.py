@@ -162,22 +162,22 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
     reps = [p.max_repetition for p in spec.pools]
     total = spec.total_tokens
     if total is None:
-        total = max_total(weights, names, [int(a) for a in avail], reps, spec.seed)
+        total = max_total(weights, names, avail, reps, spec.seed)
     targets = apportion(weights, names, total, spec.seed)
-    check_feasible(names, targets, [int(a) for a in avail], reps)
+    check_feasible(names, targets, avail, reps)
     takes = []
     for i, p in enumerate(spec.pools):
-        ordered = base_order(by_pool[i], cand, p.order_column(), targets[i])
-        takes.append(take_pool(ordered, cand.n_tokens, cand.key, targets[i], int(avail[i]),
+        ordered = base_order(by_pool[i], cand, p.order_column(), targets[i], avail[i])
+        takes.append(take_pool(ordered, cand.n_tokens, cand.key, targets[i], avail[i],
                                p.order == "random", spec.seed, p.name))
     selection = interleave(takes, cand.key, spec.seed)
     t3 = time.perf_counter()
     read_back = _read_back(cand, selection)
     entry_rows = _entry_columns(shards, cand, read_back, list(read_columns))
     # a 64-bit hash per entry only to count distinct documents (Arrow's dictionary encoding is ~15x slower)
-    doc_keys = stable_keys(entry_rows.column("doc_id").combine_chunks().cast(pa.large_string()), 0)
-    pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, int(avail[i]),
-                      int(avail_segs[i]), targets[i]) for i, p in enumerate(spec.pools)]
+    doc_keys = stable_keys(entry_rows.column("doc_id"), 0)
+    pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, avail[i],
+                      avail_segs[i], targets[i]) for i, p in enumerate(spec.pools)]
     _fill_stats(pools, takes, cand, selection.pool, doc_keys)
     shares = _shares(selection, cand, total)
     return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows, read_back,
@@ -238,7 +238,7 @@ def available_tokens(spec: MixtureSpec, shards_dir: str | Path, threads: int | N
     """Tokens each pool holds on the shards (after ``exclude`` and precedence), without selecting anything."""
     _, cand = _scan(spec, open_shards(shards_dir, verify=True), threads)
     avail = _pool_tokens(cand, _split_by_pool(cand.pool, len(spec.pools)))
-    return {p.name: int(a) for p, a in zip(spec.pools, avail, strict=True)}
+    return {p.name: a for p, a in zip(spec.pools, avail, strict=True)}
 
 
 def _pool_tokens(cand: Candidates, by_pool: list[np.ndarray]) -> list[int]:

@@ -18,13 +18,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from formats.shardio import ROW_BITS, ROW_MASK
 from mixtures.sandbox import FILE_COL, ROW_COL, VIEW
 
 FLAG_COLUMNS = ("reasoning", "visual")
 
 
-ROW_BITS = 40  # a candidate's position is file << ROW_BITS | row: one int64 column, already in (file, row) order
-ROW_MASK = (1 << ROW_BITS) - 1
 BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
 
 
@@ -203,8 +202,10 @@ def _by_key(idx: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return idx[_argsort_keys(keys)]
 
 
-def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int) -> np.ndarray:
-    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties.
+def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int,
+               available: int) -> np.ndarray:
+    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties; ``available`` is
+    the pool's token count.
 
     A random pool asked for fewer tokens than it holds returns only a prefix long enough for ``target``: the
     rows whose key is below a cut-off (keys are uniform, so the cut-off for a share of the rows is that share
@@ -212,7 +213,6 @@ def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None
     """
     if order is None:
         keys = cand.key[idx]
-        available = int(cand.n_tokens[idx].sum())
         if 0 < target < available and len(idx) > 1024:
             share = min(1.0, target / available * 1.1 + 1024 / len(idx))
             if share < 1.0:

@@ -172,10 +172,10 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     cand = Candidates(pos=np.arange(n, dtype=np.int64), n_tokens=sizes, ids=pa.chunked_array([ids]),
                       key=stable_keys(ids, 3), mask=np.ones(n, np.uint64), pool=np.zeros(n, np.int16))
     idx = np.arange(n)
-    full = base_order(idx, cand, None, int(sizes.sum()))
+    full = base_order(idx, cand, None, int(sizes.sum()), int(sizes.sum()))
     assert np.array_equal(full, idx[np.argsort(cand.key, kind="stable")])
     for target in (1, 5_000, int(sizes.sum()) // 3):
-        prefix = base_order(idx, cand, None, target)
+        prefix = base_order(idx, cand, None, target, int(sizes.sum()))
         assert len(prefix) < n and np.array_equal(prefix, full[:len(prefix)])
         a = take_pool(prefix, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
         b = take_pool(full, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
