@@ -55,8 +55,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=20000, help="documents to classify (cycled if fewer exist)")
     ap.add_argument("--shards", type=Path, help="take texts from this shard directory instead of the stdlib")
-    ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=5, help="best of N timings per path")
+    ap.add_argument("--batch-size", type=int, default=64, help="[classify] batch_size, as `foresight curate` runs it")
+    ap.add_argument("--repeats", type=int, default=9, help="best of N interleaved timings per path")
     args = ap.parse_args()
 
     base = read_segments(args.shards)["text"] if args.shards else stdlib_texts(args.docs)
@@ -105,7 +105,7 @@ def main() -> None:
             for name, fn in paths.items():
                 best[name] = min(best[name], timed(fn))
     rate = {k: args.docs / v for k, v in best.items()}
-    print(f"docs={args.docs} unique_texts={len(base)} batch_size={args.batch_size}")
+    print(f"docs={args.docs} unique_texts={len(base)} batch_size={args.batch_size} group_size={ours.group_size}")
     print(f"classify_fasttext_vs_datatrove: ratio={rate['ours'] / rate['datatrove']:.2f} "
           f"(ours {rate['ours']:.0f} docs/s / reference {rate['datatrove']:.0f} docs/s)")
     bare = max(("bare", "bare_list"), key=rate.__getitem__)  # the faster of model.predict per text / on the list

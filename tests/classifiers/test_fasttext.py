@@ -55,3 +55,19 @@ def test_refuses_bad_training_and_bad_files(tmp_path):
 
 def test_clean_makes_one_line():
     assert clean("a\n\n b\t c  ") == "a b c"
+
+
+def test_batch_scores_match_model_predict_per_text(tmp_path):
+    """The batched path (one binding call, labels mapped to columns) gives what ``model.predict`` gives per text."""
+    texts, y = tiny_labelled(copies=6)
+    clf = train_fasttext(texts, y, tmp_path / "m.bin", epoch=10, threads=1)
+    batch = [texts[0], "", "two\nlines here", " \t\n", texts[-1], EXAMPLES["math_reasoning"]]
+    scores = clf.predict_scores(batch)
+    for row, text in zip(scores, batch, strict=True):
+        if not text.strip():
+            assert (row == 0).all()
+            continue
+        labels, probs = clf.model.predict(text.replace("\n", " "), k=-1)
+        by_name = {lab.removeprefix("__label__"): float(p) for lab, p in zip(labels, probs, strict=True)}
+        assert row.tolist() == pytest.approx([min(by_name[n], 1.0) for n in LABEL_NAMES], abs=1e-7)
+    assert clf.predict_scores([]).shape == (0, 6) and clf.predict_scores(["", " "]).shape == (2, 6)

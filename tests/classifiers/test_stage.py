@@ -7,7 +7,7 @@ from datatrove.data import Document
 
 from classifiers.fasttext_model import train_fasttext
 from formats.taxonomy import LABEL_NAMES, score_column
-from pipeline.stages.classify import ClassifyStep, build_classify_step, read_segments
+from pipeline.stages.classify import GROUP_SIZE, ClassifyStep, build_classify_step, read_segments
 from tests.classifiers.conftest import EXAMPLES, tiny_labelled
 from tests.helpers import make_shards
 
@@ -17,10 +17,10 @@ def docs(texts):
 
 
 def test_rules_step_fills_every_column_and_counts():
-    step = build_classify_step("rules", batch_size=2)
+    step = build_classify_step("rules", batch_size=2, group_size=2)
     texts = [EXAMPLES["code_reasoning"], EXAMPLES["visual_relationship"], "", EXAMPLES["math_reasoning"]]
     out = list(step.run(iter(docs(texts))))
-    assert [d.id for d in out] == ["d0#0", "d1#0", "d2#0", "d3#0"]  # order kept across batches
+    assert [d.id for d in out] == ["d0#0", "d1#0", "d2#0", "d3#0"]  # order kept across groups
     for d in out:
         assert set(d.metadata) == {"labels", "reasoning", "visual", *map(score_column, LABEL_NAMES)}
     assert out[0].metadata["labels"] == ["code_reasoning"] and out[0].metadata["reasoning"] is True
@@ -82,3 +82,11 @@ def test_stratified_sample_reaches_small_sources(tmp_path):
     assert len(seg["text"]) == 10 and seg["text"].count("small") == 3 and "source" not in seg
     plain = read_segments(root, columns=("source",), sample=10, seed=0)
     assert len(plain["source"]) == 10
+
+
+def test_group_size_is_at_least_the_model_batch():
+    assert ClassifyStep("rules", batch_size=8).group_size == GROUP_SIZE
+    assert ClassifyStep("rules", batch_size=4096).group_size == 4096
+    assert ClassifyStep("rules", batch_size=8, group_size=16).group_size == 16
+    with pytest.raises(ValueError, match="group_size"):
+        ClassifyStep("rules", group_size=0)
