@@ -96,10 +96,10 @@ class FastTextClassifier:
         return scores
 
     def _predict_lines(self, texts: list[str]) -> np.ndarray:
-        # One call into the binding for the whole batch (what ``model.predict`` does with a list, minus its
+        # One call into the binding for the whole group (what ``model.predict`` does with a list, minus its
         # per-text newline check: we replace newlines anyway). Per text it returns every label (k=-1, threshold
         # 0) sorted by probability; the label strings are mapped to columns in C (``map`` over a dict), and the
-        # probabilities scattered in numpy. A call per text cost ≈ 5 k instructions more per text (callgrind).
+        # probabilities scattered in numpy. A call per text cost ≈ 3 k instructions more per text (callgrind).
         n, n_lab = len(texts), len(self._column)
         labels, probs = self.model.f.multilinePredict([t.replace("\n", " ") + "\n" for t in texts], -1, 0.0,
                                                       "strict")
