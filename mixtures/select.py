@@ -234,10 +234,12 @@ class PoolTake:
     epoch: np.ndarray  # int32
 
 
-def salted(keys: np.ndarray, salt: int | np.ndarray) -> np.ndarray:
+def salted(keys: np.ndarray, salt: int | np.ndarray, which: np.ndarray | None = None) -> np.ndarray:
     """Fresh pseudo-random keys from the segment keys and a salt, by the same fixed arithmetic (no RNG stream
-    whose algorithm could change with a library version)."""
-    return _splitmix64(keys ^ _splitmix64(np.asarray(salt, dtype=np.uint64)))
+    whose algorithm could change with a library version). With ``which``, key i takes salt ``salt[which[i]]``:
+    each distinct salt is mixed once rather than once per key."""
+    mixed = _splitmix64(np.asarray(salt, dtype=np.uint64))
+    return _splitmix64(keys ^ (mixed if which is None else mixed[which]))
 
 
 RADIX_MIN = 1 << 16  # below this many keys numpy's comparison sort is as fast
@@ -312,9 +314,8 @@ def interleave(takes: list[PoolTake], keys: np.ndarray, seed: int) -> Selection:
     pool = np.concatenate([np.full(len(t.index), i, dtype=np.int16) for i, t in enumerate(takes)])
     sel = Selection(np.concatenate([t.index for t in takes]), pool, np.concatenate([t.start for t in takes]),
                     np.concatenate([t.end for t in takes]), np.concatenate([t.epoch for t in takes]))
-    # salted(keys, base + epoch), with splitmix64(base + epoch) computed once per epoch rather than per entry
     epochs = np.arange(int(sel.epoch.max()) + 1 if len(sel) else 0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        mixed = _splitmix64(np.uint64(derive_seed(seed, "order")) + epochs)[sel.epoch]
-    perm = _argsort_keys(_splitmix64(keys[sel.index] ^ mixed))
+        salts = np.uint64(derive_seed(seed, "order")) + epochs
+    perm = _argsort_keys(salted(keys[sel.index], salts, sel.epoch))
     return Selection(sel.index[perm], sel.pool[perm], sel.start[perm], sel.end[perm], sel.epoch[perm])
