@@ -32,7 +32,7 @@ test: install
 	$(PY) -m pytest tests
 
 lint: install
-	$(VENV)/bin/ruff check formats classifiers pipeline mixtures manifests trainer audit foresight tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
 
 demo: install
 	@echo "== 1. sample corpus and tokenizer"
@@ -70,11 +70,11 @@ classifier: install
 	$(FS) corpus sample $(DEMO)/corpus
 	@test -f $(DEMO)/tokenizer.json || $(FS) tokenizer train $(DEMO)/corpus --vocab-size 16384 --out $(DEMO)/tokenizer.json
 	$(FS) curate $(DEMO)/corpus --out $(CLS)/shards --tokenizer $(DEMO)/tokenizer.json --workers $(WORKERS) --classifier rules
-	$(FS) classify train classifiers/data/labelled.parquet --backbone minilm --out $(CLS)/minilm \
+	$(FS) classify train src/foresight/classifiers/data/labelled.parquet --backbone minilm --out $(CLS)/minilm \
 		--epochs 4 --max-length 256 --threads $(WORKERS)
 	$(FS) classify distill $(CLS)/minilm $(CLS)/shards --sample 50000 --stratify --piece-chars 1200 \
-		--labelled classifiers/data/labelled.parquet --out classifiers/models/lsbs-fasttext.ftz
-	$(FS) classify eval classifiers/models/lsbs-fasttext.ftz --gold tests/data/gold.parquet --against $(CLS)/minilm
+		--labelled src/foresight/classifiers/data/labelled.parquet --out src/foresight/classifiers/models/lsbs-fasttext.ftz
+	$(FS) classify eval src/foresight/classifiers/models/lsbs-fasttext.ftz --gold tests/data/gold.parquet --against $(CLS)/minilm
 
 bench: install
 	$(PY) benchmarks/bench_tokenize.py --tokenizer $(DEMO)/tokenizer.json

@@ -28,13 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from audit import connect  # noqa: E402
-from audit.report import composition_sql  # noqa: E402
-from formats.index import build_index, write_index  # noqa: E402
-from formats.schema import shard_relpath  # noqa: E402
-from formats.taxonomy import GROUPS, LABEL_NAMES, labels_in  # noqa: E402
+from foresight.audit import connect  # noqa: E402
+from foresight.audit.report import composition_sql  # noqa: E402
+from foresight.formats.index import build_index, write_index  # noqa: E402
+from foresight.formats.schema import shard_relpath  # noqa: E402
+from foresight.formats.taxonomy import GROUPS, LABEL_NAMES, labels_in  # noqa: E402
 
 SOURCES = ("academic", "arts", "biology", "code", "computer-science", "economics", "encyclopedia", "food", "law",
            "literature", "mathematics", "medicine", "philosophy", "politics", "q-a-forum", "web-crawl")

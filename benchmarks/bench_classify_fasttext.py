@@ -17,15 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from datatrove.data import Document  # noqa: E402
 from datatrove.pipeline.filters import FastTextClassifierFilter  # noqa: E402
 
-from classifiers.base import label_matrix  # noqa: E402
-from classifiers.fasttext_model import train_fasttext  # noqa: E402
-from classifiers.teacher.rules import RulesTeacher  # noqa: E402
-from pipeline.stages.classify import build_classify_step, read_segments  # noqa: E402
+from foresight.classifiers.base import label_matrix  # noqa: E402
+from foresight.classifiers.fasttext_model import train_fasttext  # noqa: E402
+from foresight.classifiers.teacher.rules import RulesTeacher  # noqa: E402
+from foresight.pipeline.stages.classify import build_classify_step, read_segments  # noqa: E402
 
 
 def stdlib_texts(n: int) -> list[str]:

@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, resolve_backbone  # noqa: E402
-from formats.taxonomy import LABEL_NAMES  # noqa: E402
+from foresight.classifiers.transformer import MultiLabelModel, TransformerClassifier, _load_encoder, resolve_backbone  # noqa: E402
+from foresight.formats.taxonomy import LABEL_NAMES  # noqa: E402
 
 WORDS = ("the red ball sits on the wooden table beside a blue cup while we prove that every prime larger than "
          "two is odd and the enzyme binds its substrate in the cell").split()

@@ -34,7 +34,7 @@ REF_STAGES = ("filter", "minhash-sigs", "minhash-buckets", "minhash-cluster", "t
 
 def child_env() -> dict[str, str]:
     """Run children from this checkout (not whatever ``foresight`` is installed), offline, quiet tokenizers."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     return env
 
 
@@ -70,7 +70,7 @@ def reference_pipeline(corpus: Path, out: Path, tokenizer: Path, workers: int, t
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
-    from formats.tokenizer import load_tokenizer
+    from foresight.formats.tokenizer import load_tokenizer
 
     mh = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1, hash_config=HashConfig(precision=64))
     work, docs = out / "_work", out / "_work" / "docs"

@@ -34,10 +34,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from formats.index import build_index, read_index, write_index
-from formats.splits import bucket_sql, is_heldout
-from manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
-from mixtures import load_spec, plan
+from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.splits import bucket_sql, is_heldout
+from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
+from foresight.mixtures import load_spec, plan
 
 SOURCES = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl")
 MIX6 = {"web-crawl": 0.40, "encyclopedia": 0.08, "academia": 0.05, "literature": 0.02, "math": 0.10, "code": 0.35}

@@ -29,8 +29,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from datatrove.data import Document  # noqa: E402
 
-from formats.tokenizer import EOS, load_tokenizer, train_tokenizer  # noqa: E402
-from pipeline.stages.tokenize import Tokenize  # noqa: E402
+from foresight.formats.tokenizer import EOS, load_tokenizer, train_tokenizer  # noqa: E402
+from foresight.pipeline.stages.tokenize import Tokenize  # noqa: E402
 
 
 def stdlib_docs(n: int, chars: int) -> list[str]:

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from trainer.data import PackedStream, open_token_file, write_token_file  # noqa: E402
-from trainer.model import build_config, build_model, count_params  # noqa: E402
-from trainer.train import TrainConfig, lr_lambda, resolve_device, train_tokens  # noqa: E402
+from foresight.trainer.data import PackedStream, open_token_file, write_token_file  # noqa: E402
+from foresight.trainer.model import build_config, build_model, count_params  # noqa: E402
+from foresight.trainer.train import TrainConfig, lr_lambda, resolve_device, train_tokens  # noqa: E402
 
 
 def reference_loop(token_file: Path, config, cfg: TrainConfig, steps: int) -> tuple[float, float, int]:

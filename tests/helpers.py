@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from formats.index import build_index, write_index
-from formats.tokenizer import load_tokenizer, train_tokenizer
-from pipeline.stages.write import RankShardWriter
+from foresight.formats.index import build_index, write_index
+from foresight.formats.tokenizer import load_tokenizer, train_tokenizer
+from foresight.pipeline.stages.write import RankShardWriter
 
 WORDS = ("the red ball sits on the wooden table beside a blue cup . we prove that x + y = 2 by induction . "
          "def f ( x ) : return x * 2 # code . cells divide and the enzyme binds the protein substrate . "

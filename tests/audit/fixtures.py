@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from formats.index import index_sha256, read_index
-from manifests.schema import header_digest
+from foresight.formats.index import index_sha256, read_index
+from foresight.manifests.schema import header_digest
 from tests.helpers import make_shards
 
 # A small labelled corpus: sources × labels, with one document split into two segments.

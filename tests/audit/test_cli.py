@@ -127,7 +127,7 @@ def test_report_writes_markdown_plots_csv_and_passes_checks(env: dict[str, Path]
 
 
 def test_report_fails_a_manifest_with_heldout_docs_and_epoch_repeats(tmp_path: Path) -> None:
-    from formats.splits import is_heldout
+    from foresight.formats.splits import is_heldout
 
     # Doc ids chosen so that some fall in the 2 % held-out split.
     docs = [{"doc_id": f"d{i}", "source": "web", "text": "the red ball", "labels": []} for i in range(200)]
@@ -172,7 +172,7 @@ SLOW = "SELECT sum(i) FROM range(1000000000000) t(i)"  # hours of work: only a l
 def test_time_limit_stops_a_runaway_query(env: dict[str, Path]) -> None:
     code, out = run(str(env["shards"]), SLOW, "--timeout", "1")
     assert code == 1 and "query stopped after 1 s" in out and "--timeout" in out and "Traceback" not in out
-    from audit import AuditError, connect
+    from foresight.audit import AuditError, connect
 
     with connect(env["shards"], timeout_s=0.5) as audit, pytest.raises(AuditError, match="stopped after 0.5 s"):
         audit.query(SLOW)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from audit import AuditConnection, connect, parse_param
+from foresight.audit import AuditConnection, connect, parse_param
 from tests.audit.fixtures import corpus, make_manifest, make_results
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audit.md"

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from audit import connect
-from audit.report import write_report
-from formats.splits import is_heldout
+from foresight.audit import connect
+from foresight.audit.report import write_report
+from foresight.formats.splits import is_heldout
 from tests.audit.fixtures import corpus, make_manifest
 from tests.helpers import make_shards
 
@@ -99,7 +99,7 @@ def _scanned_columns(plan: list | dict) -> set[str]:
 
 def test_report_never_reads_text_or_tokens(env: dict[str, Path], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from audit import AuditConnection
+    from foresight.audit import AuditConnection
 
     seen: list[str] = []
     original = AuditConnection.query

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit import AuditConnection, AuditError, SandboxError, connect
+from foresight.audit import AuditConnection, AuditError, SandboxError, connect
 
 
 def tree_hashes(*dirs: Path) -> dict[str, str]:

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit import AuditError, AuditWarning, connect, parse_param
-from audit.report import composition_sql
-from formats.index import build_index, read_index, write_index
-from formats.splits import is_heldout
-from formats.taxonomy import LABEL_NAMES
+from foresight.audit import AuditError, AuditWarning, connect, parse_param
+from foresight.audit.report import composition_sql
+from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.splits import is_heldout
+from foresight.formats.taxonomy import LABEL_NAMES
 from tests.audit.fixtures import DOCS, corpus, make_manifest
 from tests.helpers import make_shards
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from formats.taxonomy import LABEL_NAMES
+from foresight.formats.taxonomy import LABEL_NAMES
 
 EXAMPLES = {
     "visual_concept": "The old fisherman pulled his boat onto the beach beside the village houses.",
@@ -32,7 +32,7 @@ def tiny_labelled(copies: int = 3) -> tuple[list[str], np.ndarray]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A MiniLM classifier fine-tuned for 2 steps at max_length 32: tests its plumbing, not its accuracy."""
-    from classifiers.train import FineTuneConfig, train_transformer
+    from foresight.classifiers.train import FineTuneConfig, train_transformer
 
     torch.set_num_threads(1)
     texts, y = tiny_labelled()

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from classifiers.labelsio import write_labels
+from foresight.classifiers.labelsio import write_labels
 from foresight.cli import app
-from formats.taxonomy import LABEL_NAMES
+from foresight.formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT
 from tests.helpers import make_shards
 
@@ -20,8 +20,8 @@ def shards(tmp_path, with_labels=False):
     docs = [{"text": f"{t} ({i})", "source": ["code", "literature", "web-crawl"][i % 3]}
             for i in range(28) for t in [texts[i % len(texts)]]]
     if with_labels:
-        from classifiers.base import annotate
-        from classifiers.teacher.rules import RulesTeacher
+        from foresight.classifiers.base import annotate
+        from foresight.classifiers.teacher.rules import RulesTeacher
         t = RulesTeacher()
         for d, s in zip(docs, t.predict_scores([d["text"] for d in docs]), strict=True):
             d.update(annotate(s, t.thresholds))
@@ -63,8 +63,8 @@ def test_teach_train_distill_eval(tmp_path):
 
 
 def test_rates_from_stored_labels_and_on_the_fly(tmp_path):
-    from classifiers.evaluate import TABLE4_COLUMNS
-    from formats.taxonomy import labels_in
+    from foresight.classifiers.evaluate import TABLE4_COLUMNS
+    from foresight.formats.taxonomy import labels_in
 
     root = shards(tmp_path, with_labels=True)
     out = run("classify", "rates", root)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classifiers.evaluate import (
+from foresight.classifiers.evaluate import (
     agreement,
     cohen_kappa,
     data_sha256,
@@ -13,8 +13,8 @@ from classifiers.evaluate import (
     table4_rates,
     tune_thresholds,
 )
-from classifiers.labelsio import read_labels, write_labels
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.labelsio import read_labels, write_labels
+from foresight.formats.taxonomy import LABEL_NAMES
 
 
 def test_prf_by_hand():
@@ -87,7 +87,7 @@ def test_labels_file_roundtrip_and_errors(tmp_path):
 
 
 def test_positive_weights_up_weight_rare_labels():
-    from classifiers.train import positive_weights
+    from foresight.classifiers.train import positive_weights
 
     y = np.zeros((100, 6), np.int8)
     y[:50, 0] = 1

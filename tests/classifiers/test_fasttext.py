@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from classifiers.base import load_classifier
-from classifiers.fasttext_model import FastTextClassifier, clean, distill, meta_path, train_fasttext
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.base import load_classifier
+from foresight.classifiers.fasttext_model import FastTextClassifier, clean, distill, meta_path, train_fasttext
+from foresight.formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT, tiny_labelled
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.labelsio import read_labels
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.labelsio import read_labels
+from foresight.formats.taxonomy import LABEL_NAMES
 
 GOLD = Path(__file__).resolve().parents[1] / "data" / "gold.parquet"
 

@@ -8,16 +8,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from classifiers.base import DEFAULT_MODEL, label_matrix, load_classifier
-from classifiers.evaluate import evaluate
-from classifiers.labelsio import read_labels
-from formats.taxonomy import LABEL_NAMES
-from pipeline.stages.classify import build_classify_step
+from foresight.classifiers.base import DEFAULT_MODEL, label_matrix, load_classifier
+from foresight.classifiers.evaluate import evaluate
+from foresight.classifiers.labelsio import read_labels
+from foresight.formats.taxonomy import LABEL_NAMES
+from foresight.pipeline.stages.classify import build_classify_step
 
 ROOT = Path(__file__).resolve().parents[2]
 # issue 9: MiniLM ≥ 0.80 macro-F1 and ≥ 0.60 per label; the shipped fastText student measured 0.857 / 0.718
 MACRO_TARGET, LABEL_FLOOR = 0.80, 0.65
-LABELLED = ROOT / "classifiers" / "data" / "labelled.parquet"
+LABELLED = ROOT / "src" / "foresight" / "classifiers" / "data" / "labelled.parquet"
 GOLD = ROOT / "tests" / "data" / "gold.parquet"
 
 
@@ -71,9 +71,9 @@ def test_default_model_meets_the_gold_targets(gold_scores: dict) -> None:
 
 def test_inter_labeller_kappa_is_what_the_docs_report() -> None:
     """κ recomputed from both labellers' answers; every disagreement adjudicated into the training set."""
-    from classifiers.evaluate import agreement
+    from foresight.classifiers.evaluate import agreement
 
-    d = pq.read_table(ROOT / "classifiers" / "data" / "double_labelled.parquet").to_pylist()
+    d = pq.read_table(ROOT / "src" / "foresight" / "classifiers" / "data" / "double_labelled.parquet").to_pylist()
     a = np.array([[int(n in r["labels_a"]) for n in LABEL_NAMES] for r in d])
     b = np.array([[int(n in r["labels_b"]) for n in LABEL_NAMES] for r in d])
     kappa = agreement(a, b)

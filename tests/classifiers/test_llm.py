@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from classifiers.teacher.llm import LLMTeacher, MalformedAnswer, parse_answer
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.teacher.llm import LLMTeacher, MalformedAnswer, parse_answer
+from foresight.formats.taxonomy import LABEL_NAMES
 
 GOOD = json.dumps({n: int(n == "math_reasoning") for n in LABEL_NAMES})
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.labelset import Answer, kappa_report, read_answers, read_round, resolve
-from classifiers.pieces import cut, pieces
+from foresight.classifiers.labelset import Answer, kappa_report, read_answers, read_round, resolve
+from foresight.classifiers.pieces import cut, pieces
 
 
 def test_pieces_respect_the_limit_and_paragraphs() -> None:

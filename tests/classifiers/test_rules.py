@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from classifiers.teacher import rules
-from classifiers.teacher.rules import LABELLING_FUNCTIONS, RulesTeacher, explain, scores_from_votes
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.teacher import rules
+from foresight.classifiers.teacher.rules import LABELLING_FUNCTIONS, RulesTeacher, explain, scores_from_votes
+from foresight.formats.taxonomy import LABEL_NAMES
 
 CODE = "def area(r):\n    return 3.14 * r * r\n\nfor i in range(10):\n    print(area(i));\n"
 MATH = ("Theorem 2. For every prime p, $\\sum_{k=1}^{p-1} k \\equiv 0$. Proof. Suppose x = 2y + 1; "

@@ -5,9 +5,9 @@ import pickle
 import pytest
 from datatrove.data import Document
 
-from classifiers.fasttext_model import train_fasttext
-from formats.taxonomy import LABEL_NAMES, score_column
-from pipeline.stages.classify import GROUP_SIZE, ClassifyStep, build_classify_step, read_segments
+from foresight.classifiers.fasttext_model import train_fasttext
+from foresight.formats.taxonomy import LABEL_NAMES, score_column
+from foresight.pipeline.stages.classify import GROUP_SIZE, ClassifyStep, build_classify_step, read_segments
 from tests.classifiers.conftest import EXAMPLES, tiny_labelled
 from tests.helpers import make_shards
 

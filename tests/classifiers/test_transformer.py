@@ -5,11 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from classifiers.base import load_classifier
-from classifiers.evaluate import data_sha256
-from classifiers.transformer import META_FILE, TransformerClassifier, check_model_dir, minilm_path, resolve_backbone
-from formats.hashing import sha256_path
-from formats.taxonomy import LABEL_NAMES
+from foresight.classifiers.base import load_classifier
+from foresight.classifiers.evaluate import data_sha256
+from foresight.classifiers.transformer import (
+    META_FILE,
+    TransformerClassifier,
+    check_model_dir,
+    minilm_path,
+    resolve_backbone,
+)
+from foresight.formats.hashing import sha256_path
+from foresight.formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import tiny_labelled
 
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 import foresight
-from audit import connect
-from manifests import build
-from pipeline.curate import execute, plan_curation
+from foresight.audit import connect
+from foresight.manifests import build
+from foresight.pipeline.curate import execute, plan_curation
 
 
 def test_facade_names_are_the_layers_functions() -> None:

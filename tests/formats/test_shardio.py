@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from formats.shardio import read_rows
+from foresight.formats.shardio import read_rows
 
 
 def _write(path: Path, texts: list[str], sha_type: pa.DataType, cut: int = 32) -> None:

@@ -1,7 +1,7 @@
 import duckdb
 
-from formats.segments import create_segments_view
-from formats.splits import heldout_bucket, heldout_sql, is_heldout
+from foresight.formats.segments import create_segments_view
+from foresight.formats.splits import heldout_bucket, heldout_sql, is_heldout
 from tests.helpers import make_shards
 
 

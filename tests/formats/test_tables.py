@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from formats.tables import TableError, from_table
+from foresight.formats.tables import TableError, from_table
 
 
 @dataclass(frozen=True)

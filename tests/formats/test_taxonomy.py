@@ -1,6 +1,6 @@
 import pytest
 
-from formats.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores, labels_in
+from foresight.formats.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores, labels_in
 
 
 def test_six_labels_and_groups():

@@ -3,8 +3,8 @@ import json
 from typer.testing import CliRunner
 
 from foresight.cli import app
-from formats.hashing import sha256_file
-from formats.tokenizer import EOS, load_tokenizer
+from foresight.formats.hashing import sha256_file
+from foresight.formats.tokenizer import EOS, load_tokenizer
 
 
 def _corpus(tmp_path):

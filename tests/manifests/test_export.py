@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import manifests
+from foresight import manifests
 from tests.mixtures.corpus import CATEGORY_SPEC, write_spec
 
 

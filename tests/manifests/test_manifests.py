@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import manifests
-from formats.hashing import sha256_file
-from formats.index import build_index, read_index, write_index
-from manifests import ManifestError
+from foresight import manifests
+from foresight.formats.hashing import sha256_file
+from foresight.formats.index import build_index, read_index, write_index
+from foresight.manifests import ManifestError
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
 
@@ -207,8 +207,8 @@ def test_moved_shards_are_found_with_shards_root(built: tuple[Path, Path], tmp_p
 def test_plan_reads_back_only_doc_id_and_the_writer_the_rest(built: tuple[Path, Path], tmp_path: Path) -> None:
     """A plan alone (mix plan, a sweep's budget) reads no text_sha256; writing from it gives the same bytes as
     a build that read both columns in the plan's one pass."""
-    from manifests.build import write_manifest
-    from mixtures import plan
+    from foresight.manifests.build import write_manifest
+    from foresight.mixtures import plan
 
     shards, mdir = built
     p = plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mixtures import ExpressionError, plan
+from foresight.mixtures import ExpressionError, plan
 from tests.mixtures.corpus import write_spec
 
 SPEC = ('total_tokens = 100\n[pools.evil]\nwhere = """{expr}"""\nweight = 0.5\n'
@@ -55,8 +55,8 @@ def test_invalid_expressions_name_the_pool(shards: Path, tmp_path: Path, expr: s
 
 def test_file_outside_the_shards_is_unreachable(shards: Path, tmp_path: Path) -> None:
     """Even a function our token check does not know about cannot read outside the indexed shard files."""
-    from mixtures import sandbox
-    from mixtures.shards import open_shards
+    from foresight.mixtures import sandbox
+    from foresight.mixtures.shards import open_shards
 
     secret = tmp_path / "secret.csv"
     secret.write_text("a\n1\n")

@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-import manifests
-from formats.index import ShardIndexError
-from formats.splits import heldout_sql
-from mixtures import InfeasibleError, OverlapError, load_spec, plan
+from foresight import manifests
+from foresight.formats.index import ShardIndexError
+from foresight.formats.splits import heldout_sql
+from foresight.mixtures import InfeasibleError, OverlapError, load_spec, plan
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
 
@@ -163,7 +163,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
     """Large random pools sort only the prefix they need; it must equal the full seeded order's prefix."""
     import pyarrow as pa
 
-    from mixtures.select import Candidates, base_order, stable_keys, take_pool
+    from foresight.mixtures.select import Candidates, base_order, stable_keys, take_pool
 
     n = 20_000
     rng = np.random.default_rng(0)
@@ -186,7 +186,7 @@ def test_partial_sort_prefix_equals_full_order() -> None:
 
 def test_radix_argsort_equals_numpys_stable_argsort() -> None:
     """The selection's key sort must equal np.argsort(kind="stable"), ties and shared top bits included."""
-    from mixtures.select import RADIX_MIN, _argsort_keys
+    from foresight.mixtures.select import RADIX_MIN, _argsort_keys
 
     rng = np.random.default_rng(1)
     n = RADIX_MIN * 3
@@ -205,7 +205,7 @@ def test_order_keys_do_not_depend_on_string_layout() -> None:
     """Keys of DuckDB's streamed chunks (32-bit offsets) equal those of one large_string array."""
     import pyarrow as pa
 
-    from mixtures.select import KEY_CHUNK, stable_keys
+    from foresight.mixtures.select import KEY_CHUNK, stable_keys
 
     ids = [f"doc{i}#{i % 3}" for i in range(KEY_CHUNK * 2 + 17)] + ["", "ü-unicode#0"]
     whole = stable_keys(pa.array(ids, pa.large_string()), 5)
@@ -218,9 +218,9 @@ def test_order_keys_do_not_depend_on_string_layout() -> None:
 @pytest.mark.parametrize("n_pools", [9, 40])
 def test_many_pools_use_a_wide_enough_mask(tmp_path: Path, n_pools: int) -> None:
     """The pool bitmask narrows with the pool count; the highest pool's bit and overlaps are still seen."""
-    from mixtures.planner import _scan
-    from mixtures.select import mask_type
-    from mixtures.shards import open_shards
+    from foresight.mixtures.planner import _scan
+    from foresight.mixtures.select import mask_type
+    from foresight.mixtures.shards import open_shards
 
     shards = open_shards(build_corpus(tmp_path, n=60), verify=False)
     body = "total_tokens = 100\n" + "".join(

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.evaluate import LSBS_TABLE4
-from mixtures import SpecError, load_spec, preset_names
-from mixtures.presets_gen import PRESETS_DIR, TABLE2, all_presets, lsbs_mix
-from mixtures.solve import InfeasibleError, apportion, check_feasible, max_total
+from foresight.classifiers.evaluate import LSBS_TABLE4
+from foresight.mixtures import SpecError, load_spec, preset_names
+from foresight.mixtures.presets_gen import PRESETS_DIR, TABLE2, all_presets, lsbs_mix
+from foresight.mixtures.solve import InfeasibleError, apportion, check_feasible, max_total
 from tests.mixtures.corpus import write_spec
 
 BASE = ('total_tokens = 1000\nseed = 1\n[pools.a]\nwhere = "reasoning"\nweight = {a}\n'
@@ -136,7 +136,7 @@ def test_order_keys_are_the_documented_hash() -> None:
     """splitmix64(fnv1a64("<seed>:<id>")), written out per id, equals the vectorised keys."""
     import pyarrow as pa
 
-    from mixtures.select import stable_keys
+    from foresight.mixtures.select import stable_keys
 
     mask = 2**64 - 1
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foresight.cli import app
-from pipeline import accounting
-from pipeline.stages.finalize import finalize
+from foresight.pipeline import accounting
+from foresight.pipeline.stages.finalize import finalize
 from tests.pipeline.util import curate, prose, write_jsonl
 
 
@@ -86,7 +86,7 @@ def test_rerun_does_not_bless_a_modified_shard(tmp_path: Path) -> None:
 
 
 def test_completed_tasks_count_datatrove_markers(tmp_path: Path) -> None:
-    from pipeline.curate import completed_tasks, execute, plan_curation
+    from foresight.pipeline.curate import completed_tasks, execute, plan_curation
     from tests.helpers import make_tokenizer
     from tests.pipeline.util import MINIMAL, prose, write_jsonl
 

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foresight.cli import app
-from pipeline.curate import plan_curation
-from pipeline.executors import build_executors
+from foresight.pipeline.curate import plan_curation
+from foresight.pipeline.executors import build_executors
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import MINIMAL, accounting, curate, merge, prose, write_config, write_jsonl
 
@@ -125,7 +125,7 @@ def test_ray_executor_gets_the_same_steps(tmp_path: Path) -> None:
 
 
 def test_classify_stage_inserted_when_available_and_enabled(tmp_path: Path) -> None:
-    pytest.importorskip("pipeline.stages.classify")
+    pytest.importorskip("foresight.pipeline.stages.classify")
     src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i, 60)} for i in range(3)])
     root = curate(tmp_path, [src], out="lab", overrides={"classify": {"enabled": True}})
     t = pq.read_table(root / "data/source=web/part-00000.parquet")

@@ -60,7 +60,7 @@ def test_without_the_flag_nothing_is_written(tmp_path: Path) -> None:
 
 
 def test_audit_excluded_view_matches_the_accounting(tmp_path: Path) -> None:
-    from audit import connect
+    from foresight.audit import connect
 
     recs = [{"id": "ok", "text": prose(1, 200)}, {"id": "copy", "text": prose(1, 200)}, {"id": "blank", "text": " "},
             "not json"]

@@ -9,14 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from formats.tokenizer import load_tokenizer
-from pipeline.config import ConfigError, FilterConfig, load_config
-from pipeline.langid import looks_like_code
-from pipeline.stages.language import LanguageFilter
-from pipeline.stages.normalise import DropEmpty, Normalise, normalise_text
-from pipeline.stages.quality import quality_filters
-from pipeline.stages.segment import Segmenter, split_text
-from pipeline.stages.tokenize import Tokenize
+from foresight.formats.tokenizer import load_tokenizer
+from foresight.pipeline.config import ConfigError, FilterConfig, load_config
+from foresight.pipeline.langid import looks_like_code
+from foresight.pipeline.stages.language import LanguageFilter
+from foresight.pipeline.stages.normalise import DropEmpty, Normalise, normalise_text
+from foresight.pipeline.stages.quality import quality_filters
+from foresight.pipeline.stages.segment import Segmenter, split_text
+from foresight.pipeline.stages.tokenize import Tokenize
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import accounting, curate, index, prose, write_jsonl
 

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pipeline.curate import execute, plan_curation
+from foresight.pipeline.curate import execute, plan_curation
 from tests.helpers import make_tokenizer
 
 # Everything off except what a test turns on: keeps runs to the read → segment → write path (~1 s).

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.readers import discover_inputs
+from foresight.pipeline.readers import discover_inputs
 from tests.pipeline.util import accounting, curate, prose, write_jsonl
 
 

@@ -14,18 +14,18 @@ from datatrove.data import Document
 from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-from pipeline.config import MinhashDedupConfig
-from pipeline.stages.dedup import minhash_steps
-from pipeline.stages.quality import make_filter
-from pipeline.stages.segment import Segmenter
-from pipeline.stages.words import WindowedWordTokenizer, whitespace_windows, windowed
+from foresight.pipeline.config import MinhashDedupConfig
+from foresight.pipeline.stages.dedup import minhash_steps
+from foresight.pipeline.stages.quality import make_filter
+from foresight.pipeline.stages.segment import Segmenter
+from foresight.pipeline.stages.words import WindowedWordTokenizer, whitespace_windows, windowed
 from tests.helpers import make_tokenizer
 from tests.pipeline.util import prose
 
 _PEAK = """
 import resource, sys
 from datatrove.data import Document
-from pipeline.stages.segment import Segmenter
+from foresight.pipeline.stages.segment import Segmenter
 from tests.pipeline.util import prose
 text = "\\n\\n".join(prose(i % 300, 120) + f" {i}" for i in range(int(sys.argv[2])))
 docs = [Document(text=text, id="paragraphs", metadata={}), Document(text=text.replace("\\n", " "), id="one-line",
@@ -80,7 +80,7 @@ def test_windowed_word_splitting_gives_datatroves_words(window: int) -> None:
 
 def test_word_splitting_keeps_datatroves_words_across_texts_and_vocabulary_resets(monkeypatch) -> None:
     """The spaCy vocabulary and cache kept between texts (and dropped past MAX_LEXEMES) change no word."""
-    import pipeline.stages.words as words
+    import foresight.pipeline.stages.words as words
 
     monkeypatch.setattr(words, "MAX_LEXEMES", 50)  # a fresh pipeline every few texts
     ours, theirs = WindowedWordTokenizer("en"), load_word_tokenizer("en")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixtures import ExpressionError, plan
+from foresight.mixtures import ExpressionError, plan
 from tests.mixtures.corpus import build_corpus, write_spec
 
 SPEC = ('total_tokens = 100\n[pools.evil]\nwhere = """{expr}"""\nweight = 0.5\n'

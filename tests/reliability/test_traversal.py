@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.readers import clean_source
+from foresight.pipeline.readers import clean_source
 from tests.pipeline.util import accounting, curate, prose, write_jsonl
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from foresight.trainer.train import TrainConfig
 from tests.helpers import make_tokenizer
-from trainer.train import TrainConfig
 
 
 @pytest.fixture(autouse=True)

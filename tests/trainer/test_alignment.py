@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.probes import alignment as A
+from foresight.trainer.probes import alignment as A
 
 ALL = ["mutual_knn", "cycle_knn", "lcs_knn", "cknna", "cka", "cka_rbf", "unbiased_cka", "svcca"]
 

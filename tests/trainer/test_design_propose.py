@@ -11,8 +11,8 @@ import tomllib
 from typer.testing import CliRunner
 
 from foresight.cli import app
-from mixtures.design import DesignError, make_constraints, swarm
-from mixtures.propose import leave_one_out, r2, regressors, spearman
+from foresight.mixtures.design import DesignError, make_constraints, swarm
+from foresight.mixtures.propose import leave_one_out, r2, regressors, spearman
 from tests.helpers import TINY_SWEEP_SETTINGS, WORDS, make_shards
 
 runner = CliRunner()
@@ -54,7 +54,7 @@ def _cli(*args: object):  # noqa: ANN202
 
 
 def test_design_sweep_propose_run_plot(tmp_path: Path, shards: Path) -> None:
-    import manifests
+    from foresight import manifests
     (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "like.toml").write_text(LIKE)
     sw = tmp_path / "swarm"
@@ -102,7 +102,7 @@ def test_design_sweep_propose_run_plot(tmp_path: Path, shards: Path) -> None:
 
 
 def test_swarm_honours_bounds_and_repetition_cap(tmp_path: Path) -> None:
-    import mixtures
+    from foresight import mixtures
     spec = mixtures.load_spec(_write(tmp_path, BASE))
     cons = make_constraints(spec, {"reasoning": 1000, "visual": 100, "other": 1000}, 200, {"other": 0.1}, {})
     d = swarm(cons, np.ones(3), 30, seed=1)
@@ -142,7 +142,7 @@ def test_loo_scores_a_linear_law_exactly() -> None:
 
 
 def test_propose_averages_seeds(tmp_path: Path) -> None:
-    from mixtures.propose import load_observations
+    from foresight.mixtures.propose import load_observations
     for i, (a, b) in enumerate([(0.2, 0.8), (0.5, 0.5), (0.7, 0.3)]):
         _write(tmp_path / f"m{i}", f'total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = {a}\n'
                                    f'[pools.b]\nwhere = "y"\nweight = {b}\n', "spec.toml")

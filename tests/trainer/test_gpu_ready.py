@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
+from foresight.trainer.data import write_token_file
+from foresight.trainer.model import build_config, count_params
 from tests.trainer.conftest import tiny_cfg, token_arrays
-from trainer.data import write_token_file
-from trainer.model import build_config, count_params
 
 
 def test_small_preset_fits_one_gpu_budget() -> None:
@@ -23,7 +23,7 @@ def test_small_preset_fits_one_gpu_budget() -> None:
 
 
 def test_autocast_only_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainer.train as train
+    import foresight.trainer.train as train
     seen = []
     real = torch.autocast
 

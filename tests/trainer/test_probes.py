@@ -9,20 +9,20 @@ import polars as pl
 import pytest
 import torch
 
-from formats.splits import is_heldout
+from foresight.formats.splits import is_heldout
+from foresight.trainer.model import build_config, build_model
+from foresight.trainer.probe import run_probes
+from foresight.trainer.probes import color as C
+from foresight.trainer.probes import knowledge as K
+from foresight.trainer.probes.bpb import bpb_probe, heldout_segments
+from foresight.trainer.probes.features import ProbeError, layer_features, load_model, token_nll
+from foresight.trainer.run import save_tokenizer
 from tests.helpers import WORDS, make_shards, make_tokenizer
-from trainer.model import build_config, build_model
-from trainer.probe import run_probes
-from trainer.probes import color as C
-from trainer.probes import knowledge as K
-from trainer.probes.bpb import bpb_probe, heldout_segments
-from trainer.probes.features import ProbeError, layer_features, load_model, token_nll
-from trainer.run import save_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tiny_lm_dir(tmp_path_factory) -> Path:
-    from formats.tokenizer import load_tokenizer
+    from foresight.formats.tokenizer import load_tokenizer
     d = tmp_path_factory.mktemp("lm")
     tok_path = make_tokenizer(d)
     _, info = load_tokenizer(tok_path)
@@ -71,7 +71,7 @@ def test_bpb_on_heldout_split_matches_manual_sum(tmp_path: Path, tiny_lm_dir: Pa
 ])
 def test_bpb_pool_expressions_go_through_the_sandbox(tmp_path: Path, where: str) -> None:
     """Pool expressions reach the bpb probe from manifest.json; they are checked like a spec's, never pasted."""
-    from mixtures.sandbox import ExpressionError
+    from foresight.mixtures.sandbox import ExpressionError
 
     shards = make_shards(tmp_path, _docs(12))
     with pytest.raises(ExpressionError, match="bpb probe: pool 'evil'"):
@@ -191,7 +191,7 @@ def _tiny_vit(d: Path) -> Path:
 def test_vision_alignment_with_tiny_vit(tmp_path: Path, tiny_lm_dir: Path) -> None:
     from PIL import Image
 
-    from trainer.probes.vision import vision_probe
+    from foresight.trainer.probes.vision import vision_probe
     vit = _tiny_vit(tmp_path / "vit")
     colours = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 200, 0), "white": (255, 255, 255),
                "black": (0, 0, 0), "yellow": (255, 255, 0)}

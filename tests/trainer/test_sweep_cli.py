@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foresight.cli import app
+from foresight.trainer.probes.knowledge import load_items
 from tests.helpers import TINY_SWEEP_SETTINGS, WORDS, make_shards
-from trainer.probes.knowledge import load_items
 
 runner = CliRunner()
 TRAIN_ARGS = ["--model", "tiny", "--seq-len", "32", "--batch-tokens", "128", "--quiet"]
@@ -41,7 +41,7 @@ def _items(tmp_path: Path) -> Path:
 
 
 def test_train_cli_trains_exactly_the_manifest(tmp_path: Path, shards: Path) -> None:
-    import manifests
+    from foresight import manifests
     mdir = manifests.build(_spec(tmp_path), shards, tmp_path / "m")
     res = runner.invoke(app, ["train", str(mdir), "--out", str(tmp_path / "run"), *TRAIN_ARGS])
     assert res.exit_code == 0, res.output
@@ -59,8 +59,8 @@ def test_train_cli_trains_exactly_the_manifest(tmp_path: Path, shards: Path) -> 
 
 
 def test_train_cli_refuses_bad_manifest_and_tokenizer(tmp_path: Path, shards: Path) -> None:
-    import manifests
-    from formats.tokenizer import train_tokenizer
+    from foresight import manifests
+    from foresight.formats.tokenizer import train_tokenizer
     mdir = manifests.build(_spec(tmp_path), shards, tmp_path / "m")
     other = tmp_path / "other.json"
     train_tokenizer(["completely different text here"] * 5, vocab_size=300, min_frequency=1).save(str(other))
@@ -131,7 +131,7 @@ def test_sweep_file_errors_name_the_key(tmp_path: Path, shards: Path) -> None:
 
 
 def test_bundled_sweeps_parse() -> None:
-    from trainer.sweep import bundled_sweeps, load_sweep
+    from foresight.trainer.sweep import bundled_sweeps, load_sweep
     assert {"lsbs_mix0_vs_mix6", "lsbs_reasoning_share"} <= set(bundled_sweeps())
     s = load_sweep("lsbs_mix0_vs_mix6")
     assert [m.name for m in s.mixtures] == ["lsbs_mix0", "lsbs_mix6"] and s.total_tokens == "500K"
@@ -146,9 +146,9 @@ def test_bundled_sweeps_parse() -> None:
 
 
 def test_resume_refuses_a_run_of_another_manifest(tmp_path: Path, shards: Path) -> None:
-    import manifests
-    from trainer.run import train_manifest
-    from trainer.train import TrainConfig
+    from foresight import manifests
+    from foresight.trainer.run import train_manifest
+    from foresight.trainer.train import TrainConfig
     cfg = TrainConfig(seq_len=32, batch_tokens=128, progress=False, checkpoint_every=0, stop_after=1)
     a = manifests.build(_spec(tmp_path, 300), shards, tmp_path / "a")
     b = manifests.build(_spec(tmp_path, 320), shards, tmp_path / "b")
@@ -211,7 +211,7 @@ def test_seeds_train_each_mixture_once_per_seed(tmp_path: Path, shards: Path) ->
     ("seeds = [0, 1]\nseed = 2", "not both"),
 ])
 def test_bad_seeds_are_refused(tmp_path: Path, line: str, message: str) -> None:
-    from trainer.sweep import load_sweep
+    from foresight.trainer.sweep import load_sweep
     with pytest.raises(ValueError, match=message):
         load_sweep(_seeds_sweep(tmp_path, line))
 
@@ -225,7 +225,7 @@ def test_bad_seeds_are_refused(tmp_path: Path, line: str, message: str) -> None:
 ])
 def test_settings_tables_are_typed(tmp_path: Path, table: str, message: str) -> None:
     """[train] and [probe] load into TrainConfig / ProbeSettings when the file is read, before any run."""
-    from trainer.sweep import load_sweep
+    from foresight.trainer.sweep import load_sweep
     path = tmp_path / "s.toml"
     path.write_text(f'mixtures = ["lsbs_mix0"]\n{table}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=message):
@@ -233,7 +233,7 @@ def test_settings_tables_are_typed(tmp_path: Path, table: str, message: str) -> 
 
 
 def test_summary_means_spread_and_rho() -> None:
-    from trainer.summary import effect, summary_markdown
+    from foresight.trainer.summary import effect, summary_markdown
     rows = [{"swept_share": sh, "seed": sd, "bpb_visual": v}
             for sh, sd, v in [(0.0, 0, 3.0), (0.0, 1, 3.2), (0.2, 0, 2.9), (0.2, 1, 2.9), (0.4, 0, 2.5),
                               (0.4, 1, 2.9)]]

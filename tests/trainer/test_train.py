@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 import torch
 
+from foresight.trainer import train as T
+from foresight.trainer.checkpoint import find_checkpoint, load_state
+from foresight.trainer.data import IGNORE_INDEX, PackedStream, write_token_file
+from foresight.trainer.run import train_arrays
 from tests.trainer.conftest import tiny_cfg, token_arrays
-from trainer import train as T
-from trainer.checkpoint import find_checkpoint, load_state
-from trainer.data import IGNORE_INDEX, PackedStream, write_token_file
-from trainer.run import train_arrays
 
 
 def test_tokens_consumed_equal_total_exactly(tmp_path: Path, tokenizer_json: Path) -> None:
@@ -133,7 +133,7 @@ import sys, torch, numpy as np
 torch.set_num_threads(1)
 from pathlib import Path
 from tests.trainer.conftest import tiny_cfg, token_arrays
-from trainer.run import train_arrays
+from foresight.trainer.run import train_arrays
 train_arrays(token_arrays(), Path(sys.argv[1]), tokenizer_json=Path(sys.argv[2]), cfg=tiny_cfg())
 """
 

@@ -1,5 +1,0 @@
-"""foresight curation pipeline: datatrove stages from raw text to tokenized Parquet shards."""
-
-from formats import __version__
-
-__all__ = ["__version__"]

@@ -1,0 +1,114 @@
+"""What every classifier shares: a score matrix in taxonomy order, thresholds, an identity, and a loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from foresight.formats.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores
+
+
+class Classifier(Protocol):
+    kind: str
+    thresholds: dict[str, float]
+    stats: dict[str, int]
+
+    def predict_scores(self, texts: list[str]) -> np.ndarray:
+        """``[len(texts), len(LABEL_NAMES)]`` float32 probabilities in taxonomy order."""
+        ...
+
+    def info(self) -> dict[str, str | None]:
+        """``{"kind", "id", "sha256"}`` recorded in the shard index."""
+        ...
+
+
+def check_label_meta(meta: dict, where: Path, fix: str) -> None:
+    """Refuse a saved model whose label list or thresholds do not match the taxonomy, before any work."""
+    try:
+        check_labels(meta.get("labels", []))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}; {fix}") from None
+    if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
+        raise ValueError(f"{where}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+
+
+def label_rows(scores: np.ndarray, thresholds: dict[str, float]) -> list[list[str]]:
+    """Label lists (taxonomy order) for each row of a score matrix."""
+    return [labels_from_scores(dict(zip(LABEL_NAMES, row.tolist(), strict=True)), thresholds) for row in scores]
+
+
+def label_matrix(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """0/1 int8 matrix of labels over threshold."""
+    th = np.array([thresholds[n] for n in LABEL_NAMES], dtype=np.float32)
+    return (scores >= th).astype(np.int8)
+
+
+def annotate(scores_row: np.ndarray, thresholds: dict[str, float]) -> dict[str, object]:
+    """The shard columns for one segment: labels, score_<label>, reasoning, visual."""
+    labels = labels_from_scores(dict(zip(LABEL_NAMES, scores_row.tolist(), strict=True)), thresholds)
+    out: dict[str, object] = {"labels": labels}
+    out.update({f"score_{n}": float(s) for n, s in zip(LABEL_NAMES, scores_row.tolist(), strict=True)})
+    out.update(derive_flags(labels))
+    return out
+
+
+# The learned default that ships with the package: fastText distilled from MiniLM fine-tuned on the team-labelled
+# set (classifiers/data/labelled.parquet), rebuilt by `make classifier`.
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "lsbs-fasttext.ftz"
+FASTTEXT_SUFFIXES = (".bin", ".ftz")
+
+
+def resolve_model(model: str | Path | None) -> str | Path:
+    """``None`` or "default" → the packaged learned model; anything else unchanged ("rules", a path)."""
+    if model is None or str(model) in ("", "default"):
+        if not DEFAULT_MODEL.is_file():
+            raise FileNotFoundError(f"the packaged classifier {DEFAULT_MODEL} is missing; reinstall foresight, "
+                                    "rebuild it with `make classifier`, or pass --classifier rules")
+        return DEFAULT_MODEL
+    return model
+
+
+def check_model(model: str | Path | None) -> str:
+    """Validate a classifier path without loading weights; returns its kind (rules, transformer, fasttext).
+
+    ``None`` means the packaged default. Lets a pipeline fail on a bad path (missing files, wrong label list)
+    before it reads any document.
+    """
+    model = resolve_model(model)
+    if str(model) == "rules":
+        return "rules"
+    path = Path(model)
+    if path.is_dir():
+        from foresight.classifiers.transformer import check_model_dir
+
+        check_model_dir(path)
+        return "transformer"
+    if path.suffix in FASTTEXT_SUFFIXES:
+        from foresight.classifiers.fasttext_model import check_model_file
+
+        check_model_file(path)
+        return "fasttext"
+    if not path.exists():
+        raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText "
+                                ".bin/.ftz, 'default' or 'rules'")
+    raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin/.ftz file")
+
+
+def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
+    """``None``/"default" → the packaged model; "rules" → the rules teacher; a directory → the transformer; a
+    ``.bin``/``.ftz`` file → fastText."""
+    model = resolve_model(model)
+    kind = check_model(model)
+    if kind == "rules":
+        from foresight.classifiers.teacher.rules import RulesTeacher
+
+        return RulesTeacher()
+    if kind == "transformer":
+        from foresight.classifiers.transformer import TransformerClassifier
+
+        return TransformerClassifier.load(Path(str(model)), batch_size=batch_size, device=device)
+    from foresight.classifiers.fasttext_model import FastTextClassifier
+
+    return FastTextClassifier.load(Path(str(model)))

@@ -1,0 +1,53 @@
+"""Labelled-segment files (teacher output, the gold set): Parquet with text, provenance and six 0/1 columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foresight.formats.atomic import replacing
+from foresight.formats.taxonomy import LABEL_NAMES
+
+REQUIRED = ("text", *LABEL_NAMES)
+
+
+def write_labels(path: str | Path, ids: list[str], doc_ids: list[str], sources: list[str], texts: list[str],
+                 y: np.ndarray, extra: dict[str, list] | None = None) -> Path:
+    """Columns: id, doc_id, source, text, labels (list), one int8 0/1 column per label, then ``extra``."""
+    if y.shape != (len(texts), len(LABEL_NAMES)):
+        raise ValueError(f"label matrix shape {y.shape} does not match {len(texts)} texts × {len(LABEL_NAMES)}")
+    cols: dict[str, pa.Array] = {
+        "id": pa.array(ids, pa.string()), "doc_id": pa.array(doc_ids, pa.string()),
+        "source": pa.array(sources, pa.string()), "text": pa.array(texts, pa.string()),
+        "labels": pa.array([[n for n, v in zip(LABEL_NAMES, row, strict=True) if v] for row in y.tolist()],
+                           pa.list_(pa.string())),
+    }
+    cols.update({name: pa.array(y[:, j].astype(np.int8)) for j, name in enumerate(LABEL_NAMES)})
+    for k, v in (extra or {}).items():
+        cols[k] = pa.array(v)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        pq.write_table(pa.table(cols), tmp, compression="zstd")
+    return path
+
+
+def read_labels(path: str | Path) -> tuple[pa.Table, list[str], np.ndarray]:
+    """(table, texts, 0/1 matrix in taxonomy order); refuses a file without the text and label columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"labels file {path} does not exist; create one with `foresight classify teach`")
+    table = pq.read_table(path)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; a labels file needs 'text' and one 0/1 column per "
+                         f"label {list(LABEL_NAMES)}")
+    y = np.stack([np.asarray(table.column(n).to_pylist(), dtype=np.float64) for n in LABEL_NAMES], axis=1)
+    bad = np.argwhere(~np.isin(y, (0, 1)))
+    if len(bad):
+        r, c = bad[0]
+        raise ValueError(f"{path} row {r}: column {LABEL_NAMES[c]} is {y[r, c]!r}; label columns must be 0 or 1")
+    return table, table.column("text").to_pylist(), y.astype(np.int8)

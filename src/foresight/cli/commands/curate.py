@@ -1,0 +1,149 @@
+"""``foresight curate``: raw text → filtered, deduplicated, segmented, tokenized Parquet shards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from foresight.cli.commands.common import console, user_errors
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path, enabled: bool) -> Iterator[None]:
+    """Send fd 2 (datatrove's per-task logging, also in worker processes) to ``path`` while running."""
+    if not enabled:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _progress(stages: list, enabled: bool) -> Iterator[None]:
+    """A live status line: completed tasks per stage, read from datatrove's completion markers."""
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+
+    def line() -> str:
+        from foresight.pipeline.curate import completed_tasks
+
+        return " · ".join(f"{name} {done}/{tasks}" for name, done, tasks in completed_tasks(stages))
+
+    with console.status(line()) as status:
+        def poll() -> None:
+            while not stop.wait(1.0):
+                status.update(line())
+
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("curate")
+    @user_errors
+    def curate(
+        inputs: list[str] = typer.Argument(..., help="JSONL(.gz/.zst), Parquet or WARC files, directories, globs "
+                                                     "or fsspec URLs."),
+        out: Path = typer.Option(..., "--out", help="Shard directory to write (data/, stats/, index.json)."),
+        config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
+        tokenizer: Path = typer.Option(Path("demo/tokenizer.json"), "--tokenizer", help="tokenizer.json to use."),
+        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
+        tasks: int | None = typer.Option(None, "--tasks", help="Number of tasks (shards per source); default "
+                                                               "min(input files, 8). Output depends on it."),
+        executor: str = typer.Option("local", "--executor", help="local, slurm or ray."),
+        source: str | None = typer.Option(None, "--source", help="Source for records without a `source` field "
+                                                                 "(default: the input file's directory name)."),
+        text_key: str | None = typer.Option(None, "--text-key", help="Field holding the text (default: text)."),
+        classifier: str | None = typer.Option(None, "--classifier", help="Classifier for the classify stage: "
+                                                "default (the learned model shipped with foresight), rules, a "
+                                                "transformer directory or a fastText .bin/.ftz."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
+                                                                  "(the same run always resumes)."),
+        verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),
+        exclusions: bool = typer.Option(False, "--exclusions", help="Also write every dropped or unreadable "
+                                        "document, with its reason, to OUT/excluded/<step>/ ([write] exclusions)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="--executor slurm: print the sbatch scripts that "
+                                                              "would be submitted, and submit nothing."),
+    ) -> None:
+        """Run the curation pipeline: read → normalise → filter → dedup → segment → tokenize → classify → write.
+
+        A killed run restarted with the same arguments finishes only the missing tasks.
+
+        Example: foresight curate demo/corpus --out demo/shards --tokenizer demo/tokenizer.json --workers 2
+        """
+        from foresight.pipeline.curate import plan_curation, prepare_output, run_stages
+
+        if workers < 1:
+            raise ValueError("--workers must be ≥ 1")
+        if dry_run and executor != "slurm":
+            raise ValueError("--dry-run prints Slurm scripts: use it with --executor slurm")
+        t0 = time.time()
+        p = plan_curation(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
+                 classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
+        if p.ignored:
+            console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
+        console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "
+                      f"stages: {' → '.join(s.name for s in p.stages)}")
+        if dry_run:
+            import shutil
+
+            from foresight.pipeline.executors import build_executors, slurm_scripts
+
+            existed = p.out.exists()
+            try:
+                for name, script in slurm_scripts(build_executors(p.stages, "slurm", workers, p.config.executor)):
+                    console.print(f"# ---- {name}", highlight=False, markup=False)
+                    console.print(script, highlight=False, markup=False, soft_wrap=True)
+            finally:
+                if not existed:  # datatrove made the (empty) log folders: a later real run must find --out new
+                    shutil.rmtree(p.out, ignore_errors=True)
+            return
+        resumed = prepare_output(p, overwrite)
+        log = p.work / "curate.log"
+        try:
+            with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
+                run_stages(p, executor, workers)
+        except Exception as e:
+            if not verbose and _tail(log):
+                console.print(f"[dim]{_tail(log)}[/]", highlight=False)
+            # raised (not fail()) so user_errors prints it as the one-line error
+            raise RuntimeError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e
+        if executor != "local":
+            console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
+            return
+        if resumed:
+            console.print("[green]resumed[/] an earlier run: only unfinished tasks were run")
+        from foresight.cli.commands.shards import print_summary
+
+        print_summary(p.out)
+        console.print(f"shards: {p.out}  ({time.time() - t0:.1f} s)")

@@ -1,0 +1,123 @@
+"""``index.json``: per-shard sha256, rows and tokens; written last and atomically (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from foresight.formats import __version__
+from foresight.formats.atomic import write_json_atomic
+from foresight.formats.hashing import sha256_file
+from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT
+
+HASH_THREADS = 4  # files hashed at once by verify_shards (at most the CPU count)
+
+
+class ShardIndexError(RuntimeError):
+    """The shard directory or its index is missing, malformed or no longer matches the files."""
+
+
+def file_entry(root: str | Path, relpath: str) -> dict[str, Any]:
+    """Index entry of one shard file: bytes, sha256, rows, tokens, source."""
+    path = Path(root) / relpath
+    pf = pq.ParquetFile(path)
+    rows = pf.metadata.num_rows
+    tokens = int(pc.sum(pf.read(columns=["n_tokens"]).column("n_tokens")).as_py() or 0) if rows else 0
+    source = relpath.split("source=", 1)[1].split("/", 1)[0] if "source=" in relpath else None
+    return {"path": relpath, "source": source, "bytes": path.stat().st_size,
+            "sha256": sha256_file(path), "rows": rows, "tokens": tokens}
+
+
+def build_index(root: str | Path, relpaths: list[str], *, tokenizer: dict[str, Any],
+                classifier: dict[str, Any] | None, config: dict[str, Any],
+                accounting: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the index dict; files sorted by path so the index is independent of listing order."""
+    files = [file_entry(root, rel) for rel in sorted(relpaths)]
+    by_source: dict[str, dict[str, int]] = {}
+    for f in files:
+        agg = by_source.setdefault(f["source"] or "", {"rows": 0, "tokens": 0})
+        agg["rows"] += f["rows"]
+        agg["tokens"] += f["tokens"]
+    return {
+        "format": SHARD_FORMAT,
+        "foresight_version": __version__,
+        "tokenizer": tokenizer,
+        "classifier": classifier,
+        "config": config,
+        "files": files,
+        "totals": {"files": len(files), "rows": sum(f["rows"] for f in files),
+                   "tokens": sum(f["tokens"] for f in files), "by_source": dict(sorted(by_source.items()))},
+        "accounting": accounting,
+    }
+
+
+def write_index(root: str | Path, index: dict[str, Any]) -> Path:
+    path = Path(root) / INDEX_FILE
+    write_json_atomic(path, index)
+    return path
+
+
+def read_index(root: str | Path) -> dict[str, Any]:
+    """Load ``index.json``; a missing or malformed index is an error that says how to build one."""
+    path = Path(root) / INDEX_FILE
+    if not path.is_file():
+        raise ShardIndexError(
+            f"{path} not found: {root} is not a foresight shard directory "
+            f"(build one with `foresight curate INPUT... --out {root}`)"
+        )
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ShardIndexError(f"{path} is not valid JSON ({e}); rebuild the shards with `foresight curate`") from e
+    if index.get("format") != SHARD_FORMAT:
+        raise ShardIndexError(f"{path}: unknown format {index.get('format')!r}, expected {SHARD_FORMAT!r}")
+    return index
+
+
+def index_sha256(root: str | Path) -> str:
+    return sha256_file(Path(root) / INDEX_FILE)
+
+
+@dataclass(frozen=True)
+class ShardMismatch:
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def verify_shards(root: str | Path, index: dict[str, Any] | None = None,
+                  paths: set[str] | None = None) -> list[ShardMismatch]:
+    """Re-hash shard files (all, or only ``paths``) against the index; returns the mismatches (index order).
+    Files are hashed on a few threads: the hash, not the disk, is the limit on a warm page cache."""
+    root = Path(root)
+    index = read_index(root) if index is None else index
+    files = [f for f in index["files"] if paths is None or f["path"] in paths]
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, os.cpu_count() or 1)) as pool:
+        found = list(pool.map(lambda f: _mismatch(root, f), files))
+    return [m for m in found if m is not None]
+
+
+def _mismatch(root: Path, f: dict[str, Any]) -> ShardMismatch | None:
+    p = root / f["path"]
+    if not p.is_file():
+        return ShardMismatch(f["path"], "missing")
+    if p.stat().st_size != f["bytes"]:
+        return ShardMismatch(f["path"], f"size {p.stat().st_size} != indexed {f['bytes']}")
+    if sha256_file(p) != f["sha256"]:
+        return ShardMismatch(f["path"], "sha256 differs from index.json")
+    return None
+
+
+def shard_files(root: str | Path, index: dict[str, Any] | None = None) -> list[Path]:
+    """Absolute paths of the indexed shard files, in index order."""
+    index = read_index(root) if index is None else index
+    return [Path(root) / f["path"] for f in index["files"]]

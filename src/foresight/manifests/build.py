@@ -1,0 +1,105 @@
+"""``manifests.build``: plan a mixture and write its manifest directory atomically and reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foresight.formats import __version__
+from foresight.formats.arrowpool import system_pool
+from foresight.formats.atomic import replacing, write_json_atomic
+from foresight.formats.hashing import sha256_file
+from foresight.manifests.schema import (
+    ENTRIES_FILE,
+    ENTRIES_SCHEMA,
+    FORMAT,
+    HEADER_HASH_KEY,
+    MANIFEST_FILE,
+    PARQUET_OPTS,
+    header_digest,
+)
+from foresight.mixtures.planner import Plan, plan
+from foresight.mixtures.spec import MixtureSpec, load_spec
+
+ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
+TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
+# the shard columns an entry copies: read back in the plan's one pass (``plan(read_columns=...)``)
+ENTRY_SHARD_COLUMNS = ("id", "doc_id", "text_sha256")
+
+
+def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
+    """Strings by index without building Python objects per entry (a take in Arrow)."""
+    return pa.array(list(names), pa.string()).take(pa.array(indices))
+
+
+def entries_table(p: Plan) -> pa.Table:
+    sel, cand = p.selection, p.candidates
+    file_idx, rows = cand.locate(sel.index)
+    return pa.table({
+        "order": pa.array(np.arange(len(sel), dtype=np.int64)),
+        "pool": _labels(sel.pool, [pp.name for pp in p.pools]),
+        "id": p.entry_column("id").cast(pa.string()),
+        "doc_id": p.entry_column("doc_id").cast(pa.string()),
+        "file": _labels(file_idx, p.shards.relpaths),
+        "row": pa.array(rows, type=pa.int64()),
+        "start": pa.array(sel.start, type=pa.int32()),
+        "end": pa.array(sel.end, type=pa.int32()),
+        "n_tokens": pa.array(sel.end - sel.start, type=pa.int32()),
+        "text_sha256": p.entry_column("text_sha256").cast(pa.binary(32)),
+        "epoch": pa.array(sel.epoch, type=pa.int32()),
+    }, schema=ENTRIES_SCHEMA)
+
+
+def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
+    spec = p.spec.to_dict()
+    head = {
+        "format": FORMAT,
+        "name": p.spec.name,
+        "spec": spec,
+        "spec_sha256": p.spec.sha256,
+        "spec_text": p.spec.text,
+        "shards": {"root": str(p.shards.root), "index_sha256": p.shards.index_sha256,
+                   "rows": int(p.shards.index["totals"]["rows"]), "tokens": int(p.shards.index["totals"]["tokens"])},
+        "tokenizer_sha256": p.shards.tokenizer.get("sha256"),
+        "tokenizer": p.shards.tokenizer,
+        "seed": p.spec.seed,
+        "total_tokens": p.total_tokens,
+        "pools": {pp.name: pp.header() for pp in p.pools},
+        "pool_names": [pp.name for pp in p.pools],  # spec order (json keys are sorted)
+        "shares": p.shares,
+        "entries": n_entries,
+        "entries_sha256": entries_sha256,
+        # no library versions here: the selection is defined by fixed arithmetic, so a rebuild after an upgrade
+        # gives the same bytes
+        "selection": {"order_key": ORDER_KEY, "training_order": TRAINING_ORDER},
+        "created_by": f"foresight {__version__}",
+    }
+    head[HEADER_HASH_KEY] = header_digest(head)
+    return head
+
+
+def write_manifest(p: Plan, out_dir: str | Path) -> Path:
+    """Write ``entries.parquet`` then ``manifest.json`` (each via ``.tmp`` + rename; the header goes last)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    head = out / MANIFEST_FILE
+    if head.exists():
+        head.unlink()  # a half-rewritten manifest must not look valid
+    with system_pool(), replacing(out / ENTRIES_FILE) as tmp:
+        table = entries_table(p)
+        pq.write_table(table, tmp, **PARQUET_OPTS)
+    write_json_atomic(head, header(p, sha256_file(out / ENTRIES_FILE), table.num_rows))
+    return out
+
+
+def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str | Path,
+          threads: int | None = None, normalize: bool = False, total_tokens: int | str | None = None,
+          seed: int | None = None) -> Path:
+    """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
+    if not isinstance(spec, MixtureSpec):
+        spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
+    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS), out_dir)

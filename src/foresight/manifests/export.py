@@ -1,0 +1,125 @@
+"""Exporting a manifest's exact token stream for other trainers.
+
+- ``nanogpt``: one flat ``.bin`` of token ids (``uint16`` when the vocabulary has < 65536 ids, else
+  ``uint32``), as nanoGPT's ``prepare.py`` writes and its ``np.memmap`` loader reads; EOS tokens are
+  those stored in the shards (each whole segment ends with one; a cut span stops where the cut is).
+- ``megatron``: Megatron-LM's indexed dataset, ``PATH.bin`` + ``PATH.idx`` (``MMIDIDX`` version 1), one
+  sequence and one document per entry; dtype ``uint16`` below 65500 ids, else ``int32`` (Megatron's
+  ``DType.optimal_dtype``).
+- ``jsonl``: one JSON object per entry with its text and provenance (pool, id, doc_id, file, row, token
+  span, epoch); ``partial`` is true when the span is a cut (the text is then the whole segment's).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from foresight.manifests.read import iter_token_arrays, read, referenced_rows, shard_root
+
+FORMATS = ("nanogpt", "megatron", "jsonl")
+MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
+MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
+
+
+def _vocab_size(head: dict[str, Any]) -> int:
+    vocab = (head.get("tokenizer") or {}).get("vocab_size")
+    if not isinstance(vocab, int) or vocab <= 0:
+        raise ValueError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
+    return vocab
+
+
+def _write_stream(manifest_dir: Path, out: Path, dtype: np.dtype, shards_root: Path | None,
+                  chunk: int = 1 << 22) -> list[int]:
+    """Write every entry's tokens to ``out`` with ``dtype``; returns the entry lengths."""
+    lengths: list[int] = []
+    buf: list[np.ndarray] = []
+    pending = 0
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as f:
+        for arr in iter_token_arrays(manifest_dir, shards_root):
+            lengths.append(len(arr))
+            buf.append(arr)
+            pending += len(arr)
+            if pending >= chunk:
+                f.write(np.concatenate(buf).astype(dtype).tobytes())
+                buf, pending = [], 0
+        if buf:
+            f.write(np.concatenate(buf).astype(dtype).tobytes())
+    tmp.replace(out)
+    return lengths
+
+
+def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
+    head, _ = read(manifest_dir)
+    dtype = np.dtype(np.uint16 if _vocab_size(head) < 65536 else np.uint32)
+    lengths = _write_stream(manifest_dir, out, dtype, shards_root)
+    meta = {"format": "nanogpt", "dtype": dtype.name, "tokens": int(sum(lengths)), "entries": len(lengths),
+            "vocab_size": _vocab_size(head), "eos_id": (head.get("tokenizer") or {}).get("eos_id"),
+            "manifest": head["name"], "entries_sha256": head["entries_sha256"]}
+    out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+def _megatron_prefix(out: Path) -> Path:
+    return out.with_suffix("") if out.suffix in (".bin", ".idx") else out
+
+
+def write_mmidx(idx_path: Path, lengths: list[int], dtype: np.dtype) -> None:
+    """Megatron ``_IndexWriter`` layout: header, version, dtype code, counts, lengths, byte pointers, docs."""
+    seq = np.asarray(lengths, dtype=np.int32)
+    pointers = np.zeros(len(seq), dtype=np.int64)
+    if len(seq) > 1:
+        pointers[1:] = np.cumsum(seq[:-1].astype(np.int64)) * dtype.itemsize
+    docs = np.arange(len(seq) + 1, dtype=np.int64)  # one document per entry
+    with open(idx_path, "wb") as f:
+        f.write(MMIDIDX_HEADER)
+        f.write(struct.pack("<Q", 1))
+        f.write(struct.pack("<B", MEGATRON_DTYPE_CODES[dtype]))
+        f.write(struct.pack("<Q", len(seq)))
+        f.write(struct.pack("<Q", len(docs)))
+        f.write(seq.tobytes(order="C"))
+        f.write(pointers.tobytes(order="C"))
+        f.write(docs.tobytes(order="C"))
+
+
+def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
+    head, _ = read(manifest_dir)
+    dtype = np.dtype(np.uint16 if _vocab_size(head) < 65500 else np.int32)
+    prefix = _megatron_prefix(out)
+    lengths = _write_stream(manifest_dir, prefix.with_name(prefix.name + ".bin"), dtype, shards_root)
+    write_mmidx(prefix.with_name(prefix.name + ".idx"), lengths, dtype)
+    return {"format": "megatron", "dtype": dtype.name, "tokens": int(sum(lengths)), "entries": len(lengths),
+            "prefix": str(prefix)}
+
+
+def export_jsonl(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
+    head, df = read(manifest_dir)
+    root = shard_root(head, shards_root)
+    tbl, inverse = referenced_rows(root, df, ["text", "n_tokens", "url", "source"])
+    texts, seg_tokens = tbl.column("text").to_pylist(), tbl.column("n_tokens").to_pylist()
+    urls, sources = tbl.column("url").to_pylist(), tbl.column("source").to_pylist()
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for i, row in enumerate(df.drop("text_sha256").iter_rows(named=True)):
+            u = int(inverse[i])
+            row.update(text=texts[u], source=sources[u], url=urls[u], manifest=head["name"],
+                       text_sha256=df["text_sha256"][i].hex(), partial=row["end"] - row["start"] < seg_tokens[u])
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    tmp.replace(out)
+    return {"format": "jsonl", "entries": len(df), "tokens": int(df["n_tokens"].sum())}
+
+
+def export(manifest_dir: str | Path, fmt: str, out: str | Path, shards_root: str | Path | None = None
+           ) -> dict[str, Any]:
+    """Write the manifest's token stream (or texts) in ``fmt``; returns a summary dict."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fn = {"nanogpt": export_nanogpt, "megatron": export_megatron, "jsonl": export_jsonl}[fmt]
+    return fn(Path(manifest_dir), out, Path(shards_root) if shards_root else None)

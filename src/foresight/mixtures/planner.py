@@ -1,0 +1,283 @@
+"""``mixtures.plan``: compile a spec against a shard directory, solve the targets and select the entries."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from foresight.formats.arrowpool import system_pool
+from foresight.formats.shardio import read_rows
+from foresight.mixtures import sandbox
+from foresight.mixtures.select import (
+    FLAG_COLUMNS,
+    Candidates,
+    Selection,
+    base_order,
+    fetch_candidates,
+    first_overlap,
+    interleave,
+    stable_keys,
+    take_pool,
+)
+from foresight.mixtures.shards import ShardSet, open_shards
+from foresight.mixtures.solve import apportion, check_feasible, max_total
+from foresight.mixtures.sources import resolve_source, source_predicate
+from foresight.mixtures.spec import MixtureSpec, load_spec
+
+NUMERIC_TYPES = ("FLOAT", "DOUBLE", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                 "USMALLINT", "UINTEGER", "UBIGINT", "DECIMAL")
+
+
+class OverlapError(ValueError):
+    """A segment matches two pools and the spec gives no precedence."""
+
+
+@dataclass
+class PoolPlan:
+    name: str
+    where: str  # the compiled SQL predicate
+    weight: float
+    max_repetition: float
+    order: str
+    available_tokens: int
+    available_segments: int
+    target_tokens: int
+    achieved_tokens: int = 0
+    entries: int = 0
+    segments: int = 0
+    documents: int = 0
+    epochs: int = 0
+    cut: bool = False
+
+    def header(self) -> dict[str, Any]:
+        return {"where": self.where, "weight": self.weight, "target_tokens": self.target_tokens,
+                "achieved_tokens": self.achieved_tokens, "segments": self.segments, "documents": self.documents,
+                "epochs": self.epochs, "cut": self.cut, "entries": self.entries, "order": self.order,
+                "max_repetition": self.max_repetition, "available_tokens": self.available_tokens,
+                "available_segments": self.available_segments}
+
+
+@dataclass
+class Plan:
+    spec: MixtureSpec
+    shards: ShardSet
+    total_tokens: int
+    pools: list[PoolPlan]
+    shares: dict[str, float | None]
+    candidates: Candidates
+    selection: Selection
+    entry_rows: pa.Table  # shard columns read back for each entry (``read_columns``), in selection order
+    # the selected candidates, distinct and in (file, row) order, and each entry's position among them
+    read_back: tuple[np.ndarray, np.ndarray]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def entry_column(self, name: str) -> pa.Array:
+        """Shard column ``name`` of each entry's segment, in selection order (read back now unless the plan
+        already read it)."""
+        rows = self.entry_rows
+        if name not in rows.column_names:
+            rows = _entry_columns(self.shards, self.candidates, self.read_back, [name])
+        return rows.column(name).combine_chunks()
+
+
+def compile_pools(con: Any, spec: MixtureSpec, shards: ShardSet) -> list[str]:
+    """Each pool's SQL predicate (sources resolved through the alias table), checked in the sandbox."""
+    present = shards.sources()
+    exprs = []
+    for p in spec.pools:
+        parts = []
+        if p.source is not None:
+            parts.append(source_predicate(resolve_source(p.source, present, p.name)))
+        if p.where is not None:
+            sandbox.check_expression(con, p.where, f"pool {p.name!r}")
+            parts.append(f"({p.where})")
+        exprs.append(" AND ".join(parts))
+    for i, e in enumerate(spec.exclude):
+        sandbox.check_expression(con, e, f"exclude[{i}]")
+    cols = sandbox.columns(con)
+    for p in spec.pools:
+        oc = p.order_column()
+        if oc and not cols.get(oc[0], "").upper().startswith(NUMERIC_TYPES):
+            have = ", ".join(c for c, t in cols.items() if t.upper().startswith(NUMERIC_TYPES) and c[0] != "_")
+            raise sandbox.ExpressionError(f"pool {p.name!r}: order column {oc[0]!r} is not a numeric segment "
+                                          f"column (numeric columns: {have})")
+    return exprs
+
+
+def _precedence(spec: MixtureSpec) -> list[int]:
+    """Pool indices in the order a segment matching several pools is given to them (spec order without
+    ``precedence``, where such a segment is refused: :func:`_check_overlap`)."""
+    names = [p.name for p in spec.pools]
+    return [names.index(n) for n in spec.precedence] if spec.precedence else list(range(len(names)))
+
+
+def _check_overlap(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardSet) -> None:
+    if spec.precedence:
+        return
+    names = [p.name for p in spec.pools]
+    hit = first_overlap(cand.mask)
+    if hit is not None:
+        bits = int(cand.mask[hit])
+        both = [names[i] for i in range(len(names)) if bits >> i & 1]
+        file, row = (int(x) for x in cand.locate(hit))
+        sid = con.execute(f"SELECT id FROM {sandbox.VIEW} WHERE {sandbox.FILE_COL} = ? AND {sandbox.ROW_COL} = ?",
+                          [file, row]).fetchone()[0]
+        n = int(np.count_nonzero(cand.mask & (cand.mask - 1)))
+        raise OverlapError(f"pools {both} overlap: segment {sid!r} ({shards.relpaths[file]} row "
+                           f"{row}) matches all of them ({n} segments match more than one pool); "
+                           f"make the where clauses disjoint or add precedence = {names} to the spec")
+
+
+def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None = None,
+         verify: bool = True, read_columns: tuple[str, ...] = ("doc_id",)) -> Plan:
+    """Plan (and select) a mixture: raises SpecError/ExpressionError/OverlapError/InfeasibleError on bad input.
+
+    ``verify`` re-hashes every shard file against ``index.json`` first (refusing, with the file named, if one
+    changed). ``read_columns`` are read back for the selected rows in one pass (``doc_id`` always: the header
+    counts documents); a manifest writer asks for what its entries need.
+    """
+    with system_pool():
+        return _plan(spec, shards_dir, threads, verify, ("doc_id", *(c for c in read_columns if c != "doc_id")))
+
+
+def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None, verify: bool,
+          read_columns: tuple[str, ...]) -> Plan:
+    t0 = time.perf_counter()
+    spec = spec if isinstance(spec, MixtureSpec) else load_spec(spec)
+    shards = open_shards(shards_dir, verify=verify)
+    t1 = time.perf_counter()
+    exprs, cand = _scan(spec, shards, threads)
+    t2 = time.perf_counter()
+    names = [p.name for p in spec.pools]
+    k = len(names)
+    by_pool = _split_by_pool(cand.pool, k)
+    avail = _pool_tokens(cand, by_pool)
+    avail_segs = [len(ix) for ix in by_pool]
+    weights = spec.weights()
+    reps = [p.max_repetition for p in spec.pools]
+    total = spec.total_tokens
+    if total is None:
+        total = max_total(weights, names, avail, reps, spec.seed)
+    targets = apportion(weights, names, total, spec.seed)
+    check_feasible(names, targets, avail, reps)
+    takes = []
+    for i, p in enumerate(spec.pools):
+        ordered = base_order(by_pool[i], cand, p.order_column(), targets[i], avail[i])
+        takes.append(take_pool(ordered, cand.n_tokens, cand.key, targets[i], avail[i],
+                               p.order == "random", spec.seed, p.name))
+    selection = interleave(takes, cand.key, spec.seed)
+    t3 = time.perf_counter()
+    read_back = _read_back(cand, selection)
+    entry_rows = _entry_columns(shards, cand, read_back, list(read_columns))
+    # a 64-bit hash per entry only to count distinct documents (Arrow's dictionary encoding is ~15x slower)
+    doc_keys = stable_keys(entry_rows.column("doc_id"), 0)
+    pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, avail[i],
+                      avail_segs[i], targets[i]) for i, p in enumerate(spec.pools)]
+    _fill_stats(pools, takes, cand, selection.pool, doc_keys)
+    shares = _shares(selection, cand, total)
+    return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows, read_back,
+                {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2, "read_back_s": time.perf_counter() - t3})
+
+
+def _read_back(cand: Candidates, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct selected candidates and each entry's position among them. Candidates are in (file, row) order,
+    so the used ones in candidate order are distinct and sorted: a mask and a scatter, no sort."""
+    used = np.zeros(len(cand), dtype=bool)
+    used[sel.index] = True
+    uniq = np.flatnonzero(used)
+    # only the used slots are written and read; int32 halves the table (fresh pages cost on VMs)
+    rank = np.empty(len(cand), dtype=np.int32 if len(uniq) < 2**31 else np.int64)
+    rank[uniq] = np.arange(len(uniq), dtype=rank.dtype)
+    return uniq, rank[sel.index]
+
+
+def _entry_columns(shards: ShardSet, cand: Candidates, read_back: tuple[np.ndarray, np.ndarray],
+                   columns: list[str]) -> pa.Table:
+    """Shard ``columns`` of each entry: read for the distinct selected rows, then one take into entry order.
+    ``id`` comes from the scan, which already holds every candidate's."""
+    uniq, inverse = read_back
+    from_files = [c for c in columns if c != "id"]
+    rows = read_rows(shards.root, shards.relpaths, *cand.locate(uniq), from_files) if from_files else None
+    if "id" in columns:
+        ids = _take_ascending(cand.ids, uniq)
+        rows = pa.table({"id": ids}) if rows is None else rows.append_column("id", ids)
+    return rows.select(columns).take(pa.array(inverse))
+
+
+def _take_ascending(chunked: pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
+    """``chunked[idx]`` for ascending ``idx``, chunk by chunk: a take on a chunked array would first join its
+    chunks (every candidate's id) into one array."""
+    bounds = np.cumsum([0] + [len(c) for c in chunked.chunks])
+    cuts = np.searchsorted(idx, bounds)
+    parts = [c.take(pa.array(idx[lo:hi] - b)) for c, b, lo, hi in
+             zip(chunked.chunks, bounds[:-1], cuts[:-1], cuts[1:], strict=True) if hi > lo]
+    return pa.concat_arrays(parts) if parts else pa.array([], chunked.type)
+
+
+def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:
+    """The pools' compiled predicates and the candidate segments, each assigned to one pool."""
+    con = sandbox.connect(shards.files, spec.heldout_fraction, threads)
+    try:
+        exprs = compile_pools(con, spec, shards)
+        cols = sandbox.columns(con)
+        flags = [c for c in FLAG_COLUMNS if c in cols]
+        scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})
+        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores, _precedence(spec))
+        _check_overlap(spec, cand, con, shards)
+    finally:
+        con.close()
+    return exprs, cand
+
+
+def available_tokens(spec: MixtureSpec, shards_dir: str | Path, threads: int | None = None) -> dict[str, int]:
+    """Tokens each pool holds on the shards (after ``exclude`` and precedence), without selecting anything."""
+    _, cand = _scan(spec, open_shards(shards_dir, verify=True), threads)
+    avail = _pool_tokens(cand, _split_by_pool(cand.pool, len(spec.pools)))
+    return {p.name: a for p, a in zip(spec.pools, avail, strict=True)}
+
+
+def _pool_tokens(cand: Candidates, by_pool: list[np.ndarray]) -> list[int]:
+    """Tokens per pool, summed exactly in int64 (a weighted bincount converts every row to float64: 30x slower)."""
+    return [int(cand.n_tokens[ix].sum(dtype=np.int64)) for ix in by_pool]
+
+
+def _split_by_pool(pool: np.ndarray, k: int) -> list[np.ndarray]:
+    """Candidate indices of each pool, ascending (one stable sort instead of k scans)."""
+    order = np.argsort(pool, kind="stable")
+    bounds = np.searchsorted(pool[order], np.arange(-1, k + 1))
+    return [order[bounds[i + 1]:bounds[i + 2]] for i in range(k)]
+
+
+def n_distinct(x: np.ndarray) -> int:
+    """Distinct values by sorting (numpy's hash-based unique is far slower on millions of uint64)."""
+    if len(x) == 0:
+        return 0
+    xs = np.sort(x)
+    return 1 + int(np.count_nonzero(xs[1:] != xs[:-1]))
+
+
+def _fill_stats(pools: list[PoolPlan], takes: list[Any], cand: Candidates, entry_pool: np.ndarray,
+                doc_keys: np.ndarray) -> None:
+    for i, (pp, t) in enumerate(zip(pools, takes, strict=True)):
+        spans = (t.end - t.start).astype(np.int64)
+        pp.achieved_tokens = int(spans.sum())
+        pp.entries = len(t.index)
+        pp.epochs = int(t.epoch.max()) + 1 if len(t.epoch) else 0
+        # a pool that repeats went through one whole pass first; otherwise no segment repeats
+        pp.segments = pp.available_segments if pp.epochs > 1 else pp.entries
+        pp.documents = n_distinct(doc_keys[entry_pool == i])
+        pp.cut = bool(np.any(spans < cand.n_tokens[t.index]))
+
+
+def _shares(sel: Selection, cand: Candidates, total: int) -> dict[str, float | None]:
+    spans = (sel.end - sel.start).astype(np.int64)
+    out: dict[str, float | None] = {}
+    for flag in FLAG_COLUMNS:
+        col = cand.flags.get(flag)
+        out[flag] = None if col is None or total == 0 else float(spans[col[sel.index]].sum() / total)
+    return out

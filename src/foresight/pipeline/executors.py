@@ -1,0 +1,80 @@
+"""Stages → datatrove executors: Local (default), Slurm or Ray, each stage depending on the previous one.
+
+The step lists are the same whatever the executor; only the executor class and its resources change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datatrove.executor.base import PipelineExecutor
+
+from foresight.pipeline.config import ExecutorConfig
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass
+class Stage:
+    """One datatrove job: a step list run over ``tasks`` tasks, logging under ``logging_dir``."""
+
+    name: str
+    pipeline: list[Any]
+    tasks: int
+    logging_dir: str
+    per_rank: bool  # its task ranks are document ranks (its counts belong to those ranks' accounting)
+    always_run: bool = False  # ignore completion markers (the finalize stage rewrites the index every time)
+
+
+def build_executors(stages: list[Stage], executor: str = "local", workers: int = 1,
+                    options: ExecutorConfig | None = None) -> list[PipelineExecutor]:
+    """One executor per stage, chained with ``depends=``; run the last one to run them all."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    options = options or ExecutorConfig()
+    out: list[PipelineExecutor] = []
+    for stage in stages:
+        prev = out[-1] if out else None
+        common = {"pipeline": stage.pipeline, "tasks": stage.tasks, "logging_dir": stage.logging_dir,
+                  "depends": prev, "skip_completed": not stage.always_run}
+        out.append(_make(executor, stage, common, workers, options))
+    return out
+
+
+def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: ExecutorConfig) -> PipelineExecutor:
+    if kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(**common, workers=max(1, min(workers, stage.tasks)))
+    if kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        slurm = opts.slurm
+        if not slurm.partition:
+            raise ValueError("--executor slurm needs a partition: set [executor.slurm] partition = \"…\" "
+                             "in pipeline.toml")
+        return SlurmPipelineExecutor(
+            **common, workers=workers if workers > 1 else -1, job_name=f"foresight-{stage.name}",
+            partition=slurm.partition, time=slurm.time, qos=slurm.qos, cpus_per_task=slurm.cpus_per_task,
+            mem_per_cpu_gb=slurm.mem_per_cpu_gb, venv_path=slurm.venv_path or None,
+        )
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    return RayPipelineExecutor(**common, workers=workers if workers > 1 else -1,
+                               cpus_per_task=opts.ray.cpus_per_task, mem_per_cpu_gb=opts.ray.mem_per_cpu_gb)
+
+
+def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
+    """(job name, text) of every sbatch script ``--executor slurm`` would submit, in submission order, without
+    writing or launching anything: datatrove's own script for each job, headed by the ``sbatch`` line it is
+    submitted with (each job starts after the previous one succeeded)."""
+    out = []
+    for i, ex in enumerate(executors):
+        run = f"launch_pickled_pipeline {ex.logging_dir.resolve_paths('executor.pik')}"
+        script = ex.get_launch_file_contents(ex.get_sbatch_args(ex.tasks), f"srun -l -n 1 {run}")
+        after = f" --dependency=afterok:<job id of {executors[i - 1].job_name}>" if i else ""
+        head = f"# submitted as: sbatch --export=ALL,RUN_OFFSET=0{after} {ex.job_name}.slurm\n"
+        first, rest = script.split("\n", 1)
+        out.append((ex.job_name, f"{first}\n{head}{rest}"))
+    return out
