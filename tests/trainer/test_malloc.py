@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CALL = "from trainer.malloc import retain_heap; print(retain_heap(), retain_heap())"
+CALL = "from foresight.trainer.malloc import retain_heap; print(retain_heap(), retain_heap())"
 
 
 def _run(extra_env: dict[str, str]) -> str:
