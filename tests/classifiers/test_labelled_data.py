@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from foresight.classifiers.base import DEFAULT_MODEL, label_matrix, load_classifier
+from foresight.classifiers.base import DEFAULT_MODEL, PACKAGED, label_matrix, load_classifier
 from foresight.classifiers.evaluate import evaluate
 from foresight.classifiers.labelsio import read_labels
 from foresight.formats.taxonomy import LABEL_NAMES
@@ -47,10 +47,14 @@ def test_gold_never_overlaps_training_documents_or_texts() -> None:
 
 
 def test_default_model_ships_small_and_is_used_when_none_is_named() -> None:
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size <= 20 * 2**20
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert DEFAULT_MODEL.is_dir() and size <= 50 * 2**20  # package data: at most 50 MB
     step = build_classify_step(None)
     info = step.classifier_info()
-    assert info["kind"] == "fasttext" and info["id"] == DEFAULT_MODEL.name
+    assert info["kind"] == "static" and info["id"] == DEFAULT_MODEL.name
+    fast = build_classify_step("fasttext").classifier_info()
+    assert fast["kind"] == "fasttext" and fast["id"] == PACKAGED["fasttext"].name
+    assert PACKAGED["fasttext"].stat().st_size <= 20 * 2**20
     assert build_classify_step("rules").classifier_info()["kind"] == "rules"
 
 

@@ -54,20 +54,27 @@ def annotate(scores_row: np.ndarray, thresholds: dict[str, float]) -> dict[str, 
     return out
 
 
-# The learned default that ships with the package: fastText distilled from MiniLM fine-tuned on the team-labelled
-# set (classifiers/data/labelled.parquet), rebuilt by `make classifier`.
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "lsbs-fasttext.ftz"
+# The classifiers that ship with the package, by name (rebuilt by `make classifier` from the team-labelled set,
+# classifiers/data/labelled.parquet): the CPU default is the static-embedding model (token vectors distilled from
+# MiniLM, logistic heads, C and thresholds by grouped CV); fastText is the fastest path.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+PACKAGED: dict[str, Path] = {"default": MODELS_DIR / "lsbs-static", "static": MODELS_DIR / "lsbs-static",
+                             "fasttext": MODELS_DIR / "lsbs-fasttext.ftz"}
+DEFAULT_MODEL = PACKAGED["default"]
 FASTTEXT_SUFFIXES = (".bin", ".ftz")
 
 
 def resolve_model(model: str | Path | None) -> str | Path:
-    """``None`` or "default" → the packaged learned model; anything else unchanged ("rules", a path)."""
-    if model is None or str(model) in ("", "default"):
-        if not DEFAULT_MODEL.is_file():
-            raise FileNotFoundError(f"the packaged classifier {DEFAULT_MODEL} is missing; reinstall foresight, "
+    """``None``, "default", "static" or "fasttext" → that packaged model; anything else unchanged ("rules", a
+    path). A name wins over a file of the same name in the working directory."""
+    name = "default" if model is None or str(model) == "" else str(model)
+    if name in PACKAGED:
+        path = PACKAGED[name]
+        if not path.exists():
+            raise FileNotFoundError(f"the packaged classifier {path} is missing; reinstall foresight, "
                                     "rebuild it with `make classifier`, or pass --classifier rules")
-        return DEFAULT_MODEL
-    return model
+        return path
+    return model  # type: ignore[return-value]
 
 
 def check_model(model: str | Path | None) -> str:
@@ -81,8 +88,13 @@ def check_model(model: str | Path | None) -> str:
         return "rules"
     path = Path(model)
     if path.is_dir():
+        from foresight.classifiers.static import check_model_dir as check_static
+        from foresight.classifiers.static import is_static_dir
         from foresight.classifiers.transformer import check_model_dir
 
+        if is_static_dir(path):
+            check_static(path)
+            return "static"
         check_model_dir(path)
         return "transformer"
     if path.suffix in FASTTEXT_SUFFIXES:
@@ -97,14 +109,18 @@ def check_model(model: str | Path | None) -> str:
 
 
 def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:
-    """``None``/"default" → the packaged model; "rules" → the rules teacher; a directory → the transformer; a
-    ``.bin``/``.ftz`` file → fastText."""
+    """``None``/"default" → the packaged model; "rules" → the rules teacher; a directory → the static-embedding
+    or the transformer classifier (by its metadata); a ``.bin``/``.ftz`` file → fastText."""
     model = resolve_model(model)
     kind = check_model(model)
     if kind == "rules":
         from foresight.classifiers.teacher.rules import RulesTeacher
 
         return RulesTeacher()
+    if kind == "static":
+        from foresight.classifiers.static import StaticClassifier
+
+        return StaticClassifier.load(Path(str(model)))
     if kind == "transformer":
         from foresight.classifiers.transformer import TransformerClassifier
 

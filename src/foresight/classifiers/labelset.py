@@ -103,3 +103,57 @@ def resolve(rnd: Round, adjudicated: dict[str, Answer]) -> dict[str, Answer]:
             raise ValueError(f"key {key}: labellers disagree ({', '.join(a.labeller for a in answers)}) and no "
                              "adjudication was given; adjudicate it")
     return out
+
+
+# Provenance every harvested segment carries (classifiers/data/SOURCES.md lists one line per source).
+PROVENANCE = ("registry", "package", "version", "licence", "genre", "path")
+GENRES = ("encyclopedic", "dictionary", "news", "fiction_drama", "essays_letters", "recipes_howto", "graphics_manual",
+          "game_world", "science_manual", "math_manual", "academic", "code", "code_prose", "software_docs", "legal",
+          "forum_qa")
+
+
+def read_segments(path: Path) -> list[dict]:
+    """A labeller's harvested-and-labelled segments: ``{key, source, text, labels, rationale}`` plus
+    :data:`PROVENANCE`; a line missing a field or naming an unknown label or genre stops with file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                row = {k: rec[k] for k in ("key", "source", "text", "labels", "rationale", *PROVENANCE)}
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a labelled-segment line ({e})") from None
+            bad = sorted(set(row["labels"]) - set(LABEL_NAMES))
+            if bad or row["genre"] not in GENRES:
+                raise ValueError(f"{path}:{n}: unknown labels {bad} or genre {row['genre']!r}")
+            rows.append(row)
+    return rows
+
+
+def norm_text(text: str) -> str:
+    """Whitespace-insensitive identity of a text (duplicates and gold/training overlap are judged on it)."""
+    return " ".join(text.split())
+
+
+def cap_per_group(groups: list[str], share: float, keep_first: list[bool], seed: int = 0) -> list[int]:
+    """Row indices to keep so that no group exceeds ``share`` of the kept rows. Rows marked ``keep_first``
+    (double-labelled, adjudicated) are kept before the rest; the rest of an over-full group is a seeded sample."""
+    import random
+
+    n = len(groups)
+    by: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by.setdefault(g, []).append(i)
+    rng = random.Random(seed)
+    for rows in by.values():
+        rng.shuffle(rows)
+        rows.sort(key=lambda i: not keep_first[i])
+    while True:  # capping big groups shrinks the total, which lowers the cap: iterate to a fixed point
+        cap = int(share * n)
+        kept = [rows[:cap] for rows in by.values()]
+        total = sum(map(len, kept))
+        if total == n:
+            return sorted(i for rows in kept for i in rows)
+        n = total

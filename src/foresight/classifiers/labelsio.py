@@ -51,3 +51,13 @@ def read_labels(path: str | Path) -> tuple[pa.Table, list[str], np.ndarray]:
         r, c = bad[0]
         raise ValueError(f"{path} row {r}: column {LABEL_NAMES[c]} is {y[r, c]!r}; label columns must be 0 or 1")
     return table, table.column("text").to_pylist(), y.astype(np.int8)
+
+
+def group_column(table: pa.Table, column: str, path: str | Path) -> list[str]:
+    """A labelled file's grouping column (origin, genre, source) as strings; refuses a missing column or nulls."""
+    if column not in table.column_names:
+        raise ValueError(f"{path} has no column {column!r} to group by; its columns are {table.column_names}")
+    values = table.column(column).to_pylist()
+    if None in values:
+        raise ValueError(f"{path} row {values.index(None)}: column {column!r} is empty; every row needs a group")
+    return [str(v) for v in values]

@@ -1,4 +1,5 @@
-"""Generates ``mixtures/presets/*.toml`` (run ``python -m foresight.mixtures.presets_gen``; a test checks they are in sync).
+"""Generates ``mixtures/presets/*.toml`` (run ``python -m foresight.mixtures.presets_gen``; a test checks
+they are in sync).
 
 LSBS (Han et al., *Learning to See Before Seeing*, arXiv 2509.26625) numbers:
 - mix0 … mix10: Table 2's source percentages exactly as printed (design.md §5). Rows 1, 4 and 5 are printed

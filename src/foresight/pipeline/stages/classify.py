@@ -1,6 +1,6 @@
-"""The classify stage: LSBS labels and scores on every segment, from the rules teacher, a transformer
-directory or a distilled fastText ``.bin`` (docs/pipeline.md). ``classifiers`` stays free of datatrove; this
-file is the wrapper."""
+"""The classify stage: LSBS labels and scores on every segment, from the packaged static-embedding model (the
+default), the rules teacher, a transformer directory or a distilled fastText ``.bin`` (docs/pipeline.md).
+``classifiers`` stays free of datatrove; this file is the wrapper."""
 
 from __future__ import annotations
 
@@ -164,8 +164,10 @@ def _stratified(sources: np.ndarray, sample: int, rng: np.random.Generator) -> n
 
 def build_classify_step(model: str | None, batch_size: int = 64, device: str = "auto",
                         group_size: int = GROUP_SIZE) -> ClassifyStep:
-    """The classify stage for ``foresight curate``: ``model`` None → rules teacher, a directory → transformer,
-    a ``.bin`` → fastText. Bad model paths raise here, before any document is read."""
+    """The classify stage for ``foresight curate``: ``model`` None or "default" → the packaged static-embedding
+    classifier, "fasttext" → the packaged fastText, "rules" → the rules teacher, a directory → a static or
+    transformer classifier, a ``.bin``/``.ftz`` → fastText. Bad model paths raise here, before any document is
+    read."""
     return ClassifyStep(model, batch_size=batch_size, device=device, group_size=group_size)
 
 
