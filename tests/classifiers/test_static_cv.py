@@ -12,7 +12,7 @@ from foresight.classifiers.base import PACKAGED, check_model, load_classifier
 from foresight.classifiers.cv import breakdown, cross_fit, cross_fitted_labels, cv_report, group_folds
 from foresight.classifiers.fit import static_fit_predict, train_static
 from foresight.classifiers.labelsio import write_labels
-from foresight.classifiers.static import LogisticHeads, StaticClassifier, StaticEmbedder
+from foresight.classifiers.static import Features, LogisticHeads, StaticClassifier, StaticEmbedder
 from foresight.cli import app
 from foresight.formats.taxonomy import LABEL_NAMES
 from tests.classifiers.conftest import EXAMPLES, NONE_TEXT, tiny_labelled
@@ -44,7 +44,7 @@ def test_heads_learn_separable_labels_and_survive_save_load(embedder, tmp_path):
     heads = LogisticHeads.fit(x, y, c=100.0)
     pred = heads.predict(x) >= 0.5
     assert (pred == y.astype(bool)).all()
-    clf = StaticClassifier(embedder, heads, {n: 0.5 for n in LABEL_NAMES})
+    clf = StaticClassifier(Features(embedder), heads, {n: 0.5 for n in LABEL_NAMES})
     clf.save(tmp_path / "m", "test", {"note": "x"})
     assert check_model(tmp_path / "m") == "static"
     loaded = load_classifier(tmp_path / "m")
@@ -56,7 +56,8 @@ def test_heads_learn_separable_labels_and_survive_save_load(embedder, tmp_path):
 
 def test_missing_file_is_refused_before_loading(embedder, tmp_path):
     texts, y = tiny_labelled()
-    StaticClassifier(embedder, LogisticHeads.fit(embedder.encode(texts), y), {n: 0.5 for n in LABEL_NAMES}).save(
+    StaticClassifier(Features(embedder), LogisticHeads.fit(embedder.encode(texts), y),
+                     {n: 0.5 for n in LABEL_NAMES}).save(
         tmp_path / "m", "test", {})
     (tmp_path / "m" / "heads.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="heads.safetensors"):
@@ -162,3 +163,23 @@ def test_eval_gold_without_group_column_names_it(tmp_path):
     pq.write_table(pa.table({"text": ["a"], **{n: [0] for n in LABEL_NAMES}}), p)
     res = runner.invoke(app, ["classify", "eval", "rules", "--gold", str(p), "--by", "origin"])
     assert res.exit_code == 1 and "no column 'origin'" in res.output
+
+
+def test_layout_features_travel_with_the_model(embedder, tmp_path):
+    texts, y = tiny_labelled(copies=4)
+    groups = [f"o{i % 4}" for i in range(len(texts))]
+    clf, _ = train_static(texts, y, groups, embedder, tmp_path / "m", "test", folds=2, grid=(1.0,), layout_scale=0.3)
+    loaded = load_classifier(tmp_path / "m")
+    assert loaded.features.layout is not None and loaded.features.layout[2] == 0.3
+    assert loaded.heads.weight.shape[1] == embedder.dim + 12
+    np.testing.assert_allclose(loaded.predict_scores(texts), clf.predict_scores(texts), atol=2e-3)
+
+
+def test_layout_matrix_counts_what_it_names():
+    from foresight.classifiers.layout import NAMES, layout_matrix
+
+    f = layout_matrix(["int f(int x) {\n    return x + 1;\n}", "The cat sat on the mat.", ""])
+    assert f.shape == (3, len(NAMES)) and np.isfinite(f).all()
+    col = dict(zip(NAMES, f.T, strict=True))
+    assert col["bracket"][0] > col["bracket"][1] and col["code_ending"][0] > 0.5
+    assert col["function_words"][1] > col["function_words"][0] and col["alpha"][2] == 0

@@ -12,7 +12,7 @@ import numpy as np
 
 from foresight.classifiers.cv import FitPredict, cross_fit, cv_report, group_folds
 from foresight.classifiers.evaluate import data_sha256
-from foresight.classifiers.static import LogisticHeads, StaticClassifier, StaticEmbedder
+from foresight.classifiers.static import Features, LogisticHeads, StaticClassifier, StaticEmbedder
 from foresight.formats.taxonomy import LABEL_NAMES
 
 C_GRID = (0.25, 1.0, 4.0, 16.0)  # inverse L2 strength of the logistic heads, chosen by grouped CV
@@ -72,17 +72,22 @@ def choose_c(x: np.ndarray, y: np.ndarray, folds: np.ndarray, groups: Sequence[s
 
 
 def train_static(texts: list[str], y: np.ndarray, groups: Sequence[str], embedder: StaticEmbedder, out: Path,
-                 source: str, folds: int = 5, seed: int = 0, grid: Sequence[float] = C_GRID,
+                 source: str, folds: int = 5, seed: int = 0, grid: Sequence[float] = C_GRID, layout_scale: float = 0.0,
                  log: Callable[[str], None] | None = None) -> tuple[StaticClassifier, dict[str, Any]]:
-    """Heads on the embedder's vectors: C and per-label thresholds from grouped CV over ``groups``, then the
-    heads refitted on all rows and saved with the CV report."""
+    """Heads on the embedder's vectors (plus the layout features when ``layout_scale``): C and per-label thresholds
+    from grouped CV over ``groups``, then the heads refitted on all rows and saved with the CV report.
+
+    The layout features' mean and spread are taken from all rows (label-free, so no fold learns a label from
+    them)."""
     if len(texts) != len(y) or y.shape[1] != len(LABEL_NAMES):
         raise ValueError(f"need one {len(LABEL_NAMES)}-label row per text; got {len(texts)} texts, y {y.shape}")
-    x = embedder.encode(texts)
+    features = Features.fit(embedder, texts, layout_scale)
+    x = features(texts)
     fold = group_folds(groups, folds, seed)
     c, report, _ = choose_c(x, y, fold, groups, grid, log)
-    clf = StaticClassifier(embedder, LogisticHeads.fit(x, y, c=c), report["thresholds"])
+    clf = StaticClassifier(features, LogisticHeads.fit(x, y, c=c), report["thresholds"])
     summary = {"c": c, "grid": list(grid), "folds": folds, "groups": len(set(groups)), "segments": len(texts),
+               "layout_scale": layout_scale,
                "grouped_cv_macro_f1": report["macro_f1"],
                "grouped_cv_f1": {n: report["per_label"][n]["f1"] for n in LABEL_NAMES}}
     clf.save(out, source, {"train_data_sha256": data_sha256(texts, y), "selection": summary})

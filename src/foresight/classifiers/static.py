@@ -190,16 +190,46 @@ def is_static_dir(path: Path) -> bool:
     return path.is_dir() and meta.is_file() and json.loads(meta.read_text()).get("format") == FORMAT
 
 
+class Features:
+    """What the heads read: the embedding, and optionally the standardised layout features
+    (``classifiers.layout``) scaled by ``scale``, appended. The mean and spread come from the training texts."""
+
+    def __init__(self, embedder: StaticEmbedder, layout: tuple[np.ndarray, np.ndarray, float] | None = None) -> None:
+        self.embedder, self.layout = embedder, layout
+
+    @classmethod
+    def fit(cls, embedder: StaticEmbedder, texts: list[str], layout_scale: float = 0.0) -> Features:
+        if not layout_scale:
+            return cls(embedder)
+        from foresight.classifiers.layout import layout_matrix
+
+        f = layout_matrix(texts)
+        return cls(embedder, (f.mean(0), f.std(0) + 1e-6, float(layout_scale)))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        x = self.embedder.encode(texts)
+        if self.layout is None:
+            return x
+        from foresight.classifiers.layout import layout_matrix
+
+        mean, std, scale = self.layout
+        return np.hstack([x, (layout_matrix(texts) - mean) / std * scale]).astype(np.float32)
+
+
 class StaticClassifier:
     kind = "static"
 
-    def __init__(self, embedder: StaticEmbedder, heads: LogisticHeads, thresholds: dict[str, float],
+    def __init__(self, features: Features, heads: LogisticHeads, thresholds: dict[str, float],
                  path: Path | None = None, batch_size: int = 1024) -> None:
-        self.embedder, self.heads = embedder, heads
+        self.features, self.heads = features, heads
         self.thresholds = dict(thresholds)
         self.path = path
         self.batch_size = batch_size
         self.stats: dict[str, int] = {"empty": 0, "truncated": 0}
+
+    @property
+    def embedder(self) -> StaticEmbedder:
+        return self.features.embedder
 
     @classmethod
     def load(cls, path: str | Path) -> StaticClassifier:
@@ -208,15 +238,23 @@ class StaticClassifier:
         path = Path(path)
         meta = check_model_dir(path)
         h = load_file(str(path / HEADS_FILE))
-        return cls(StaticEmbedder.load(path), LogisticHeads(h["weight"], h["bias"]), meta["thresholds"], path)
+        layout = (h["layout_mean"], h["layout_std"], float(meta["layout_scale"])) if "layout_mean" in h else None
+        features = Features(StaticEmbedder.load(path), layout)
+        return cls(features, LogisticHeads(h["weight"], h["bias"]), meta["thresholds"], path)
 
     def save(self, path: str | Path, source: str, extra_meta: dict[str, Any]) -> Path:
         from safetensors.numpy import save_file
 
         path = Path(path)
         self.embedder.save(path, source)
-        save_file({"weight": self.heads.weight, "bias": self.heads.bias}, str(path / HEADS_FILE))
+        tensors = {"weight": self.heads.weight, "bias": self.heads.bias}
         meta = {"format": FORMAT, "labels": list(LABEL_NAMES), "thresholds": self.thresholds, **extra_meta}
+        if self.features.layout is not None:
+            mean, std, scale = self.features.layout
+            tensors.update(layout_mean=np.ascontiguousarray(mean, np.float32),
+                           layout_std=np.ascontiguousarray(std, np.float32))
+            meta["layout_scale"] = scale
+        save_file(tensors, str(path / HEADS_FILE))
         (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         self.path = path
         return path
@@ -231,5 +269,5 @@ class StaticClassifier:
         self.stats["empty"] += len(texts) - len(live)  # blank text scores 0 → labelled none
         for b in range(0, len(live), self.batch_size):
             rows = live[b: b + self.batch_size]
-            scores[rows] = self.heads.predict(self.embedder.encode([texts[i] for i in rows]))
+            scores[rows] = self.heads.predict(self.features([texts[i] for i in rows]))
         return scores

@@ -41,15 +41,16 @@ def _cv_model(model: str, texts: list[str], y, embedder_path: str, c: float):  #
 
     if model == "static":
         from foresight.classifiers.base import resolve_model
-        from foresight.classifiers.static import StaticEmbedder
+        from foresight.classifiers.static import Features, StaticClassifier, StaticEmbedder, is_static_dir
 
         path = Path(str(resolve_model(embedder_path)))
-        emb = StaticEmbedder.load(path)
-        if not c:
-            meta = json.loads((path / "foresight_classifier.json").read_text()) if (
-                path / "foresight_classifier.json").exists() else {}
-            c = float(meta.get("selection", {}).get("c", 1.0))
-        return fit.static_fit_predict(emb.encode(texts), y, c)
+        if is_static_dir(path):  # a trained static model: its features (vectors, layout) and its chosen C
+            meta = json.loads((path / "foresight_classifier.json").read_text())
+            features = StaticClassifier.load(path).features
+            c = c or float(meta.get("selection", {}).get("c", 1.0))
+        else:
+            features, c = Features(StaticEmbedder.load(path)), c or 1.0
+        return fit.static_fit_predict(features(texts), y, c)
     if model == "fasttext":
         return fit.fasttext_fit_predict(texts, y)
     if model == "rules":
@@ -62,7 +63,7 @@ def _cv_model(model: str, texts: list[str], y, embedder_path: str, c: float):  #
 
 
 def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: str,  # noqa: ANN001
-                  embedder_path: Path | None, folds: int, seed: int) -> None:
+                  embedder_path: Path | None, folds: int, seed: int, layout_scale: float) -> None:
     from foresight.classifiers.fit import train_static
     from foresight.classifiers.static import StaticEmbedder, distill_vectors
     from foresight.classifiers.transformer import resolve_backbone
@@ -72,7 +73,7 @@ def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: s
     else:
         console.print(f"train: distilling token vectors from {backbone}")
         emb, source = StaticEmbedder(*distill_vectors(resolve_backbone(backbone))), backbone
-    _, report = train_static(texts, y, groups, emb, out, source, folds, seed,
+    _, report = train_static(texts, y, groups, emb, out, source, folds, seed, layout_scale=layout_scale,
                              log=lambda m: console.print(f"train: {m}", highlight=False))
     console.print(f"train: {len(texts)} segments from {report['groups']} groups; grouped-CV macro-F1 "
                   f"{report['macro_f1']:.3f} → {out}")
@@ -122,6 +123,8 @@ def register(app: typer.Typer) -> None:
         folds: int = typer.Option(5, "--folds", help="static: grouped folds choosing C and thresholds."),
         embedder_path: Path = typer.Option(None, "--embedder", help="static: token vectors from `classify "
                                            "embedder` (default: distil them from --backbone now)."),
+        layout_scale: float = typer.Option(0.0, "--layout-scale", help="static: append the standardised layout "
+                                           "features (classifiers/layout.py) at this scale (0 = off)."),
         epochs: int = typer.Option(3, "--epochs"),
         batch_size: int = typer.Option(16, "--batch-size"),
         lr: float = typer.Option(5e-5, "--lr"),
@@ -149,7 +152,8 @@ def register(app: typer.Typer) -> None:
             torch.set_num_threads(threads)
         table, texts, y = read_labels(labels)
         if kind == "static":
-            _train_static(texts, y, group_column(table, group_by, labels), out, backbone, embedder_path, folds, seed)
+            _train_static(texts, y, group_column(table, group_by, labels), out, backbone, embedder_path, folds, seed,
+                          layout_scale)
             return
         if kind != "transformer":
             raise ValueError(f"--kind {kind!r} is not 'transformer' or 'static'")
