@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.manifests.read import iter_token_arrays, read, referenced_rows, shard_root
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
@@ -29,7 +30,7 @@ MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
 def _vocab_size(head: dict[str, Any]) -> int:
     vocab = (head.get("tokenizer") or {}).get("vocab_size")
     if not isinstance(vocab, int) or vocab <= 0:
-        raise ValueError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
+        raise InputError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
     return vocab
 
 
@@ -118,7 +119,7 @@ def export(manifest_dir: str | Path, fmt: str, out: str | Path, shards_root: str
            ) -> dict[str, Any]:
     """Write the manifest's token stream (or texts) in ``fmt``; returns a summary dict."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fn = {"nanogpt": export_nanogpt, "megatron": export_megatron, "jsonl": export_jsonl}[fmt]

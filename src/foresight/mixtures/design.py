@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.mixtures.solve import apportion, capacity
 from foresight.mixtures.spec import MixtureSpec, round_weights, weight_text
 
@@ -28,7 +29,7 @@ SPECS_DIR = "design"
 FORMAT = "foresight-design/1"
 
 
-class DesignError(ValueError):
+class DesignError(InputError):
     """The constraints leave no (or too few) feasible mixtures; the message says which constraint binds."""
 
 
@@ -261,5 +262,5 @@ def read_design(sweep_dir: Path) -> dict[str, Any]:
                                 f"wrote; design the sweep into {sweep_dir} (--out) and run it there")
     record = json.loads(path.read_text(encoding="utf-8"))
     if record.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}; redesign the sweep")
+        raise InputError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}; redesign the sweep")
     return record

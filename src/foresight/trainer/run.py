@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file
 from foresight.trainer.checkpoint import weights_sha256
 from foresight.trainer.data import write_token_file
@@ -92,7 +93,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
     if rank == 0:
         n = write_token_file(arrays, token_file)
         if expected_tokens is not None and n != expected_tokens:
-            raise ValueError(f"the manifest promises {expected_tokens} tokens but its entries yield {n}; rebuild it")
+            raise InputError(f"the manifest promises {expected_tokens} tokens but its entries yield {n}; rebuild it")
     if world > 1:
         torch.distributed.barrier()
     n_stream = token_file.stat().st_size // 4

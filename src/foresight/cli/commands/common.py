@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,16 +11,28 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from foresight.formats.errors import ForesightError
+
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Errors a user can fix; anything else is a bug and keeps its traceback.
+# Errors a user can fix: the project's own (foresight.formats.errors) and files that are missing, in the way or
+# unreadable. Anything else (a bare ValueError, KeyError, ...) is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
-    ValueError, RuntimeError,
+    ForesightError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
 )
+
+
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """``foresight --debug`` (an option of the top-level app, set before any command runs): user errors keep
+    their traceback too."""
+    global _debug
+    _debug = on
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -40,7 +51,7 @@ def user_errors(fn: F) -> F:
         except typer.Exit:  # raised by fail(); it is a RuntimeError, so let it through unchanged
             raise
         except USER_ERRORS as e:
-            if "--debug" in sys.argv:
+            if _debug:
                 raise
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
