@@ -180,8 +180,10 @@ def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
 
 
 def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg: TrainConfig,
-                 run_fingerprint: dict[str, Any] | None = None, resume: bool = False) -> TrainResult:
-    """Train on the flat token file; checkpoints go to ``run_dir/checkpoint``. Returns the final state.
+                 run_fingerprint: dict[str, Any] | None = None, resume: bool = False,
+                 tokenizer_json: Path | None = None) -> TrainResult:
+    """Train on the flat token file; checkpoints go to ``run_dir/checkpoint`` (with ``tokenizer_json``'s files,
+    when given, so each checkpoint loads on its own). Returns the final state.
 
     Rank 0 writes checkpoints. ``run_fingerprint`` (e.g. the manifest hash) is stored in each checkpoint
     and a resume with a different one, a different model config or training config is refused.
@@ -241,7 +243,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         if rank == 0:
             save_checkpoint(run_dir, raw_model, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                  "step": at_step, "tokens_consumed": tokens_done,
-                                                 "fingerprint": fingerprint})
+                                                 "fingerprint": fingerprint}, tokenizer_json)
         if world > 1:
             torch.distributed.barrier()
 
