@@ -23,7 +23,7 @@ ENTRIES_SCHEMA = pa.schema([
     pa.field("row", pa.int64(), nullable=False),
     pa.field("start", pa.int32(), nullable=False),
     pa.field("end", pa.int32(), nullable=False),
-    pa.field("n_tokens", pa.int32(), nullable=False),
+    pa.field("n_tokens", pa.int64(), nullable=False),  # int64 so sums over entries never wrap (was int32)
     pa.field("text_sha256", pa.binary(32), nullable=False),
     pa.field("epoch", pa.int32(), nullable=False),
 ])
