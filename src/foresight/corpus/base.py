@@ -78,7 +78,8 @@ def dist_version(name: str) -> str:
         return md.version(name)
     except md.PackageNotFoundError as e:
         raise SetupError(
-            f"package {name!r} is not installed; install the demo extra: pip install -e '.[demo]'"
+            f"package {name!r} is not installed; install the demo extra: pip install 'foresight[demo]' "
+            "(in a checkout: pip install -e '.[demo]')"
         ) from e
 
 
