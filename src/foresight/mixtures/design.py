@@ -260,7 +260,11 @@ def read_design(sweep_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: propose searches the region a `foresight sweep design` "
                                 f"wrote; design the sweep into {sweep_dir} (--out) and run it there")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("format") != FORMAT:
-        raise InputError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}; redesign the sweep")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path} is not valid JSON ({e}); redesign the sweep") from e
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        got = record.get("format") if isinstance(record, dict) else None
+        raise InputError(f"{path}: format {got!r}, expected {FORMAT!r}; redesign the sweep")
     return record
