@@ -59,6 +59,23 @@ def test_nanogpt(mdir: Path, shards: Path, tmp_path: Path) -> None:
         manifests.export(mdir, "nanogpt", tmp_path / "train.bin")
 
 
+def test_nanogpt_val_never_repeats_training_segments(shards: Path, tmp_path: Path) -> None:
+    """A spec that does not exclude the held-out split trains on some held-out segments: val.bin leaves them out."""
+    import duckdb
+
+    from foresight.formats.splits import heldout_sql
+
+    body = CATEGORY_SPEC.format(total=2000, seed=1).replace('exclude = ["heldout"]', "exclude = []")
+    mdir = manifests.build(write_spec(tmp_path / "s.toml", body), shards, tmp_path / "m")
+    trained = set(manifests.read(mdir)[1]["id"].to_list())
+    glob = str(shards / "data" / "**" / "*.parquet")
+    rows = duckdb.sql(f"SELECT id, n_tokens FROM read_parquet('{glob}', hive_partitioning = false) "
+                      f"WHERE {heldout_sql(0.2)} AND n_tokens > 0").fetchall()
+    assert {i for i, _ in rows} & trained  # the case under test: some held-out segments were trained on
+    summary = manifests.export(mdir, "nanogpt", tmp_path / "out")
+    assert summary["val_tokens"] == sum(n for i, n in rows if i not in trained)
+
+
 def _read_mmidx(prefix: Path) -> tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]:
     raw = (prefix.parent / (prefix.name + ".idx")).read_bytes()
     assert raw[:9] == b"MMIDIDX\x00\x00" and struct.unpack("<Q", raw[9:17])[0] == 1

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from foresight.formats.errors import InputError
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
@@ -61,10 +62,12 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
     return lengths
 
 
-def heldout_token_arrays(head: dict[str, Any], root: Path, batch_rows: int = 4096) -> Iterator[np.ndarray]:
+def heldout_token_arrays(head: dict[str, Any], root: Path, trained: pa.Array,
+                         batch_rows: int = 4096) -> Iterator[np.ndarray]:
     """Token arrays of the held-out segments matching any of the manifest's pools (after its ``exclude``
     expressions other than ``heldout`` itself), in shard (file, row) order: the validation split that goes with
-    the manifest's training stream."""
+    the manifest's training stream. Segment ids in ``trained`` (the manifest's own, for a spec that did not
+    exclude the held-out split) are left out, so validation never repeats training text."""
     import pyarrow.compute as pc
 
     from foresight.formats.index import shard_files
@@ -79,10 +82,11 @@ def heldout_token_arrays(head: dict[str, Any], root: Path, batch_rows: int = 409
             sandbox.check_expression(con, expr, f"{MANIFEST_FILE} pool/exclude {i}")
         where = ["heldout", "n_tokens > 0", "(" + " OR ".join(f"coalesce(({w}), false)" for w in pools) + ")"]
         where += [f"NOT coalesce(({e}), false)" for e in exclude]
-        reader = con.sql(f"SELECT tokens FROM segments WHERE {' AND '.join(where)} ORDER BY _file, _row"
+        reader = con.sql(f"SELECT id, tokens FROM segments WHERE {' AND '.join(where)} ORDER BY _file, _row"
                          ).to_arrow_reader(batch_rows)
         for batch in reader:
-            yield pc.list_flatten(batch.column(0)).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+            tokens = pc.filter(batch.column(1), pc.invert(pc.is_in(batch.column(0), value_set=trained)))
+            yield pc.list_flatten(tokens).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
     finally:
         con.close()
 
@@ -91,12 +95,13 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     if out.suffix in (".bin", ".pkl") or out.is_file():
         raise InputError(f"--format nanogpt writes a dataset directory (train.bin, val.bin, meta.pkl); give --out "
                          f"DIR, not the file {out}")
-    head, _ = read(manifest_dir)
+    head, df = read(manifest_dir)
     vocab = _vocab_size(head)
     dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
     out.mkdir(parents=True, exist_ok=True)
     lengths = _write_stream(iter_token_arrays(manifest_dir, shards_root), out / "train.bin", dtype)
-    val = _write_stream(heldout_token_arrays(head, shard_root(head, shards_root)), out / "val.bin", dtype)
+    trained = df["id"].unique().to_arrow().cast(pa.string())
+    val = _write_stream(heldout_token_arrays(head, shard_root(head, shards_root), trained), out / "val.bin", dtype)
     tok = head.get("tokenizer") or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
             "train_tokens": int(sum(lengths)), "val_tokens": int(sum(val)), "entries": len(lengths),
