@@ -23,9 +23,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ForesightError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
 )
-
+# Not yet converted to ForesightError: the classifier modules (the lead's area) still raise bare ValueError /
+# RuntimeError for user errors, so those raised there stay one line until their raise sites use InputError /
+# SetupError; then this tuple goes.
+_UNCONVERTED = ("foresight.classifiers", "foresight.cli.commands.classify")
 
 _debug = False
+
+
+def is_user_error(e: BaseException) -> bool:
+    if isinstance(e, USER_ERRORS):
+        return True
+    if not isinstance(e, ValueError | RuntimeError):
+        return False
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.startswith(_UNCONVERTED)
 
 
 def set_debug(on: bool) -> None:
@@ -50,8 +65,8 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:  # raised by fail(); it is a RuntimeError, so let it through unchanged
             raise
-        except USER_ERRORS as e:
-            if _debug:
+        except Exception as e:  # noqa: BLE001 - only user errors are caught; the rest is re-raised as is
+            if _debug or not is_user_error(e):
                 raise
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
