@@ -15,7 +15,7 @@ from foresight.cli import app
 from foresight.cli.commands import ORDER
 from foresight.formats import __version__
 from foresight.formats.errors import ForesightError, InputError
-from foresight.pipeline.readers import detect_format, discover_inputs, is_training_file
+from foresight.pipeline.readers import detect_format, discover_inputs, is_training_file, iter_file
 from foresight.trainer.presets import PRESETS
 
 runner = CliRunner()
@@ -99,8 +99,12 @@ def test_project_errors_keep_their_builtin_bases() -> None:
 def test_ndjson_is_read_like_jsonl(tmp_path: Path) -> None:
     for name in ("a.ndjson", "b.ndjson.gz", "c.ndjson.zst"):
         assert detect_format(name) == "jsonl" and is_training_file(name)
+    import gzip
+
     path = tmp_path / "web" / "a.ndjson"
     path.parent.mkdir()
     path.write_text('{"text": "hello"}\n', encoding="utf-8")
+    (tmp_path / "web" / "b.ndjson.gz").write_bytes(gzip.compress(b'{"text": "world"}\n'))
     files, ignored = discover_inputs([str(tmp_path)])
-    assert [f.fmt for f in files] == ["jsonl"] and not ignored
+    assert [f.fmt for f in files] == ["jsonl", "jsonl"] and not ignored
+    assert [r.text for f in files for r in iter_file(f)] == ["hello", "world"]

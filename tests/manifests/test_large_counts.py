@@ -67,3 +67,15 @@ def test_audit_totals(huge: tuple[Path, Path], tmp_path: Path) -> None:
         assert int(audit.query("SELECT sum(n_tokens) AS t FROM entries")["t"][0]) == TOTAL
         assert int(audit.query("SELECT sum(n_tokens) AS t FROM segments")["t"][0]) == TOTAL
         assert int(audit.query("SELECT sum(tokens) AS t FROM documents")["t"][0]) == TOTAL
+
+
+def test_audit_report_checks_pass(huge: tuple[Path, Path], tmp_path: Path) -> None:
+    """The report's pool-total and entry checks compare 64-bit sums with the header's totals."""
+    from foresight.audit.report import write_report
+
+    root, mdir = huge
+    with connect(root, manifests=[mdir]) as audit:
+        summary = write_report(audit, tmp_path / "report")
+    by_name = {c.name: c for c in summary.checks}
+    assert by_name and all(c.passed for c in by_name.values()), by_name
+    assert f"3 segments, {TOTAL:,} tokens" in (tmp_path / "report" / "report.md").read_text()
