@@ -50,7 +50,7 @@ demo: install
 	$(FS) mix lsbs_mix6 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix6
 	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix0 --deep
 	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix6 --deep
-	$(FS) manifest export $(DEMO)/manifests/lsbs_mix6 --format nanogpt --out $(DEMO)/export/lsbs_mix6.bin
+	$(FS) manifest export $(DEMO)/manifests/lsbs_mix6 --format nanogpt --out $(DEMO)/export/lsbs_mix6
 	@echo "== 5. train a tiny model on mix0 and on mix6, probe both"
 	$(FS) sweep lsbs_mix0_vs_mix6 --shards $(DEMO)/shards --out $(DEMO)/sweep --threads 1
 	$(FS) sweep plot $(DEMO)/sweep

@@ -23,15 +23,57 @@ def _stream(mdir: Path) -> np.ndarray:
     return np.concatenate(list(manifests.iter_token_arrays(mdir)))
 
 
-def test_nanogpt(mdir: Path, tmp_path: Path) -> None:
-    meta = manifests.export(mdir, "nanogpt", tmp_path / "train.bin")
-    data = np.memmap(tmp_path / "train.bin", dtype=np.uint16, mode="r")  # vocab < 65536
-    assert meta["dtype"] == "uint16" and len(data) == 640 == meta["tokens"]
+def test_nanogpt(mdir: Path, shards: Path, tmp_path: Path) -> None:
+    """The dataset directory nanoGPT's train.py reads: train.bin, val.bin (uint16 memmaps) and meta.pkl."""
+    import pickle
+
+    import duckdb
+
+    from foresight.formats.splits import heldout_sql
+
+    out = tmp_path / "mix"
+    summary = manifests.export(mdir, "nanogpt", out)
+    data = np.memmap(out / "train.bin", dtype=np.uint16, mode="r")  # vocab < 65536: what train.py memmaps
+    assert summary["dtype"] == "uint16" and len(data) == 640 == summary["tokens"]
     assert np.array_equal(data, _stream(mdir))
     head, df = manifests.read(mdir)
     eos = head["tokenizer"]["eos_id"]
     # every whole segment ends with the shards' EOS; at most one segment per pool is cut before it
     assert len(df) - len(head["pools"]) <= int((data == eos).sum()) <= len(df)
+
+    # val.bin: whole held-out segments (fraction 0.2 from the spec), never any segment of the training stream
+    glob = str(shards / "data" / "**" / "*.parquet")
+    rows = duckdb.sql(f"SELECT id, tokens FROM read_parquet('{glob}', hive_partitioning = false) "
+                      f"WHERE {heldout_sql(0.2)} AND n_tokens > 0").fetchall()
+    val = np.memmap(out / "val.bin", dtype=np.uint16, mode="r")
+    assert len(val) == sum(len(t) for _, t in rows) == summary["val_tokens"] > 0
+    assert sorted(val.tolist()) == sorted(t for _, toks in rows for t in toks)
+    assert not {i for i, _ in rows} & set(df["id"].to_list())
+    assert int((val == eos).sum()) == len(rows)
+
+    meta = pickle.loads((out / "meta.pkl").read_bytes())
+    assert meta["vocab_size"] == head["tokenizer"]["vocab_size"] and meta["eos_id"] == eos
+    assert meta["train_tokens"] == 640 and meta["val_tokens"] == len(val) and meta["dtype"] == "uint16"
+
+    with pytest.raises(ValueError, match="dataset directory"):
+        manifests.export(mdir, "nanogpt", tmp_path / "train.bin")
+
+
+def test_nanogpt_val_never_repeats_training_segments(shards: Path, tmp_path: Path) -> None:
+    """A spec that does not exclude the held-out split trains on some held-out segments: val.bin leaves them out."""
+    import duckdb
+
+    from foresight.formats.splits import heldout_sql
+
+    body = CATEGORY_SPEC.format(total=2000, seed=1).replace('exclude = ["heldout"]', "exclude = []")
+    mdir = manifests.build(write_spec(tmp_path / "s.toml", body), shards, tmp_path / "m")
+    trained = set(manifests.read(mdir)[1]["id"].to_list())
+    glob = str(shards / "data" / "**" / "*.parquet")
+    rows = duckdb.sql(f"SELECT id, n_tokens FROM read_parquet('{glob}', hive_partitioning = false) "
+                      f"WHERE {heldout_sql(0.2)} AND n_tokens > 0").fetchall()
+    assert {i for i, _ in rows} & trained  # the case under test: some held-out segments were trained on
+    summary = manifests.export(mdir, "nanogpt", tmp_path / "out")
+    assert summary["val_tokens"] == sum(n for i, n in rows if i not in trained)
 
 
 def _read_mmidx(prefix: Path) -> tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]:

@@ -45,7 +45,7 @@ def test_contract_schema_and_read(built: tuple[Path, Path]) -> None:
     assert set(head["pools"]) == {"reasoning", "visual", "other"} and head["shares"]["reasoning"] is not None
     assert df.schema == pl.Schema({"order": pl.Int64, "pool": pl.String, "id": pl.String, "doc_id": pl.String,
                                    "file": pl.String, "row": pl.Int64, "start": pl.Int32, "end": pl.Int32,
-                                   "n_tokens": pl.Int32, "text_sha256": pl.Binary, "epoch": pl.Int32})
+                                   "n_tokens": pl.Int64, "text_sha256": pl.Binary, "epoch": pl.Int32})
     assert int(df["n_tokens"].sum()) == 700 and df["order"].to_list() == list(range(len(df)))
     manifests.verify(mdir)
     manifests.verify(mdir, deep=True)

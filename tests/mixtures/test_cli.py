@@ -27,8 +27,9 @@ def test_plan_build_verify_export(shards: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     res = _run("manifest", "verify", tmp_path / "m", "--deep")
     assert res.exit_code == 0 and "ok:" in res.output, res.output
-    res = _run("manifest", "export", tmp_path / "m", "--format", "nanogpt", "--out", tmp_path / "x.bin")
-    assert res.exit_code == 0 and (tmp_path / "x.bin").stat().st_size == 1000, res.output
+    res = _run("manifest", "export", tmp_path / "m", "--format", "nanogpt", "--out", tmp_path / "x")
+    assert res.exit_code == 0 and (tmp_path / "x" / "train.bin").stat().st_size == 1000, res.output
+    assert (tmp_path / "x" / "val.bin").is_file() and (tmp_path / "x" / "meta.pkl").is_file()
     res = _run("manifest", "show", tmp_path / "m")
     assert res.exit_code == 0 and "500" in res.output
 

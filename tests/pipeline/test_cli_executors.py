@@ -104,7 +104,8 @@ def test_slurm_dry_run_prints_valid_sbatch_scripts(tmp_path: Path) -> None:
             assert subprocess.run(["bash", "-n"], input=body, text=True).returncode == 0
     assert "#SBATCH --array=0-1" in scripts[0] and "#SBATCH --array=0-0" in scripts[2]  # exact-find: 1 task
     assert not out.exists()  # nothing written (no pickle, script or marker), nothing submitted
-    res = runner.invoke(app, ["curate", str(src), "--out", str(out), "--dry-run"])
+    res = runner.invoke(app, ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
+                              "--dry-run"])
     assert res.exit_code == 1 and "--executor slurm" in res.output
 
 

@@ -116,6 +116,8 @@ knowledge_items = "{_items(tmp_path)}"
     res = runner.invoke(app, ["sweep", "plot", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "plots" / "bpb_overall.png").stat().st_size > 1000
+    # the run table was printed by `sweep` already: plot prints the plot paths and the summary only
+    assert "| mixture |" not in res.output and str(out / "plots" / "bpb_overall.png") in res.output
     assert (out / "plots" / "overview.png").is_file()
     md = (out / "results.md").read_text()
     assert md.split("\n\n")[0].count("\n") == 4 and "reasoning_100" in md and "Spearman ρ" in md

@@ -104,6 +104,12 @@ def test_checkpoint_loads_with_auto_classes_and_generates(tmp_path: Path, tokeni
     from transformers import AutoModelForCausalLM, AutoTokenizer
     run = tmp_path / "run"
     train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg())
+    # the checkpoint directory alone is a model directory too (lm-eval --model_args pretrained=RUN/checkpoint)
+    ckpt = find_checkpoint(run)
+    assert AutoTokenizer.from_pretrained(ckpt)("the red ball").input_ids == \
+        AutoTokenizer.from_pretrained(run)("the red ball").input_ids
+    assert AutoModelForCausalLM.from_pretrained(ckpt).config.vocab_size == \
+        AutoModelForCausalLM.from_pretrained(run).config.vocab_size
     model = AutoModelForCausalLM.from_pretrained(run)
     tok = AutoTokenizer.from_pretrained(run)
     ids = tok("the red ball", return_tensors="pt").input_ids

@@ -10,6 +10,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from foresight.formats.errors import InputError
+
 FORMATS = ("table", "csv", "json", "parquet")
 MAX_TABLE_ROWS = 200
 MAX_CELL = 80
@@ -62,7 +64,7 @@ def _cell(value: object) -> str:
 def write_frame(df: pl.DataFrame, fmt: str, out: Path | None, console: Console) -> None:
     """Write ``df`` as ``fmt`` to ``out`` (or stdout; Parquet needs a file)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "table":
         if out is None:
             render_table(df, console)
@@ -73,7 +75,7 @@ def write_frame(df: pl.DataFrame, fmt: str, out: Path | None, console: Console) 
         return
     if fmt == "parquet":
         if out is None:
-            raise ValueError("--format parquet needs --out FILE.parquet")
+            raise InputError("--format parquet needs --out FILE.parquet")
         df.write_parquet(out)
         return
     text = printable(df).write_csv() if fmt == "csv" else json_ready(df).write_json()

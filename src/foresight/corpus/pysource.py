@@ -24,6 +24,7 @@ from foresight.corpus.base import (
     split_blocks,
     tidy,
 )
+from foresight.formats.errors import SetupError
 
 # Directories that hold tests, vendored data or generated tables rather than written code/prose.
 _SKIP_DIRS = {"test", "tests", "testing", "idle_test", "__pycache__", "site-packages", "dist-packages",
@@ -226,7 +227,7 @@ def pydoc_topic_docs() -> Iterator[Doc]:
     path = stdlib_dir() / "pydoc_data" / "topics.py"
     parsed = _parse(path)
     if parsed is None:
-        raise RuntimeError(f"cannot parse {path}; the Python installation is incomplete")
+        raise SetupError(f"cannot parse {path}; the Python installation is incomplete")
     topics: dict[str, str] = {}
     for node in ast.walk(parsed[1]):
         if isinstance(node, ast.Dict):

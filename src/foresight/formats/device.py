@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from foresight.formats.errors import InputError, SetupError
+
 if TYPE_CHECKING:
     import torch
 
@@ -15,8 +17,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device} was requested but CUDA is not available (no GPU or a CPU-only "
+        raise SetupError(f"--device {device} was requested but CUDA is not available (no GPU or a CPU-only "
                            "torch); use --device cpu or auto")
     if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+        raise InputError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)

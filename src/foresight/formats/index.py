@@ -14,13 +14,14 @@ import pyarrow.parquet as pq
 
 from foresight.formats import __version__
 from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import ForesightError
 from foresight.formats.hashing import sha256_file
 from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT
 
 HASH_THREADS = 4  # files hashed at once by verify_shards (at most the CPU count)
 
 
-class ShardIndexError(RuntimeError):
+class ShardIndexError(ForesightError, RuntimeError):
     """The shard directory or its index is missing, malformed or no longer matches the files."""
 
 

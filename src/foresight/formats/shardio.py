@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_text
 from foresight.formats.schema import BASE_FIELDS, segment_schema
 from foresight.formats.splits import heldout_bucket
@@ -89,7 +90,7 @@ def _fixed_width(table: pa.Table, path: Path) -> pa.Table:
             try:
                 col = table.column(i).cast(want)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                raise ValueError(f"{path}: column {name} should hold {want} values ({e}); "
+                raise InputError(f"{path}: column {name} should hold {want} values ({e}); "
                                  "re-create the shards with `foresight curate`") from e
             table = table.set_column(i, table.schema.field(i).with_type(want), col)
     return table

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+from foresight.formats.errors import InputError
+
 HELDOUT_BUCKETS = 10_000
 BUCKET_COLUMN = "heldout_bucket"  # the shard column holding heldout_bucket(doc_id)
 DEFAULT_HELDOUT_FRACTION = 0.02
@@ -17,7 +19,7 @@ DEFAULT_HELDOUT_FRACTION = 0.02
 
 def _cutoff(fraction: float) -> int:
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"held-out fraction must be in [0, 1), got {fraction}")
+        raise InputError(f"held-out fraction must be in [0, 1), got {fraction}")
     return round(fraction * HELDOUT_BUCKETS)
 
 

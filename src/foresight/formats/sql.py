@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from foresight.formats.errors import InputError
+
 
 def quote_literal(text: str) -> str:
     """A SQL string literal: ``it's`` → ``'it''s'``."""
@@ -50,7 +52,7 @@ def lock_down(con: duckdb.DuckDBPyConnection, *, dirs: Iterable[str | Path] = ()
         con.execute("SET memory_limit = $m", {"m": limit})
         con.execute("SET max_temp_directory_size = $m", {"m": limit})
     except duckdb.Error as e:
-        raise ValueError(f"{limit!r} is not a size DuckDB understands ({str(e).splitlines()[0]}); "
+        raise InputError(f"{limit!r} is not a size DuckDB understands ({str(e).splitlines()[0]}); "
                          "use e.g. 2GB or 512MB") from None
     allowed_dirs = sorted({str(Path(d).resolve()).rstrip("/") + "/" for d in dirs})
     if allowed_dirs:

@@ -12,10 +12,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from foresight.formats.errors import InputError
+
 T = TypeVar("T")
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """A settings table names an unknown key or gives a value of the wrong type."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from foresight.formats.errors import InputError
+
 
 @dataclass(frozen=True)
 class Label:
@@ -70,7 +72,7 @@ def check_labels(names: list[str] | tuple[str, ...]) -> None:
     if tuple(names) != LABEL_NAMES:
         missing = sorted(set(LABEL_NAMES) - set(names))
         extra = sorted(set(names) - set(LABEL_NAMES))
-        raise ValueError(
+        raise InputError(
             f"label list does not match the taxonomy (missing {missing}, unexpected {extra}, "
             f"or a different order); expected {list(LABEL_NAMES)}"
         )

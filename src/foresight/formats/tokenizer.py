@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file
 
 EOS = "<|endoftext|>"
@@ -53,7 +54,7 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
     tok = Tokenizer.from_file(str(path))
     eos = tok.token_to_id(EOS)
     if eos is None:
-        raise ValueError(f"tokenizer {path} has no {EOS!r} token; train it with `foresight tokenizer train`")
+        raise InputError(f"tokenizer {path} has no {EOS!r} token; train it with `foresight tokenizer train`")
     info = TokenizerInfo(str(path), sha256_file(path), tok.get_vocab_size(), eos, tok.token_to_id(PAD))
     return tok, info
 
@@ -81,7 +82,7 @@ def find_tokenizer(shards_root: Path, explicit: Path | None, expected_sha256: st
 
     got = sha256_file(path)
     if got != expected_sha256:
-        raise ValueError(f"tokenizer mismatch: {path} has sha256 {got[:16]}… but the manifest was built with "
+        raise InputError(f"tokenizer mismatch: {path} has sha256 {got[:16]}… but the manifest was built with "
                          f"{expected_sha256[:16]}…; pass the tokenizer the shards were made with")
     return path
 

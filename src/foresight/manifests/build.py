@@ -48,7 +48,7 @@ def entries_table(p: Plan) -> pa.Table:
         "row": pa.array(rows, type=pa.int64()),
         "start": pa.array(sel.start, type=pa.int32()),
         "end": pa.array(sel.end, type=pa.int32()),
-        "n_tokens": pa.array(sel.end - sel.start, type=pa.int32()),
+        "n_tokens": pa.array(sel.end - sel.start, type=pa.int64()),
         "text_sha256": p.entry_column("text_sha256").cast(pa.binary(32)),
         "epoch": pa.array(sel.epoch, type=pa.int32()),
     }, schema=ENTRIES_SCHEMA)

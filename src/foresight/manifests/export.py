@@ -1,8 +1,11 @@
 """Exporting a manifest's exact token stream for other trainers.
 
-- ``nanogpt``: one flat ``.bin`` of token ids (``uint16`` when the vocabulary has < 65536 ids, else
-  ``uint32``), as nanoGPT's ``prepare.py`` writes and its ``np.memmap`` loader reads; EOS tokens are
-  those stored in the shards (each whole segment ends with one; a cut span stops where the cut is).
+- ``nanogpt``: a dataset directory as nanoGPT's ``data/<name>/prepare.py`` writes and its ``train.py`` reads:
+  ``train.bin`` (the manifest's exact token stream), ``val.bin`` (the held-out split of :mod:`formats.splits`
+  that the manifest's pools would select, whole segments in shard order) and ``meta.pkl`` (``vocab_size``, which
+  train.py reads, plus provenance). Token ids are ``uint16`` when the vocabulary has < 65536 ids (what stock
+  train.py memory-maps), else ``uint32``; EOS tokens are those stored in the shards (each whole segment ends
+  with one; a cut span stops where the cut is).
 - ``megatron``: Megatron-LM's indexed dataset, ``PATH.bin`` + ``PATH.idx`` (``MMIDIDX`` version 1), one
   sequence and one document per entry; dtype ``uint16`` below 65500 ids, else ``int32`` (Megatron's
   ``DType.optimal_dtype``).
@@ -13,13 +16,19 @@
 from __future__ import annotations
 
 import json
+import pickle
 import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from foresight.formats.errors import InputError
+from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.manifests.read import iter_token_arrays, read, referenced_rows, shard_root
+from foresight.manifests.schema import MANIFEST_FILE
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
 MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
@@ -29,19 +38,18 @@ MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
 def _vocab_size(head: dict[str, Any]) -> int:
     vocab = (head.get("tokenizer") or {}).get("vocab_size")
     if not isinstance(vocab, int) or vocab <= 0:
-        raise ValueError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
+        raise InputError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
     return vocab
 
 
-def _write_stream(manifest_dir: Path, out: Path, dtype: np.dtype, shards_root: Path | None,
-                  chunk: int = 1 << 22) -> list[int]:
-    """Write every entry's tokens to ``out`` with ``dtype``; returns the entry lengths."""
+def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chunk: int = 1 << 22) -> list[int]:
+    """Write the token arrays to ``out`` with ``dtype`` (atomically); returns their lengths."""
     lengths: list[int] = []
     buf: list[np.ndarray] = []
     pending = 0
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as f:
-        for arr in iter_token_arrays(manifest_dir, shards_root):
+        for arr in arrays:
             lengths.append(len(arr))
             buf.append(arr)
             pending += len(arr)
@@ -54,15 +62,57 @@ def _write_stream(manifest_dir: Path, out: Path, dtype: np.dtype, shards_root: P
     return lengths
 
 
+def heldout_token_arrays(head: dict[str, Any], root: Path, trained: pa.Array,
+                         batch_rows: int = 4096) -> Iterator[np.ndarray]:
+    """Token arrays of the held-out segments matching any of the manifest's pools (after its ``exclude``
+    expressions other than ``heldout`` itself), in shard (file, row) order: the validation split that goes with
+    the manifest's training stream. Segment ids in ``trained`` (the manifest's own, for a spec that did not
+    exclude the held-out split) are left out, so validation never repeats training text."""
+    import pyarrow.compute as pc
+
+    from foresight.formats.index import shard_files
+    from foresight.mixtures import sandbox
+
+    spec = head.get("spec") or {}
+    con = sandbox.connect(shard_files(root), float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)))
+    try:
+        pools = [p["where"] for p in head["pools"].values() if p.get("where")]
+        exclude = [e for e in spec.get("exclude", []) if e.strip().lower() != "heldout"]
+        for i, expr in enumerate([*pools, *exclude]):
+            sandbox.check_expression(con, expr, f"{MANIFEST_FILE} pool/exclude {i}")
+        where = ["heldout", "n_tokens > 0", "(" + " OR ".join(f"coalesce(({w}), false)" for w in pools) + ")"]
+        where += [f"NOT coalesce(({e}), false)" for e in exclude]
+        reader = con.sql(f"SELECT id, tokens FROM segments WHERE {' AND '.join(where)} ORDER BY _file, _row"
+                         ).to_arrow_reader(batch_rows)
+        for batch in reader:
+            tokens = pc.filter(batch.column(1), pc.invert(pc.is_in(batch.column(0), value_set=trained)))
+            yield pc.list_flatten(tokens).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+    finally:
+        con.close()
+
+
 def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
-    head, _ = read(manifest_dir)
-    dtype = np.dtype(np.uint16 if _vocab_size(head) < 65536 else np.uint32)
-    lengths = _write_stream(manifest_dir, out, dtype, shards_root)
-    meta = {"format": "nanogpt", "dtype": dtype.name, "tokens": int(sum(lengths)), "entries": len(lengths),
-            "vocab_size": _vocab_size(head), "eos_id": (head.get("tokenizer") or {}).get("eos_id"),
-            "manifest": head["name"], "entries_sha256": head["entries_sha256"]}
-    out.with_name(out.name + ".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return meta
+    if out.suffix in (".bin", ".pkl") or out.is_file():
+        raise InputError(f"--format nanogpt writes a dataset directory (train.bin, val.bin, meta.pkl); give --out "
+                         f"DIR, not the file {out}")
+    head, df = read(manifest_dir)
+    vocab = _vocab_size(head)
+    dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
+    out.mkdir(parents=True, exist_ok=True)
+    lengths = _write_stream(iter_token_arrays(manifest_dir, shards_root), out / "train.bin", dtype)
+    trained = df["id"].unique().to_arrow().cast(pa.string())
+    val = _write_stream(heldout_token_arrays(head, shard_root(head, shards_root), trained), out / "val.bin", dtype)
+    tok = head.get("tokenizer") or {}
+    meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
+            "train_tokens": int(sum(lengths)), "val_tokens": int(sum(val)), "entries": len(lengths),
+            "manifest": head["name"], "entries_sha256": head["entries_sha256"],
+            "tokenizer_sha256": head["tokenizer_sha256"],
+            "heldout_fraction": (head.get("spec") or {}).get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)}
+    tmp = out / "meta.pkl.tmp"
+    tmp.write_bytes(pickle.dumps(meta, protocol=4))
+    tmp.replace(out / "meta.pkl")
+    return {"format": "nanogpt", "dir": str(out), "dtype": dtype.name, "tokens": meta["train_tokens"],
+            "val_tokens": meta["val_tokens"], "entries": len(lengths)}
 
 
 def _megatron_prefix(out: Path) -> Path:
@@ -91,7 +141,8 @@ def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = No
     head, _ = read(manifest_dir)
     dtype = np.dtype(np.uint16 if _vocab_size(head) < 65500 else np.int32)
     prefix = _megatron_prefix(out)
-    lengths = _write_stream(manifest_dir, prefix.with_name(prefix.name + ".bin"), dtype, shards_root)
+    lengths = _write_stream(iter_token_arrays(manifest_dir, shards_root), prefix.with_name(prefix.name + ".bin"),
+                            dtype)
     write_mmidx(prefix.with_name(prefix.name + ".idx"), lengths, dtype)
     return {"format": "megatron", "dtype": dtype.name, "tokens": int(sum(lengths)), "entries": len(lengths),
             "prefix": str(prefix)}
@@ -118,8 +169,8 @@ def export(manifest_dir: str | Path, fmt: str, out: str | Path, shards_root: str
            ) -> dict[str, Any]:
     """Write the manifest's token stream (or texts) in ``fmt``; returns a summary dict."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)  # nanogpt: out is the dataset directory itself
     fn = {"nanogpt": export_nanogpt, "megatron": export_megatron, "jsonl": export_jsonl}[fmt]
     return fn(Path(manifest_dir), out, Path(shards_root) if shards_root else None)

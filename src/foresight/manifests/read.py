@@ -72,7 +72,8 @@ def load_entries(manifest_dir: str | Path) -> pl.DataFrame:
     missing = [c for c in ENTRY_COLUMNS if c not in df.columns]
     if missing:
         raise ManifestError(f"{path}: missing column(s) {missing}")
-    return df
+    # manifests written before n_tokens was int64 hold int32, which polars sums into a wrapping int32
+    return df.with_columns(pl.col("n_tokens").cast(pl.Int64))
 
 
 def read(manifest_dir: str | Path) -> tuple[dict[str, Any], pl.DataFrame]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from foresight.formats.errors import InputError
+
 FORMAT = "foresight-manifest/1"
 MANIFEST_FILE = "manifest.json"
 ENTRIES_FILE = "entries.parquet"
@@ -21,7 +23,7 @@ ENTRIES_SCHEMA = pa.schema([
     pa.field("row", pa.int64(), nullable=False),
     pa.field("start", pa.int32(), nullable=False),
     pa.field("end", pa.int32(), nullable=False),
-    pa.field("n_tokens", pa.int32(), nullable=False),
+    pa.field("n_tokens", pa.int64(), nullable=False),  # int64 so sums over entries never wrap (was int32)
     pa.field("text_sha256", pa.binary(32), nullable=False),
     pa.field("epoch", pa.int32(), nullable=False),
 ])
@@ -49,5 +51,5 @@ def header_digest(head: dict[str, Any]) -> str:
 POOL_KEYS = ("where", "weight", "target_tokens", "achieved_tokens", "segments", "documents", "epochs", "cut")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest that is missing, malformed, edited or no longer matches its shards; names the entry/file."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.mixtures.solve import apportion, capacity
 from foresight.mixtures.spec import MixtureSpec, round_weights, weight_text
 
@@ -28,7 +29,7 @@ SPECS_DIR = "design"
 FORMAT = "foresight-design/1"
 
 
-class DesignError(ValueError):
+class DesignError(InputError):
     """The constraints leave no (or too few) feasible mixtures; the message says which constraint binds."""
 
 
@@ -259,7 +260,11 @@ def read_design(sweep_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: propose searches the region a `foresight sweep design` "
                                 f"wrote; design the sweep into {sweep_dir} (--out) and run it there")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}; redesign the sweep")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path} is not valid JSON ({e}); redesign the sweep") from e
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        got = record.get("format") if isinstance(record, dict) else None
+        raise InputError(f"{path}: format {got!r}, expected {FORMAT!r}; redesign the sweep")
     return record

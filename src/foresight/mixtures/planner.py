@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from foresight.formats.arrowpool import system_pool
+from foresight.formats.errors import InputError
 from foresight.formats.shardio import read_rows
 from foresight.mixtures import sandbox
 from foresight.mixtures.select import (
@@ -33,7 +34,7 @@ NUMERIC_TYPES = ("FLOAT", "DOUBLE", "REAL", "TINYINT", "SMALLINT", "INTEGER", "B
                  "USMALLINT", "UINTEGER", "UBIGINT", "DECIMAL")
 
 
-class OverlapError(ValueError):
+class OverlapError(InputError):
     """A segment matches two pools and the spec gives no precedence."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.mixtures.design import Constraints, read_design
 from foresight.mixtures.spec import load_spec, round_weights
 
@@ -47,7 +48,7 @@ def load_observations(sweep_dir: Path, target: str) -> Observations:
     df = pl.read_parquet(path)
     if target not in df.columns:
         numeric = [c for c, t in df.schema.items() if t.is_numeric() and c != "seed"]
-        raise ValueError(f"{path}: no column {target!r}; numeric columns: {', '.join(numeric)}")
+        raise InputError(f"{path}: no column {target!r}; numeric columns: {', '.join(numeric)}")
     df = df.filter(pl.col(target).is_not_null() & pl.col(target).is_not_nan())
     means = df.group_by("mixture", maintain_order=True).agg(pl.col(target).mean())
     pools: list[str] | None = None
@@ -61,12 +62,12 @@ def load_observations(sweep_dir: Path, target: str) -> Observations:
         if pools is None:
             pools = names
         elif sorted(names) != sorted(pools):
-            raise ValueError(f"{spec_path}: pools {names} differ from the other mixtures' {pools}; propose needs "
+            raise InputError(f"{spec_path}: pools {names} differ from the other mixtures' {pools}; propose needs "
                              "one set of pools (a designed sweep)")
         w = dict(zip(names, spec.weights(), strict=True))
         rows.append([float(w[p]) for p in pools])
     if len(rows) < 3:
-        raise ValueError(f"{path}: {len(rows)} mixture(s) with a {target} value; at least 3 are needed to fit and "
+        raise InputError(f"{path}: {len(rows)} mixture(s) with a {target} value; at least 3 are needed to fit and "
                          "cross-validate a regressor")
     return Observations(means["mixture"].to_list(), list(pools or []), np.array(rows),
                         means[target].to_numpy().astype(float), df.height)
@@ -155,7 +156,7 @@ def propose(sweep_dir: Path, target: str, maximize: bool, seed: int = 0) -> Prop
     cons = Constraints.from_dict(design["constraints"])
     obs = load_observations(sweep_dir, target)
     if sorted(obs.pools) != sorted(cons.names):
-        raise ValueError(f"{sweep_dir}: the results' pools {obs.pools} are not the design's {list(cons.names)}")
+        raise InputError(f"{sweep_dir}: the results' pools {obs.pools} are not the design's {list(cons.names)}")
     fits, notes = regressors()
     cv: dict[str, dict[str, float]] = {}
     for name, fit in fits.items():
@@ -176,7 +177,7 @@ def propose(sweep_dir: Path, target: str, maximize: bool, seed: int = 0) -> Prop
                              "held-out mixtures no better than their mean, so this proposal is unreliable; "
                              "run more mixtures")
             return Proposal(w, best, float(model(exact)[0]), cv, notes, obs)
-    raise ValueError(f"{sweep_dir}: no feasible candidate among {len(cands)} draws; check design.json's bounds")
+    raise InputError(f"{sweep_dir}: no feasible candidate among {len(cands)} draws; check design.json's bounds")
 
 
 def _best_observed(obs: Observations, maximize: bool) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from foresight.formats.errors import InputError
 from foresight.formats.segments import FILE_POS_COL, ROW_POS_COL, create_segments_view
 from foresight.formats.sql import lock_down
 
@@ -35,7 +36,7 @@ VIEW = "segments"
 FILE_COL, ROW_COL = FILE_POS_COL, ROW_POS_COL
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """A pool/exclude expression that is not a single boolean SQL expression over the segment columns."""
 
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from foresight.formats.errors import InputError
 from foresight.formats.index import ShardIndexError, index_sha256, read_index, verify_shards
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(InputError):
     """A shard path that is absolute, climbs with '..', or leaves the shard root through a link."""
 
 

@@ -6,8 +6,10 @@ import hashlib
 import math
 from fractions import Fraction
 
+from foresight.formats.errors import InputError
 
-class InfeasibleError(ValueError):
+
+class InfeasibleError(InputError):
     """A pool cannot supply its target even with the allowed repetition."""
 
 

@@ -7,6 +7,7 @@ those present in the shards). A name with no present alias is an error, never a 
 
 from __future__ import annotations
 
+from foresight.formats.errors import InputError
 from foresight.formats.sources import ALIASES, canonical
 from foresight.formats.sql import quote_literal
 
@@ -17,7 +18,7 @@ def resolve_source(name: str, present: list[str] | set[str], pool: str) -> list[
     wanted = set(ALIASES.get(key, (key,))) | {key, name}
     found = sorted(s for s in present if s.lower() in wanted)
     if not found:
-        raise ValueError(
+        raise InputError(
             f"pool {pool!r}: source {name!r} has no data in the shards (looked for {sorted(wanted)}; "
             f"the shards have {sorted(present)}); add that source or edit the alias table in mixtures/sources.py"
         )

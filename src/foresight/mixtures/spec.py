@@ -14,6 +14,7 @@ from typing import Any
 
 import tomllib
 
+from foresight.formats.errors import InputError
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 
 WEIGHT_TOLERANCE = 1e-6
@@ -27,7 +28,7 @@ TOP_KEYS = {"name", "description", "total_tokens", "seed", "max_repetition", "or
 POOL_KEYS = {"where", "source", "weight", "max_repetition", "order"}
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A mixture spec that cannot be used; the message names the file, the key and the fix."""
 
 

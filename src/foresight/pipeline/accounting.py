@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from foresight.formats.errors import ForesightError
+
 DATATROVE_DROPPED = "dropped_"  # datatrove filters count each drop with its reason under this prefix
 ERRORED = "errored_"  # the reader counts each unreadable record with its reason under this prefix
 DOCUMENTS = "documents"  # datatrove's per-step document count (readers, writers)
@@ -30,7 +32,7 @@ READER_STEP = "📖 foresight reader"  # pipeline/stages/read.py
 WRITER_STEP = "💽 shard writer"  # pipeline/stages/write.py
 
 
-class AccountingError(RuntimeError):
+class AccountingError(ForesightError, RuntimeError):
     """The invariant read = kept + Σ dropped + Σ errored does not hold: documents went missing."""
 
 

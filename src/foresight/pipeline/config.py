@@ -14,6 +14,8 @@ from typing import Any, get_type_hints
 
 import tomllib
 
+from foresight.formats.errors import InputError
+
 # Curated sources whose text is not web prose (names match the sample corpus / LSBS sources).
 CURATED = ("code", "math", "academia", "encyclopedia")
 
@@ -191,7 +193,7 @@ FILTER_SECTIONS = ("gopher_repetition", "gopher_quality", "fineweb_quality", "c4
 FILTER_META_KEYS = ("enabled", "exempt_sources")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """pipeline.toml is malformed or names an unknown key."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from foresight.formats import __version__
 from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import InputError
 from foresight.formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR
 from foresight.pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
 from foresight.pipeline.config import PipelineConfig, load_config
@@ -34,7 +35,7 @@ RUN_FILE = "run.json"
 DEFAULT_MAX_TASKS = 8
 
 
-class OutputDirError(ValueError):
+class OutputDirError(InputError):
     """``--out`` holds something this run must not resume into or overwrite silently."""
 
 
@@ -94,7 +95,7 @@ def plan_curation(inputs: list[str], out: str | Path, tokenizer: str | Path, con
     files, ignored = discover_inputs(inputs, exclude=Path(out).resolve())
     n_tasks = tasks if tasks is not None else min(len(files), DEFAULT_MAX_TASKS)
     if n_tasks < 1:
-        raise ValueError(f"--tasks must be ≥ 1, got {n_tasks}")
+        raise InputError(f"--tasks must be ≥ 1, got {n_tasks}")
     _, tok_info = load_tokenizer(tokenizer)
     cls_step = classify_step(cfg, classifier)
     p = RunPlan(Path(out).resolve(), files, ignored, n_tasks, cfg, tok_info.as_dict(),
@@ -237,7 +238,7 @@ def connect_ray(workers: int = 1) -> bool:
     try:
         import ray
     except ModuleNotFoundError:
-        raise ValueError("--executor ray needs Ray: pip install 'foresight[ray]'") from None
+        raise InputError("--executor ray needs Ray: pip install 'foresight[ray]'") from None
     if ray.is_initialized():
         return False
     address = os.environ.get("RAY_ADDRESS")

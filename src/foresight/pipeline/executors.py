@@ -10,6 +10,7 @@ from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 
+from foresight.formats.errors import InputError
 from foresight.pipeline.config import ExecutorConfig
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -31,7 +32,7 @@ def build_executors(stages: list[Stage], executor: str = "local", workers: int =
                     options: ExecutorConfig | None = None) -> list[PipelineExecutor]:
     """One executor per stage, chained with ``depends=``; run the last one to run them all."""
     if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+        raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     options = options or ExecutorConfig()
     out: list[PipelineExecutor] = []
     for stage in stages:
@@ -52,7 +53,7 @@ def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: E
 
         slurm = opts.slurm
         if not slurm.partition:
-            raise ValueError("--executor slurm needs a partition: set [executor.slurm] partition = \"…\" "
+            raise InputError("--executor slurm needs a partition: set [executor.slurm] partition = \"…\" "
                              "in pipeline.toml")
         return SlurmPipelineExecutor(
             **common, workers=workers if workers > 1 else -1, job_name=f"foresight-{stage.name}",

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES, label_vector
 from foresight.pipeline.stages.classify import read_segments
 
@@ -39,12 +40,12 @@ def teach(root: Path, teacher: str, sample: int | None = None, seed: int = 0, st
             np.zeros((0, len(LABEL_NAMES)), np.int8)
         return Taught(seg, y, {"votes": [json.dumps(v, sort_keys=True) for v in votes]})
     if teacher != "llm":
-        raise ValueError(f"--teacher must be 'rules' or 'llm', not {teacher!r}")
+        raise InputError(f"--teacher must be 'rules' or 'llm', not {teacher!r}")
     from foresight.classifiers.teacher.llm import LLMTeacher
 
     opts = llm_opts or {}
     if not opts.get("endpoint") or not opts.get("model"):
-        raise ValueError("--teacher llm needs --endpoint URL and --model NAME (key from --api-key-env)")
+        raise InputError("--teacher llm needs --endpoint URL and --model NAME (key from --api-key-env)")
     t = LLMTeacher(**opts)
     answers = t.label(seg["id"], texts)
     keep = [i for i, a in enumerate(answers) if a is not None]

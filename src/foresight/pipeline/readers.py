@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from foresight.formats.errors import InputError
+
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst")
 PARQUET_SUFFIXES = (".parquet",)
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
@@ -82,7 +84,7 @@ def clean_source(name: str) -> str:
     """A source name usable as a Hive partition value (``source=<name>``); ValueError if it is too long."""
     cleaned = _SOURCE_CHARS.sub("-", name.strip()).strip("-.")
     if len(cleaned) > MAX_SOURCE_CHARS:
-        raise ValueError(f"source {cleaned[:40]!r}… is {len(cleaned)} characters; at most {MAX_SOURCE_CHARS}")
+        raise InputError(f"source {cleaned[:40]!r}… is {len(cleaned)} characters; at most {MAX_SOURCE_CHARS}")
     return cleaned or "unknown"
 
 
@@ -90,7 +92,7 @@ def _dir_source(parent: str) -> str:
     try:
         return clean_source(parent)
     except ValueError as e:
-        raise ValueError(f"input directory {parent!r}: {e}; rename it or pass --source") from None
+        raise InputError(f"input directory {parent!r}: {e}; rename it or pass --source") from None
 
 
 def _is_url(item: str) -> bool:
@@ -145,7 +147,7 @@ def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[lis
     it lies inside an input directory) are never inputs, so a rerun does not read its own shards.
     """
     if not inputs:
-        raise ValueError("no INPUT given: pass JSONL/Parquet/WARC files, directories or globs")
+        raise InputError("no INPUT given: pass JSONL/Parquet/WARC files, directories or globs")
     files: dict[str, InputFile] = {}
     ignored: list[str] = []
     for item in inputs:
@@ -157,7 +159,8 @@ def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[lis
             fmt = detect_format(path)
             if fmt is None:
                 if len(entries) == 1 and not Path(item).is_dir():
-                    raise ValueError(f"input {item}: unknown format; use .jsonl[.gz|.zst], .parquet or .warc[.gz]")
+                    raise InputError(f"input {item}: unknown format; use .jsonl/.ndjson[.gz|.zst], .parquet or "
+                                     ".warc[.gz]")
                 ignored.append(path)
                 continue
             data += 1
@@ -165,8 +168,8 @@ def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[lis
         if data == 0:
             inside = f" outside the output directory {exclude}" if exclude is not None else ""
             raise FileNotFoundError(
-                f"no input files (.jsonl[.gz|.zst], .parquet, .warc[.gz]) found in {item}{inside}; check the path "
-                "or glob"
+                f"no input files (.jsonl/.ndjson[.gz|.zst], .parquet, .warc[.gz]) found in {item}{inside}; "
+                "check the path or glob"
             )
     return _unique_rels(sorted(files.values(), key=lambda f: f.path)), sorted(ignored)
 
@@ -352,8 +355,7 @@ def iter_file(f: InputFile, text_key: str = "text", max_chars: int = 5_000_000,
     return READERS[f.fmt](f, text_key, max_chars, default_source)
 
 
-# Files `foresight tokenizer train` reads: JSONL records or plain text.
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+# Files `foresight tokenizer train` reads: JSONL records (JSONL_SUFFIXES above) or plain text.
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
 

@@ -32,16 +32,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict[str, Any]) -> Path:
+def save_tokenizer(tokenizer_json: Path, out: Path) -> None:
+    """Save as a HF fast tokenizer so AutoTokenizer.from_pretrained(out) works."""
+    from transformers import PreTrainedTokenizerFast
+
+    from foresight.formats.tokenizer import EOS, PAD
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json), eos_token=EOS, bos_token=EOS,
+                                  pad_token=PAD, unk_token=None)
+    tok.save_pretrained(out)
+
+
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict[str, Any],
+                    tokenizer_json: Path | None = None) -> Path:
     """Write ``run_dir/checkpoint`` via a temporary directory and renames, so a crash never leaves half of one.
 
     ``state`` holds optimizer/scheduler state dicts, the step (data cursor), the log so far and the run
-    fingerprint; RNG states are added here.
+    fingerprint; RNG states are added here. With ``tokenizer_json`` the tokenizer files go in too, so the
+    checkpoint directory alone loads with AutoTokenizer / AutoModelForCausalLM (lm-eval ``pretrained=DIR``).
     """
     final = run_dir / CHECKPOINT_DIR
     tmp, old = run_dir / ".checkpoint.tmp", run_dir / ".checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
+    if tokenizer_json is not None:
+        save_tokenizer(tokenizer_json, tmp)
     torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
     _fsync_dir(tmp)
     if final.exists():

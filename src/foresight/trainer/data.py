@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from foresight.formats.atomic import replacing
+from foresight.formats.errors import InputError
 
 IGNORE_INDEX = -100
 
@@ -64,9 +65,9 @@ class PackedStream:
     def __init__(self, tokens: np.ndarray, seq_len: int, batch_size: int, pad_id: int, epochs: int = 1,
                  world: int = 1, rank: int = 0) -> None:
         if seq_len < 2 or batch_size < 1 or epochs < 1:
-            raise ValueError(f"need seq_len >= 2, batch_size >= 1, epochs >= 1 (got {seq_len}, {batch_size}, {epochs})")
+            raise InputError(f"need seq_len >= 2, batch_size >= 1, epochs >= 1 (got {seq_len}, {batch_size}, {epochs})")
         if tokens.size == 0:
-            raise ValueError("the token stream is empty; the manifest selected no tokens")
+            raise InputError("the token stream is empty; the manifest selected no tokens")
         self.tokens, self.seq_len, self.batch_size, self.pad_id = tokens, seq_len, batch_size, pad_id
         self.epochs, self.world, self.rank = epochs, world, rank
         self.n_sequences = -(-tokens.size // seq_len)

@@ -9,21 +9,8 @@ from typing import Any
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-# Shapes only; the vocabulary comes from the tokenizer. Parameter counts below are for a 16k vocabulary
-# with tied embeddings: tiny ≈ 1.2 M, mini ≈ 7.6 M (CPU demos and tests), small ≈ 98 M, medium ≈ 222 M.
-# `small` is the one-GPU preset: 100 M tokens cost 6 · 98e6 · 1e8 ≈ 5.9e16 FLOPs, i.e. 59 TFLOP/s sustained for
-# 10 minutes — 6 % of an H100/H200's ~989 TFLOP/s dense bf16 peak (attention adds 12·L·T·d per token, +19 % at
-# seq 1024), so it fits with room to spare at the modest utilisation a 98 M model reaches.
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
-             "intermediate_size": 256},
-    "mini": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 4,
-             "intermediate_size": 768},
-    "small": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
-              "intermediate_size": 2048},
-    "medium": {"hidden_size": 1024, "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 16,
-               "intermediate_size": 2816},
-}
+from foresight.formats.errors import InputError
+from foresight.trainer.presets import PRESETS
 
 
 def preset_or_file(model: str | Path) -> dict[str, Any]:
@@ -32,14 +19,14 @@ def preset_or_file(model: str | Path) -> dict[str, Any]:
         return dict(PRESETS[str(model)])
     path = Path(model)
     if not path.is_file():
-        raise ValueError(f"unknown model {model!r}: use one of {', '.join(PRESETS)} "
+        raise InputError(f"unknown model {model!r}: use one of {', '.join(PRESETS)} "
                          "or a JSON file of LlamaConfig fields")
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); give LlamaConfig fields such as hidden_size") from e
+        raise InputError(f"{path} is not valid JSON ({e}); give LlamaConfig fields such as hidden_size") from e
     if not isinstance(fields, dict):
-        raise ValueError(f"{path} must hold a JSON object of LlamaConfig fields")
+        raise InputError(f"{path} must hold a JSON object of LlamaConfig fields")
     return fields
 
 
@@ -53,9 +40,9 @@ def build_config(model: str | Path, *, vocab_size: int, seq_len: int, eos_id: in
     }
     fields.update(preset_or_file(model))
     if fields["vocab_size"] < vocab_size:
-        raise ValueError(f"model vocab_size {fields['vocab_size']} is smaller than the tokenizer's {vocab_size}")
+        raise InputError(f"model vocab_size {fields['vocab_size']} is smaller than the tokenizer's {vocab_size}")
     if fields["hidden_size"] % fields["num_attention_heads"]:
-        raise ValueError("hidden_size must be divisible by num_attention_heads")
+        raise InputError("hidden_size must be divisible by num_attention_heads")
     return LlamaConfig(**fields)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from foresight.formats.errors import InputError
 from foresight.formats.schema import RESULTS_FILE
 from foresight.trainer.summary import EFFECT_COLUMNS, effect, summary_markdown
 
@@ -70,7 +71,7 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
                                 "first")
     df = _read(path)
     if df["swept_share"].null_count() == df.height:
-        raise ValueError(f"{path}: swept_share is empty for every mixture; nothing to plot against")
+        raise InputError(f"{path}: swept_share is empty for every mixture; nothing to plot against")
     cols = score_columns(df.columns)
     out_dir = sweep_dir / "plots"
     out_dir.mkdir(exist_ok=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from foresight.formats.errors import InputError
+
 PROBES = ("bpb", "color", "knowledge", "vision")
 
 
@@ -51,13 +53,13 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
     chosen = list(probes) if probes else default_probes(lm.causal, shards, vision_model)
     unknown = [p for p in chosen if p not in PROBES]
     if unknown:
-        raise ValueError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBES)}")
+        raise InputError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBES)}")
     row: dict[str, Any] = {"model": str(Path(model_path).resolve()) + (" (random init)" if random_init else "")}
     if "bpb" in chosen:
         from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
         from foresight.trainer.probes.bpb import bpb_probe
         if shards is None:
-            raise ValueError("the bpb probe needs --shards SHARDS_DIR (its held-out split is evaluated)")
+            raise InputError("the bpb probe needs --shards SHARDS_DIR (its held-out split is evaluated)")
         row.update(bpb_probe(lm, shards, heldout_fraction or DEFAULT_HELDOUT_FRACTION, bpb_limit, pools))
     if "color" in chosen:
         from foresight.trainer.probes.color import color_probe
@@ -68,7 +70,7 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
     if "vision" in chosen:
         from foresight.trainer.probes.vision import vision_probe
         if vision_model is None or pairs is None:
-            raise ValueError("the vision probe needs --vision-model PATH and --pairs PAIRS.parquet")
+            raise InputError("the vision probe needs --vision-model PATH and --pairs PAIRS.parquet")
         row.update(vision_probe(lm, vision_model, pairs))
     return row
 

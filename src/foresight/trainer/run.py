@@ -2,7 +2,8 @@
 
 RUN_DIR after a run: ``config.json`` + ``model.safetensors`` (``save_pretrained``; loads with
 ``AutoModelForCausalLM.from_pretrained``), tokenizer files, ``train_log.parquet``, ``run.json``, the resumable
-``checkpoint/`` and ``tokens.u32`` (the packed stream, rebuilt on every start).
+``checkpoint/`` (a model directory of its own: weights, config and tokenizer files) and ``tokens.u32`` (the
+packed stream, rebuilt on every start).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file
-from foresight.trainer.checkpoint import weights_sha256
+from foresight.trainer.checkpoint import save_tokenizer, weights_sha256
 from foresight.trainer.data import write_token_file
 from foresight.trainer.model import build_config, count_params
 from foresight.trainer.train import TrainConfig, TrainingDiverged, dist_info, train_tokens
@@ -33,16 +35,6 @@ def _git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def save_tokenizer(tokenizer_json: Path, out: Path) -> None:
-    """Save as a HF fast tokenizer so AutoTokenizer.from_pretrained(RUN_DIR) works."""
-    from transformers import PreTrainedTokenizerFast
-
-    from foresight.formats.tokenizer import EOS, PAD
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json), eos_token=EOS, bos_token=EOS,
-                                  pad_token=PAD, unk_token=None)
-    tok.save_pretrained(out)
 
 
 def _init_distributed() -> None:
@@ -92,7 +84,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
     if rank == 0:
         n = write_token_file(arrays, token_file)
         if expected_tokens is not None and n != expected_tokens:
-            raise ValueError(f"the manifest promises {expected_tokens} tokens but its entries yield {n}; rebuild it")
+            raise InputError(f"the manifest promises {expected_tokens} tokens but its entries yield {n}; rebuild it")
     if world > 1:
         torch.distributed.barrier()
     n_stream = token_file.stat().st_size // 4
@@ -102,7 +94,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
           "stream_tokens": n_stream}
     run_json = out / "run.json"
     try:
-        result = train_tokens(token_file, out, config, cfg, fp, resume=resume)
+        result = train_tokens(token_file, out, config, cfg, fp, resume=resume, tokenizer_json=tokenizer_json)
     except TrainingDiverged:
         if rank == 0:
             write_json_atomic(run_json, {"format": RUN_FORMAT, "status": "diverged", "manifest": manifest})

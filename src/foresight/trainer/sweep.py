@@ -33,6 +33,7 @@ from typing import Any
 import tomllib
 
 from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import InputError
 from foresight.formats.index import index_sha256
 from foresight.formats.schema import RESULTS_FILE
 from foresight.formats.tables import from_table
@@ -79,12 +80,12 @@ def _parse_seeds(data: dict[str, Any], train: dict[str, Any], path: Path) -> lis
     seeds = data["seeds"]
     if (not isinstance(seeds, list) or not seeds
             or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)):
-        raise ValueError(f"sweep {path}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+        raise InputError(f"sweep {path}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"sweep {path}: seeds repeat ({seeds})")
+        raise InputError(f"sweep {path}: seeds repeat ({seeds})")
     # one seed drives the manifest and the model; a second, fixed one would make the spread mean something else
     if "seed" in data or "seed" in train:
-        raise ValueError(f"sweep {path}: give `seeds = [...]` or `seed` / [train] seed, not both")
+        raise InputError(f"sweep {path}: give `seeds = [...]` or `seed` / [train] seed, not both")
     return seeds
 
 
@@ -114,12 +115,12 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"sweep {path}: cannot read TOML ({e})") from e
+        raise InputError(f"sweep {path}: cannot read TOML ({e})") from e
     unknown = set(data) - SWEEP_KEYS
     if unknown:
-        raise ValueError(f"sweep {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SWEEP_KEYS)}")
+        raise InputError(f"sweep {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SWEEP_KEYS)}")
     if ("mixtures" in data) == ("grid" in data):
-        raise ValueError(f"sweep {path}: give exactly one of `mixtures = [...]` or a `[grid]` table")
+        raise InputError(f"sweep {path}: give exactly one of `mixtures = [...]` or a `[grid]` table")
     train = dict(data.get("train", {}))
     from_table(TrainConfig, train, f"sweep {path} [train]")  # names and types, before any run starts
     probe = dict(data.get("probe", {}))
@@ -133,22 +134,22 @@ def load_sweep(path: str | Path) -> Sweep:
         grid_where = grid.get("where")
         shares = grid.get("shares")
         if not isinstance(grid_where, str) or not isinstance(shares, list) or not shares:
-            raise ValueError(f"sweep {path}: [grid] needs where = \"SQL predicate\" and shares = [percent, ...]")
+            raise InputError(f"sweep {path}: [grid] needs where = \"SQL predicate\" and shares = [percent, ...]")
         if any(not isinstance(s, (int, float)) or not 0 <= s <= 100 for s in shares):
-            raise ValueError(f"sweep {path}: [grid] shares must be percentages in [0, 100]")
+            raise InputError(f"sweep {path}: [grid] shares must be percentages in [0, 100]")
         label = _slug(data.get("swept", grid_where))
         mixtures = [SweepMixture(f"{label}_{s:g}", "", s / 100) for s in shares]
     else:
         items = data["mixtures"]
         if not isinstance(items, list) or not all(isinstance(m, str) for m in items) or not items:
-            raise ValueError(f"sweep {path}: mixtures must be a non-empty list of presets or spec paths")
+            raise InputError(f"sweep {path}: mixtures must be a non-empty list of presets or spec paths")
         mixtures = []
         for m in items:
             spec = str((path.parent / m).resolve()) if (path.parent / m).is_file() else m
             mixtures.append(SweepMixture(_slug(Path(m).stem if m.endswith(".toml") else m), spec))
     names = [m.name for m in mixtures]
     if len(set(names)) != len(names):
-        raise ValueError(f"sweep {path}: mixture names repeat ({names})")
+        raise InputError(f"sweep {path}: mixture names repeat ({names})")
     seeds = _parse_seeds(data, train, path)
     return Sweep(str(data.get("name", path.stem)), str(data.get("model", "tiny")), data.get("total_tokens"),
                  data.get("seed"), str(data.get("swept", "reasoning")), mixtures, train, probe, grid_where, seeds)

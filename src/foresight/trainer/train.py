@@ -18,6 +18,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from foresight.formats.device import resolve_device
+from foresight.formats.errors import ForesightError, InputError
 from foresight.trainer.checkpoint import (
     find_checkpoint,
     fingerprint_diff,
@@ -31,7 +32,7 @@ from foresight.trainer.data import PackedStream, open_token_file
 from foresight.trainer.malloc import retain_heap
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ForesightError, RuntimeError):
     """The loss became NaN/inf; the last good checkpoint was kept."""
 
 
@@ -79,7 +80,7 @@ def set_threads(n: int | None) -> None:
     """Set torch's intra-op CPU threads (None keeps torch's default)."""
     if n is not None:
         if n < 1:
-            raise ValueError(f"--threads must be >= 1, got {n}")
+            raise InputError(f"--threads must be >= 1, got {n}")
         torch.set_num_threads(n)
 
 
@@ -179,8 +180,10 @@ def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
 
 
 def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg: TrainConfig,
-                 run_fingerprint: dict[str, Any] | None = None, resume: bool = False) -> TrainResult:
-    """Train on the flat token file; checkpoints go to ``run_dir/checkpoint``. Returns the final state.
+                 run_fingerprint: dict[str, Any] | None = None, resume: bool = False,
+                 tokenizer_json: Path | None = None) -> TrainResult:
+    """Train on the flat token file; checkpoints go to ``run_dir/checkpoint`` (with ``tokenizer_json``'s files,
+    when given, so each checkpoint loads on its own). Returns the final state.
 
     Rank 0 writes checkpoints. ``run_fingerprint`` (e.g. the manifest hash) is stored in each checkpoint
     and a resume with a different one, a different model config or training config is refused.
@@ -211,7 +214,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         state = load_state(ckpt)
         diff = fingerprint_diff(state["fingerprint"], fingerprint)
         if diff:
-            raise ValueError(f"cannot resume {run_dir}: it is a different run ({'; '.join(diff)[:400]})")
+            raise InputError(f"cannot resume {run_dir}: it is a different run ({'; '.join(diff)[:400]})")
         model = LlamaForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
         step, tokens_done = state["step"], state["tokens_consumed"]
         log = state["log"] if "log" in state else read_log(run_dir, step)  # older checkpoints carried the log
@@ -240,7 +243,7 @@ def train_tokens(token_file: Path, run_dir: Path, model_config: LlamaConfig, cfg
         if rank == 0:
             save_checkpoint(run_dir, raw_model, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                  "step": at_step, "tokens_consumed": tokens_done,
-                                                 "fingerprint": fingerprint})
+                                                 "fingerprint": fingerprint}, tokenizer_json)
         if world > 1:
             torch.distributed.barrier()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,16 +11,43 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from foresight.formats.errors import ForesightError
+
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Errors a user can fix; anything else is a bug and keeps its traceback.
+# Errors a user can fix: the project's own (foresight.formats.errors) and files that are missing, in the way or
+# unreadable. Anything else (a bare ValueError, KeyError, ...) is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
-    ValueError, RuntimeError,
+    ForesightError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
 )
+# Not yet converted to ForesightError: the classifier modules (the lead's area) still raise bare ValueError /
+# RuntimeError for user errors, so those raised there stay one line until their raise sites use InputError /
+# SetupError; then this tuple goes.
+_UNCONVERTED = ("foresight.classifiers", "foresight.cli.commands.classify")
+
+_debug = False
+
+
+def is_user_error(e: BaseException) -> bool:
+    if isinstance(e, USER_ERRORS):
+        return True
+    if not isinstance(e, ValueError | RuntimeError):
+        return False
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.startswith(_UNCONVERTED)
+
+
+def set_debug(on: bool) -> None:
+    """``foresight --debug`` (an option of the top-level app, set before any command runs): user errors keep
+    their traceback too."""
+    global _debug
+    _debug = on
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -39,8 +65,8 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:  # raised by fail(); it is a RuntimeError, so let it through unchanged
             raise
-        except USER_ERRORS as e:
-            if "--debug" in sys.argv:
+        except Exception as e:  # noqa: BLE001 - only user errors are caught; the rest is re-raised as is
+            if _debug or not is_user_error(e):
                 raise
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from foresight.cli.commands.common import console, user_errors
+from foresight.formats.errors import InputError, SetupError
 
 
 @contextlib.contextmanager
@@ -76,7 +77,8 @@ def register(app: typer.Typer) -> None:
                                                      "or fsspec URLs."),
         out: Path = typer.Option(..., "--out", help="Shard directory to write (data/, stats/, index.json)."),
         config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
-        tokenizer: Path = typer.Option(Path("demo/tokenizer.json"), "--tokenizer", help="tokenizer.json to use."),
+        tokenizer: Path = typer.Option(..., "--tokenizer", help="tokenizer.json to use "
+                                       "(`foresight tokenizer train`)."),
         workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
         tasks: int | None = typer.Option(None, "--tasks", help="Number of tasks (shards per source); default "
                                                                "min(input files, 8). Output depends on it."),
@@ -105,9 +107,9 @@ def register(app: typer.Typer) -> None:
         from foresight.pipeline.curate import plan_curation, prepare_output, run_stages
 
         if workers < 1:
-            raise ValueError("--workers must be ≥ 1")
+            raise InputError("--workers must be ≥ 1")
         if dry_run and executor != "slurm":
-            raise ValueError("--dry-run prints Slurm scripts: use it with --executor slurm")
+            raise InputError("--dry-run prints Slurm scripts: use it with --executor slurm")
         t0 = time.time()
         p = plan_curation(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
                  classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
@@ -138,7 +140,7 @@ def register(app: typer.Typer) -> None:
             if not verbose and _tail(log):
                 console.print(f"[dim]{_tail(log)}[/]", highlight=False)
             # raised (not fail()) so user_errors prints it as the one-line error
-            raise RuntimeError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e
+            raise SetupError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e
         if executor != "local":
             console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
             return

@@ -46,12 +46,13 @@ def register(app: typer.Typer) -> None:
     def export(
         manifest: Path = typer.Argument(..., help="Manifest directory."),
         fmt: str = typer.Option(..., "--format", help="nanogpt | megatron | jsonl"),
-        out: Path = typer.Option(..., "--out", help="Output file (megatron: prefix for .bin/.idx)."),
+        out: Path = typer.Option(..., "--out", help="nanogpt: dataset directory (train.bin, val.bin, meta.pkl); "
+                                                    "megatron: prefix for .bin/.idx; jsonl: output file."),
         shards: Path = typer.Option(None, "--shards", help="Shard directory, if it moved since the build."),
     ) -> None:
         """Write the manifest's exact token stream for another trainer (or its texts with provenance).
 
-        Example: foresight manifest export demo/manifests/lsbs_mix6 --format nanogpt --out demo/export/train.bin
+        Example: foresight manifest export demo/manifests/lsbs_mix6 --format nanogpt --out demo/export/lsbs_mix6
         """
         from foresight.manifests import export as export_manifest
 

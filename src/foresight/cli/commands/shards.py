@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from foresight.cli.commands.common import console, user_errors
+from foresight.formats.errors import SetupError
 
 
 def accounting_table(acc: dict[str, Any]) -> Table:
@@ -71,13 +72,13 @@ def register(app: typer.Typer) -> None:
         index = print_summary(shards_dir)
         acc = index.get("accounting")
         if acc and balance(acc) != 0:
-            raise RuntimeError(f"{shards_dir}/index.json: accounting does not balance "
+            raise SetupError(f"{shards_dir}/index.json: accounting does not balance "
                                f"(read − kept − dropped − errored = {balance(acc)})")
         if verify:
             problems = verify_shards(shards_dir, index)
             if problems:
                 for p in problems:
                     console.print(f"[red]✗[/] {p}")
-                raise RuntimeError(f"{len(problems)} of {len(index['files'])} shard file(s) do not match "
+                raise SetupError(f"{len(problems)} of {len(index['files'])} shard file(s) do not match "
                                    f"{shards_dir}/index.json; rebuild them with `foresight curate … --overwrite`")
             console.print(f"[green]✓[/] {len(index['files'])} shard file(s) match index.json (sha256)")

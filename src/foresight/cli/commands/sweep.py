@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from foresight.cli.commands.common import console, default_command_group, user_errors
+from foresight.formats.errors import InputError
 
 
 def _bounds(items: list[str] | None, option: str) -> dict[str, float]:
@@ -20,7 +21,7 @@ def _bounds(items: list[str] | None, option: str) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise ValueError(f"{option} {item!r}: expected POOL=FRACTION, e.g. {option} reasoning=0.2")
+            raise InputError(f"{option} {item!r}: expected POOL=FRACTION, e.g. {option} reasoning=0.2")
     return out
 
 
@@ -34,7 +35,7 @@ def _grid(items: list[str] | None) -> dict[str, list[float]]:
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise ValueError(f"--grid {item!r}: expected POOL=P1,P2,... in percent, e.g. --grid reasoning=50,60,70")
+            raise InputError(f"--grid {item!r}: expected POOL=P1,P2,... in percent, e.g. --grid reasoning=50,60,70")
     return out
 
 
@@ -46,7 +47,7 @@ def _seeds(text: str | None) -> list[int] | None:
     except ValueError:
         seeds = []
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds {text!r}: expected distinct non-negative integers, e.g. --seeds 0,1")
+        raise InputError(f"--seeds {text!r}: expected distinct non-negative integers, e.g. --seeds 0,1")
     return seeds
 
 
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
         base = load_spec(spec, total_tokens=total_tokens)
         if base.total_tokens is None:
-            raise ValueError(f"spec {spec} has total_tokens = \"max\"; give the sweep's budget with --total-tokens")
+            raise InputError(f"spec {spec} has total_tokens = \"max\"; give the sweep's budget with --total-tokens")
         avail = available_tokens(base, shards, threads=threads)
         cons = make_constraints(base, avail, base.total_tokens, _bounds(minimum, "--min"), _bounds(maximum, "--max"))
         points = _grid(grid)
@@ -145,21 +146,31 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def plot(sweep_dir: Path = typer.Argument(..., help="Sweep directory with results.parquet.")) -> None:
         """Plot each probe score against the swept share (PNG; error bars over seeds) and write results.md
-        (the run table, then the dose-response summary: mean ± std [min, max] per share, Spearman ρ).
+        (the run table, then the dose-response summary: mean ± std [min, max] per share, Spearman ρ). Prints the
+        plot paths and the summary; the run table is the one `foresight sweep` printed.
 
         Example: foresight sweep plot demo/sweep
         """
+        import polars as pl
+
+        from foresight.formats.schema import RESULTS_FILE
         from foresight.trainer.plots import plot_sweep
         from foresight.trainer.proposal import plot_proposals
+        from foresight.trainer.summary import summary_markdown
 
         # proposed mixtures (`foresight mix propose`): predicted against achieved, proposals.md + a PNG
-        extra = plot_proposals(sweep_dir) if (sweep_dir / "results.parquet").is_file() else []
+        extra = plot_proposals(sweep_dir) if (sweep_dir / RESULTS_FILE).is_file() else []
         if extra:
             typer.echo(extra[1].read_text(encoding="utf-8"))
             console.print(f"predicted vs achieved: {extra[0]} and {extra[1]}")
         files = plot_sweep(sweep_dir)
-        typer.echo((sweep_dir / "results.md").read_text(encoding="utf-8"))
-        console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {sweep_dir / 'results.md'}")
+        summary = summary_markdown(pl.read_parquet(sweep_dir / RESULTS_FILE).to_dicts())
+        if summary:
+            typer.echo(summary)
+        for f in files[:-1]:
+            typer.echo(f"  {f}")
+        console.print(f"wrote {len(files) - 1} plots in {sweep_dir / 'plots'} and {files[-1]} (run table + summary)",
+                      highlight=False)
 
     @group.command("summary")
     @user_errors
@@ -185,6 +196,6 @@ def register(app: typer.Typer) -> None:
         rows = pl.read_parquet(path).to_dicts()
         missing = [c for c in column or [] if all(c not in r for r in rows)]
         if missing:
-            raise ValueError(f"{path}: no column(s) {missing}")
+            raise InputError(f"{path}: no column(s) {missing}")
         text = summary_markdown(rows, column or None)
         typer.echo(text or "no effect columns in results.parquet; name them with --column")

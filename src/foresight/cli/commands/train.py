@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from foresight.cli.commands.common import console, user_errors
+from foresight.trainer.presets import PRESETS
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +16,7 @@ def register(app: typer.Typer) -> None:
     def train(
         manifest: Path = typer.Argument(..., help="Manifest directory (manifest.json + entries.parquet)."),
         out: Path = typer.Option(..., "--out", help="Run directory to write (checkpoint, tokenizer, logs)."),
-        model: str = typer.Option("tiny", "--model", help="Preset (tiny, small, medium, base) or a JSON file of "
+        model: str = typer.Option("tiny", "--model", help=f"Preset ({', '.join(PRESETS)}) or a JSON file of "
                                                           "LlamaConfig fields."),
         steps: int = typer.Option(None, "--steps", help="Stop after this many optimizer steps (default: all)."),
         epochs: int = typer.Option(1, "--epochs", help="Passes over the manifest's tokens."),

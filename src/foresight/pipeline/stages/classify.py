@@ -13,6 +13,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from foresight.classifiers.base import Classifier, check_model, load_classifier, resolve_model
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES, labels_in, score_column
 
 # A segment's labels as a bit mask (bit j = LABEL_NAMES[j]); the label list and group flags of each of the 64
@@ -47,7 +48,7 @@ class ClassifyStep(PipelineStep):
                  group_size: int = GROUP_SIZE) -> None:
         super().__init__()
         if batch_size < 1 or group_size < 1:
-            raise ValueError(f"classify batch_size and group_size must be ≥ 1, got {batch_size}, {group_size}")
+            raise InputError(f"classify batch_size and group_size must be ≥ 1, got {batch_size}, {group_size}")
         self._kind = check_model(model)  # bad paths fail here, before any document is read
         self.model = str(resolve_model(model))  # None → the packaged learned model
         self.batch_size = batch_size
@@ -133,11 +134,11 @@ def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", 
         schema = pq.read_schema(f)
         missing = [c for c in wanted if c not in schema.names]
         if missing:
-            raise ValueError(f"{f}: no columns {missing}; classify the shards first (`foresight curate` with "
+            raise InputError(f"{f}: no columns {missing}; classify the shards first (`foresight curate` with "
                              "[classify] enabled) or pass --model to score them now")
         tables.append(pq.read_table(f, columns=wanted))
     if not tables:
-        raise ValueError(f"{root}: index.json lists no shard files")
+        raise InputError(f"{root}: index.json lists no shard files")
     table = pa.concat_tables(tables)
     if sample is not None and sample < table.num_rows:
         rng = np.random.default_rng(seed)

@@ -10,6 +10,7 @@ from typing import Any
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 
+from foresight.formats.errors import InputError
 from foresight.pipeline.config import FILTER_SECTIONS, FilterConfig
 from foresight.pipeline.stages.words import release_word_cache, windowed
 
@@ -29,11 +30,11 @@ def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
     kwargs = dict(kwargs)
     language = kwargs.pop("language", "en")
     if not isinstance(language, str):
-        raise ValueError(f"[filters.{name}] in pipeline.toml: language must be a language code such as \"en\"")
+        raise InputError(f"[filters.{name}] in pipeline.toml: language must be a language code such as \"en\"")
     try:
         return classes[name](language=windowed(language), **kwargs)
     except TypeError as e:
-        raise ValueError(f"[filters.{name}] in pipeline.toml: {e}") from e
+        raise InputError(f"[filters.{name}] in pipeline.toml: {e}") from e
 
 
 class ExemptFilter(BaseFilter):

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from foresight.formats.errors import InputError
 from foresight.formats.index import read_index
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.trainer.probes.features import LoadedModel, require_causal, token_nll
@@ -37,7 +38,7 @@ def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACT
     index = read_index(root)
     files = [root / f["path"] for f in index["files"]]
     if not files:
-        raise ValueError(f"{root}: the shard index lists no files")
+        raise InputError(f"{root}: the shard index lists no files")
     # the sandboxed, read-only view the mixtures use: a pool expression from manifest.json is checked like a
     # spec's (one boolean expression, no subqueries, files or settings) before it reaches SQL
     con = connect(files, fraction)
@@ -52,7 +53,7 @@ def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACT
     try:
         rows = con.execute(sql).fetchall()
     except duckdb.Error as e:
-        raise ValueError(f"bpb probe: query over {root} failed ({str(e).splitlines()[0]}); check the pool "
+        raise InputError(f"bpb probe: query over {root} failed ({str(e).splitlines()[0]}); check the pool "
                          "expressions against the shard columns") from e
     names = ["id", "text", "source", "labels", *CATEGORIES, *[f"pool_{i}" for i in range(len(pools or {}))]]
     return [dict(zip(names, r, strict=True)) for r in rows]
@@ -67,7 +68,7 @@ def bpb_probe(lm: LoadedModel, shards: str | Path, fraction: float = DEFAULT_HEL
     require_causal(lm, "bits-per-byte")
     rows = heldout_segments(shards, fraction, limit, pools)
     if not rows:
-        raise ValueError(f"{shards}: no held-out segments (fraction {fraction}); the corpus is too small for the "
+        raise InputError(f"{shards}: no held-out segments (fraction {fraction}); the corpus is too small for the "
                          "held-out split, raise --heldout-fraction")
     pool_names = list(pools or {})
     nats: dict[str, float] = defaultdict(float)

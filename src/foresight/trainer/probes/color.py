@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from foresight.formats.errors import InputError
 from foresight.trainer.probes.alignment import prepare_features
 from foresight.trainer.probes.features import LoadedModel, layer_features
 
@@ -30,7 +31,7 @@ def color_table(which: str = "xkcd") -> tuple[list[str], np.ndarray]:
     import matplotlib.colors as mcolors
     tables = {"xkcd": mcolors.XKCD_COLORS, "css4": mcolors.CSS4_COLORS}
     if which not in (*tables, "both", "xkcd-single"):
-        raise ValueError(f"unknown colour table {which!r}; use xkcd, xkcd-single, css4 or both")
+        raise InputError(f"unknown colour table {which!r}; use xkcd, xkcd-single, css4 or both")
     single = which == "xkcd-single"
     chosen = [tables["xkcd"]] if single else [tables[which]] if which != "both" else [tables["xkcd"], tables["css4"]]
     names, rgb, seen = [], [], set()

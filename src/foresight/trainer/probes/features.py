@@ -10,10 +10,11 @@ from pathlib import Path
 
 import torch
 
+from foresight.formats.errors import InputError
 from foresight.trainer.probes.alignment import mean_pool
 
 
-class ProbeError(ValueError):
+class ProbeError(InputError):
     """A model or input a probe cannot use; the message says why and what to pass instead."""
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from foresight.formats.errors import InputError
 from foresight.trainer.probes.features import LoadedModel, continuation_logprobs, require_causal
 
 PROMPT = "Question: {question}\nAnswer:"
@@ -33,16 +34,16 @@ def load_items(path: str | Path | None = None) -> list[dict[str, Any]]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({e})") from e
+            raise InputError(f"{path}:{lineno}: not valid JSON ({e})") from e
         opts, ans = item.get("options"), item.get("answer")
         if not isinstance(item.get("question"), str) or not isinstance(opts, list) or len(opts) < 2:
-            raise ValueError(f"{path}:{lineno}: need 'question' (string) and 'options' (list of ≥ 2 strings)")
+            raise InputError(f"{path}:{lineno}: need 'question' (string) and 'options' (list of ≥ 2 strings)")
         if not isinstance(ans, int) or not 0 <= ans < len(opts):
-            raise ValueError(f"{path}:{lineno}: 'answer' must be an option index in [0, {len(opts) - 1}]")
+            raise InputError(f"{path}:{lineno}: 'answer' must be an option index in [0, {len(opts) - 1}]")
         item.setdefault("category", "all")
         items.append(item)
     if not items:
-        raise ValueError(f"{path} holds no questions")
+        raise InputError(f"{path} holds no questions")
     return items
 
 

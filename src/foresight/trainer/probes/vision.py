@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from foresight.formats.errors import InputError
 from foresight.trainer.probes.alignment import best_over_layers, mutual_knn, prepare_features
 from foresight.trainer.probes.features import LoadedModel, ProbeError, layer_features
 
@@ -30,7 +31,7 @@ def load_pairs(path: str | Path) -> tuple[list[Any], list[str]]:
     df = pl.read_parquet(path)
     col = next((c for c in IMAGE_COLUMNS if c in df.columns), None)
     if "caption" not in df.columns or col is None:
-        raise ValueError(f"{path}: needs a 'caption' column and one of {', '.join(IMAGE_COLUMNS)}; has {df.columns}")
+        raise InputError(f"{path}: needs a 'caption' column and one of {', '.join(IMAGE_COLUMNS)}; has {df.columns}")
     images, captions = [], []
     for i, (img, cap) in enumerate(zip(df[col].to_list(), df["caption"].to_list(), strict=True)):
         try:
@@ -41,9 +42,9 @@ def load_pairs(path: str | Path) -> tuple[list[Any], list[str]]:
                 im = Image.open(p if p.is_absolute() else path.parent / p)
             images.append(im.convert("RGB"))
         except (OSError, TypeError) as e:
-            raise ValueError(f"{path} row {i}: cannot read the image ({e}); give a readable path or image bytes") from e
+            raise InputError(f"{path} row {i}: cannot read the image ({e}); give a readable path or image bytes") from e
         if not isinstance(cap, str) or not cap:
-            raise ValueError(f"{path} row {i}: empty caption")
+            raise InputError(f"{path} row {i}: empty caption")
         captions.append(cap)
     return images, captions
 
@@ -80,7 +81,7 @@ def vision_probe(lm: LoadedModel, vision_model: str | Path, pairs: str | Path, k
     images, captions = load_pairs(pairs)
     n = len(captions)
     if n < 3:
-        raise ValueError(f"{pairs}: need at least 3 image–caption pairs, got {n}")
+        raise InputError(f"{pairs}: need at least 3 image–caption pairs, got {n}")
     k_eff = min(k, n - 1)
     model, proc = load_vision_model(vision_model, lm.device)
     text = prepare_features(layer_features(lm, captions))
