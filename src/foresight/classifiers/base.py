@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES, check_labels, derive_flags, labels_from_scores
 
 
@@ -29,9 +30,9 @@ def check_label_meta(meta: dict, where: Path, fix: str) -> None:
     try:
         check_labels(meta.get("labels", []))
     except ValueError as e:
-        raise ValueError(f"{where}: {e}; {fix}") from None
+        raise InputError(f"{where}: {e}; {fix}") from None
     if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
-        raise ValueError(f"{where}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+        raise InputError(f"{where}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
 
 
 def label_rows(scores: np.ndarray, thresholds: dict[str, float]) -> list[list[str]]:
@@ -105,7 +106,7 @@ def check_model(model: str | Path | None) -> str:
     if not path.exists():
         raise FileNotFoundError(f"classifier {path} does not exist; pass a transformer directory, a fastText "
                                 ".bin/.ftz, 'default' or 'rules'")
-    raise ValueError(f"classifier {path} is neither a transformer directory nor a fastText .bin/.ftz file")
+    raise InputError(f"classifier {path} is neither a transformer directory nor a fastText .bin/.ftz file")
 
 
 def load_classifier(model: str | Path | None, batch_size: int = 64, device: str = "auto") -> Classifier:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from foresight.classifiers.evaluate import evaluate, prf, tune_thresholds
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES
 
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train rows, test rows) → test scores [n_test, 6]
@@ -28,7 +29,7 @@ def group_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
     (ties broken by a seeded shuffle), so folds are balanced in rows and no group is split."""
     sizes = Counter(groups)
     if len(sizes) < k:
-        raise ValueError(f"grouped CV needs at least {k} groups; the data has {len(sizes)} ({sorted(sizes)}). "
+        raise InputError(f"grouped CV needs at least {k} groups; the data has {len(sizes)} ({sorted(sizes)}). "
                          "Lower --folds or label text from more sources")
     names = sorted(sizes)
     random.Random(seed).shuffle(names)

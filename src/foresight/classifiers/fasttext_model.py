@@ -16,6 +16,7 @@ import numpy as np
 
 from foresight.classifiers.base import check_label_meta
 from foresight.formats.atomic import replacing
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_path
 from foresight.formats.taxonomy import LABEL_NAMES
 
@@ -65,7 +66,7 @@ class FastTextClassifier:
         missing = [n for n in LABEL_NAMES if n not in names]
         if missing:
             where = f"{path}: " if path else ""
-            raise ValueError(f"{where}fastText model has no labels {missing}; its labels are {names}. "
+            raise InputError(f"{where}fastText model has no labels {missing}; its labels are {names}. "
                              "Distil it again from data where every label occurs")
         # Each model label's column in the scores; labels outside the taxonomy (``none``) get a spare last column.
         self._column = {lab: LABEL_NAMES.index(name) if (name := lab.removeprefix(PREFIX)) in LABEL_NAMES
@@ -140,16 +141,16 @@ def train_fasttext(texts: list[str], y: np.ndarray, out: str | Path, thresholds:
     import fasttext
 
     if word_ngrams < 2:
-        raise ValueError("word_ngrams must be ≥ 2: fastText can produce NaN with wordNgrams=1 on small vocabularies")
+        raise InputError("word_ngrams must be ≥ 2: fastText can produce NaN with wordNgrams=1 on small vocabularies")
     missing = [n for j, n in enumerate(LABEL_NAMES) if y[:, j].sum() == 0]
     if missing:
-        raise ValueError(f"labels {missing} never occur in the distillation sample; sample more segments")
+        raise InputError(f"labels {missing} never occur in the distillation sample; sample more segments")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         if write_training_file(texts, y, train_file) == 0:
-            raise ValueError("no non-empty texts to train fastText on")
+            raise InputError("no non-empty texts to train fastText on")
         model = fasttext.train_supervised(input=str(train_file), loss="ova", wordNgrams=word_ngrams, epoch=epoch,
                                           lr=lr, dim=dim, minCount=1, bucket=200_000, thread=threads, verbose=0)
         if out.suffix == ".ftz":

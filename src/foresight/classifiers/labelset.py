@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from foresight.classifiers.evaluate import agreement
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES, label_vector
 
 
@@ -51,10 +52,10 @@ def read_answers(path: Path, labeller: str) -> dict[str, Answer]:
                 rec = json.loads(line)
                 key, labels, why = str(rec["key"]), list(rec["labels"]), str(rec.get("rationale", "")).strip()
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a {{key, labels, rationale}} JSON line ({e})") from None
+                raise InputError(f"{path}:{n}: not a {{key, labels, rationale}} JSON line ({e})") from None
             unknown = sorted(set(labels) - set(LABEL_NAMES))
             if unknown:
-                raise ValueError(f"{path}:{n}: unknown labels {unknown}; use {list(LABEL_NAMES)}")
+                raise InputError(f"{path}:{n}: unknown labels {unknown}; use {list(LABEL_NAMES)}")
             out[key] = Answer(tuple(name for name in LABEL_NAMES if name in labels), why, labeller)  # last wins
     return out
 
@@ -100,7 +101,7 @@ def resolve(rnd: Round, adjudicated: dict[str, Answer]) -> dict[str, Answer]:
         elif len({a.labels for a in answers}) == 1:
             out[key] = answers[0]
         else:
-            raise ValueError(f"key {key}: labellers disagree ({', '.join(a.labeller for a in answers)}) and no "
+            raise InputError(f"key {key}: labellers disagree ({', '.join(a.labeller for a in answers)}) and no "
                              "adjudication was given; adjudicate it")
     return out
 
@@ -124,10 +125,10 @@ def read_segments(path: Path) -> list[dict]:
                 rec = json.loads(line)
                 row = {k: rec[k] for k in ("key", "source", "text", "labels", "rationale", *PROVENANCE)}
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a labelled-segment line ({e})") from None
+                raise InputError(f"{path}:{n}: not a labelled-segment line ({e})") from None
             bad = sorted(set(row["labels"]) - set(LABEL_NAMES))
             if bad or row["genre"] not in GENRES:
-                raise ValueError(f"{path}:{n}: unknown labels {bad} or genre {row['genre']!r}")
+                raise InputError(f"{path}:{n}: unknown labels {bad} or genre {row['genre']!r}")
             rows.append(row)
     return rows
 

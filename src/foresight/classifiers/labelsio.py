@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from foresight.formats.atomic import replacing
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES
 
 REQUIRED = ("text", *LABEL_NAMES)
@@ -43,21 +44,21 @@ def read_labels(path: str | Path) -> tuple[pa.Table, list[str], np.ndarray]:
     table = pq.read_table(path)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
-        raise ValueError(f"{path} lacks columns {missing}; a labels file needs 'text' and one 0/1 column per "
+        raise InputError(f"{path} lacks columns {missing}; a labels file needs 'text' and one 0/1 column per "
                          f"label {list(LABEL_NAMES)}")
     y = np.stack([np.asarray(table.column(n).to_pylist(), dtype=np.float64) for n in LABEL_NAMES], axis=1)
     bad = np.argwhere(~np.isin(y, (0, 1)))
     if len(bad):
         r, c = bad[0]
-        raise ValueError(f"{path} row {r}: column {LABEL_NAMES[c]} is {y[r, c]!r}; label columns must be 0 or 1")
+        raise InputError(f"{path} row {r}: column {LABEL_NAMES[c]} is {y[r, c]!r}; label columns must be 0 or 1")
     return table, table.column("text").to_pylist(), y.astype(np.int8)
 
 
 def group_column(table: pa.Table, column: str, path: str | Path) -> list[str]:
     """A labelled file's grouping column (origin, genre, source) as strings; refuses a missing column or nulls."""
     if column not in table.column_names:
-        raise ValueError(f"{path} has no column {column!r} to group by; its columns are {table.column_names}")
+        raise InputError(f"{path} has no column {column!r} to group by; its columns are {table.column_names}")
     values = table.column(column).to_pylist()
     if None in values:
-        raise ValueError(f"{path} row {values.index(None)}: column {column!r} is empty; every row needs a group")
+        raise InputError(f"{path} row {values.index(None)}: column {column!r} is empty; every row needs a group")
     return [str(v) for v in values]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from foresight.classifiers.base import check_label_meta
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_path
 from foresight.formats.taxonomy import LABEL_NAMES
 
@@ -180,7 +181,7 @@ def check_model_dir(path: Path) -> dict[str, Any]:
                                 "`foresight classify train --kind static`")
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
+        raise InputError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
     check_label_meta(meta, path / META_FILE, "retrain the classifier for this taxonomy")
     return meta
 

@@ -19,6 +19,7 @@ from foresight.classifiers.transformer import (
     autocast,
     resolve_backbone,
 )
+from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES
 
 
@@ -66,7 +67,7 @@ def train_transformer(texts: list[str], y: np.ndarray, out_dir: str | Path, cfg:
     if len(texts) != len(y) or y.shape[1] != len(LABEL_NAMES):
         raise ValueError(f"need one {len(LABEL_NAMES)}-label row per text; got {len(texts)} texts, y {y.shape}")
     if len(texts) < 2:
-        raise ValueError("need at least 2 labelled segments to train (one for validation)")
+        raise InputError("need at least 2 labelled segments to train (one for validation)")
     torch.manual_seed(cfg.seed)
     backbone = resolve_backbone(cfg.backbone)
     encoder, tokenizer = _load_encoder(backbone)

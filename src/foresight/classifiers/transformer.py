@@ -19,6 +19,7 @@ from torch import nn
 
 from foresight.classifiers.base import check_label_meta
 from foresight.formats.device import resolve_device
+from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_path
 from foresight.formats.taxonomy import LABEL_NAMES
 
@@ -115,7 +116,7 @@ def check_model_dir(path: Path) -> dict[str, Any]:
                                 "re-create it with `foresight classify train`")
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
+        raise InputError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
     check_label_meta(meta, path / META_FILE, "retrain the classifier for this taxonomy")
     return meta
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from foresight.formats.atomic import replacing
+from foresight.formats.errors import InputError, SetupError
 from foresight.formats.taxonomy import LABEL_NAMES, LABELS
 
 PROMPT_VERSION = "lsbs-six-v1"
@@ -80,7 +81,7 @@ class LLMTeacher:
                  cache_dir: str | Path | None = None, concurrency: int = 8, max_retries: int = 4,
                  timeout_s: float = 60.0, backoff_s: float = 1.0, max_chars: int = 6000) -> None:
         if not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint {endpoint!r} must be an http(s) URL, e.g. http://localhost:8000/v1")
+            raise InputError(f"endpoint {endpoint!r} must be an http(s) URL, e.g. http://localhost:8000/v1")
         self.url = endpoint.rstrip("/") + ("" if endpoint.rstrip("/").endswith("/chat/completions")
                                            else "/chat/completions")
         self.model = model
@@ -183,7 +184,7 @@ class LLMTeacher:
         ids = [f"#{i}" for i in range(len(texts))]
         out = self.label(ids, texts)
         if self.stats.errored:
-            raise RuntimeError(f"LLM teacher failed on segments {self.stats.errored[:5]} after retries")
+            raise SetupError(f"LLM teacher failed on segments {self.stats.errored[:5]} after retries")
         return np.asarray(out, dtype=np.float32).reshape(len(texts), len(LABEL_NAMES))
 
     @property

@@ -9,6 +9,7 @@ import typer
 
 from foresight.cli.commands.classify_report import print_breakdown, print_scores
 from foresight.cli.commands.common import console, user_errors
+from foresight.formats.errors import InputError
 
 
 def _fmt(x: float | None) -> str:
@@ -59,7 +60,7 @@ def _cv_model(model: str, texts: list[str], y, embedder_path: str, c: float):  #
         from foresight.classifiers.train import FineTuneConfig
 
         return fit.transformer_fit_predict(texts, y, FineTuneConfig(epochs=4, max_length=256))
-    raise ValueError(f"--model {model!r} is not one of {', '.join(fit.KINDS)}")
+    raise InputError(f"--model {model!r} is not one of {', '.join(fit.KINDS)}")
 
 
 def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: str,  # noqa: ANN001
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
                           layout_scale)
             return
         if kind != "transformer":
-            raise ValueError(f"--kind {kind!r} is not 'transformer' or 'static'")
+            raise InputError(f"--kind {kind!r} is not 'transformer' or 'static'")
         cfg = FineTuneConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
                           val_fraction=val_fraction, seed=seed, device=device, max_steps=max_steps or None)
 

@@ -23,24 +23,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ForesightError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
 )
-# Not yet converted to ForesightError: the classifier modules (the lead's area) still raise bare ValueError /
-# RuntimeError for user errors, so those raised there stay one line until their raise sites use InputError /
-# SetupError; then this tuple goes.
-_UNCONVERTED = ("foresight.classifiers", "foresight.cli.commands.classify")
-
 _debug = False
 
 
 def is_user_error(e: BaseException) -> bool:
-    if isinstance(e, USER_ERRORS):
-        return True
-    if not isinstance(e, ValueError | RuntimeError):
-        return False
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
-    return module.startswith(_UNCONVERTED)
+    return isinstance(e, USER_ERRORS)
 
 
 def set_debug(on: bool) -> None:
