@@ -144,28 +144,33 @@ class LogisticHeads:
         self.bias = np.ascontiguousarray(bias, np.float32)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float = 1.0, max_iter: int = 200) -> LogisticHeads:
-        import torch
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float = 1.0, max_iter: int = 500) -> LogisticHeads:
+        """sklearn's objective (``C·Σ wᵢ·lossᵢ + ½‖w‖²`` per label) divided by ``C·n``, all labels at once, by
+        scipy's L-BFGS-B on a loss and gradient written in numpy (torch autograd spent 20 s on 12 k rows, most of
+        it per-op overhead)."""
+        from scipy.optimize import minimize
 
-        xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.float32))
-        n = len(xt)
-        pos = yt.sum(0).clamp(min=1.0)
-        neg = (n - yt.sum(0)).clamp(min=1.0)
-        sample_w = yt * (n / (2 * pos)) + (1 - yt) * (n / (2 * neg))
-        w = torch.zeros(xt.shape[1], yt.shape[1], requires_grad=True)
-        b = torch.zeros(yt.shape[1], requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
-        bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+        x = np.ascontiguousarray(x, np.float32)  # the two products per step are most of the time: float32 halves it
+        y = np.asarray(y, np.float32)
+        n, d = x.shape
+        k = y.shape[1]
+        pos = np.maximum(y.sum(0), 1.0)
+        neg = np.maximum(n - y.sum(0), 1.0)
+        sw = ((y * (n / (2 * pos)) + (1 - y) * (n / (2 * neg))) / (n * k)).astype(np.float32)
+        reg = 1.0 / (c * n * k)
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            # sklearn's objective divided by C·n: mean weighted loss + ||w||² / (2·C·n)
-            loss = (bce(xt @ w + b, yt) * sample_w).sum(0).mean() / n + (w * w).sum() / (2 * c * n) / yt.shape[1]
-            loss.backward()
-            return loss
+        def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            w, b = theta[: d * k].reshape(d, k), theta[d * k:]
+            z = x @ w.astype(np.float32) + b.astype(np.float32)
+            loss = np.logaddexp(0.0, z) - y * z  # BCE with logits, stable
+            gz = sw * (1.0 / (1.0 + np.exp(-z)) - y)
+            gw = (x.T @ gz).astype(np.float64) + reg * w
+            return (float((sw * loss).sum(dtype=np.float64)) + 0.5 * reg * float((w * w).sum()),
+                    np.concatenate([gw.ravel(), gz.sum(0, dtype=np.float64)]))
 
-        opt.step(closure)
-        return cls(w.detach().numpy().T, b.detach().numpy())
+        res = minimize(loss_grad, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "gtol": 1e-6})
+        return cls(res.x[: d * k].reshape(d, k).T, res.x[d * k:])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = x @ self.weight.T + self.bias

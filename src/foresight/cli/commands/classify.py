@@ -81,6 +81,24 @@ def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: s
     console.print("thresholds: " + ", ".join(f"{k}={v:.2f}" for k, v in report["thresholds"].items()))
 
 
+def _read_pool(path: Path, sample: int, seed: int) -> list[str]:
+    """Texts of a JSONL pool (a seeded sample of ``sample`` lines when there are more); a bad line is named."""
+    import random
+
+    texts = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                texts.append(str(json.loads(line)["text"]))
+            except (ValueError, KeyError, TypeError) as e:
+                raise InputError(f"{path}:{n}: not a JSON object with a 'text' field ({e})") from None
+    if sample and len(texts) > sample:
+        texts = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), sample))]
+    return texts
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="LSBS six-label classifiers: teach, train, distill, evaluate, label rates.",
                         no_args_is_help=True)
@@ -170,11 +188,34 @@ def register(app: typer.Typer) -> None:
                       f"{report['steps']} steps, final loss {report['final_loss']:.4f} → {out}")
         console.print("thresholds: " + ", ".join(f"{k}={v:.2f}" for k, v in report["thresholds"].items()))
 
+    @group.command("pool")
+    @user_errors
+    def pool(
+        inputs: list[Path] = typer.Argument(..., help="Package archives (.deb, .whl, .tar.gz/.tgz; npm tarballs under "
+                                            "a directory named npm) and JSONL corpora (one source per file)."),
+        out: Path = typer.Option(..., "--out", help="JSONL pool to write ({source, text} per line)."),
+        per_source: int = typer.Option(5000, "--per-source", help="Pieces kept per source at most (seeded)."),
+        max_chars: int = typer.Option(1200, "--max-chars", help="Piece length at most (paragraph breaks)."),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Build an unlabelled pool of text pieces from many sources, for `classify distill POOL.jsonl`.
+
+        Example: foresight classify pool debs/*.deb wheels/*.whl npm/*.tgz corpus/*/*.jsonl --out pool.jsonl
+        """
+        from foresight.classifiers.pool import build_pool
+
+        corpora = [p for p in inputs if p.suffix in (".jsonl", ".ndjson")]
+        archives = [p for p in inputs if p not in corpora]
+        kept = build_pool(archives, corpora, out, per_source, max_chars, seed,
+                          log=lambda s, n: console.print(f"pool: {s}: {n} pieces", highlight=False))
+        console.print(f"pool: {sum(kept.values())} pieces from {len(kept)} sources → {out}")
+
     @group.command("distill")
     @user_errors
     def distill(
         model: str = typer.Argument(..., help="Teacher: a transformer directory (or 'rules')."),
-        shards: Path = typer.Argument(..., help="Shard directory to sample segments from."),
+        shards: Path = typer.Argument(..., help="Shard directory to sample segments from, or a JSONL file of "
+                                      "text pieces ({\"text\": ...} per line: a pool drawn from many sources)."),
         out: Path = typer.Option(Path("fasttext.bin"), "--out", help="fastText model to write (.ftz: quantised)."),
         sample: int = typer.Option(20000, "--sample", help="Pieces (or segments) to label and train on (0 = all)."),
         piece_chars: int = typer.Option(1200, "--piece-chars", help="Cut segments into pieces of at most this "
@@ -203,7 +244,8 @@ def register(app: typer.Typer) -> None:
         from foresight.classifiers.labelsio import read_labels
         from foresight.pipeline.labelling import distill_texts
 
-        texts = distill_texts(shards, sample, piece_chars, seed, stratify)
+        texts = (_read_pool(shards, sample, seed) if shards.is_file() else
+                 distill_texts(shards, sample, piece_chars, seed, stratify))
         teacher = load_classifier(model, batch_size=batch_size, device=device)
         console.print(f"distill: labelling {len(texts)} {'pieces' if piece_chars else 'segments'} with {model}")
         y = label_matrix(teacher.predict_scores(texts), teacher.thresholds)
