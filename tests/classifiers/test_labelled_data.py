@@ -17,7 +17,7 @@ from foresight.formats.taxonomy import LABEL_NAMES
 from foresight.pipeline.stages.classify import build_classify_step
 
 ROOT = Path(__file__).resolve().parents[2]
-# issue 9: MiniLM ≥ 0.80 macro-F1 and ≥ 0.60 per label; the shipped fastText student measured 0.857 / 0.718
+# in-distribution floors (issue 9); the shipped static default measures 0.835 macro-F1, lowest label 0.679
 MACRO_TARGET, LABEL_FLOOR = 0.80, 0.65
 LABELLED = ROOT / "src" / "foresight" / "classifiers" / "data" / "labelled.parquet"
 GOLD = ROOT / "tests" / "data" / "gold.parquet"
