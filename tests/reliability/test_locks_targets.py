@@ -110,7 +110,7 @@ def test_mix_never_replaces_a_manifest_silently_and_replaces_it_whole(chain: dic
     build_module = importlib.import_module("foresight.manifests.build")  # the package re-exports build()
     monkeypatch.setattr(build_module, "header", broken)
     code, output = _run(*args, "--overwrite", "--seed", "7")
-    assert code == 1 and "simulated crash" in output
+    assert code != 0  # a bug keeps its traceback (CliRunner holds it)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the old manifest, untouched
     assert not leftovers(tmp_path)
     monkeypatch.undo()
@@ -159,11 +159,16 @@ def _device(tmp_path: Path) -> Path:
 def test_export_refuses_devices_and_directories(chain: dict[str, Path], tmp_path: Path, fmt: str) -> None:
     node = _device(tmp_path)
     kind = stat.S_IFMT(node.stat().st_mode)
-    for out in (node, tmp_path):
+    for out in (node, tmp_path) if fmt != "nanogpt" else (node, tmp_path / "d"):  # nanogpt: --out is a directory
+        if out == tmp_path / "d":
+            out.mkdir()
+            os.mknod(out / "train.bin", 0o666 | stat.S_IFCHR, os.makedev(1, 3)) if node.name == "null" \
+                else os.mkfifo(out / "train.bin")
         code, output = _run("manifest", "export", chain["manifest"], "--format", fmt, "--out", out)
-        assert code == 1 and ("not a regular file" in output or "is a directory" in output), output
+        assert code == 1 and any(w in output for w in ("not a regular file", "is a directory", "not a directory")), \
+            output
     assert stat.S_IFMT(node.stat().st_mode) == kind and node.stat().st_size == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [node.name]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written, no .tmp
 
 
 def test_empty_or_wrong_kind_of_out_is_refused(chain: dict[str, Path], tmp_path: Path,

@@ -115,7 +115,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shards, spec = build_chain(tmp)
     for args in (("mix", spec, "--shards", shards, "--out", tmp / "m"),
                  ("mix", spec, "--shards", shards, "--out", tmp / "m_old", "--seed", "9"),
-                 ("manifest", "export", tmp / "m", "--format", "nanogpt", "--out", tmp / "x.bin"),
+                 ("manifest", "export", tmp / "m", "--format", "nanogpt", "--out", tmp / "x"),
                  ("train", tmp / "m", "--out", tmp / "run", *TRAIN_ARGS, "--checkpoint-every", "1"),
                  ("audit", shards, "SELECT source, count(*) AS n FROM segments GROUP BY ALL ORDER BY 1", "--format",
                   "csv", "--out", tmp / "q.csv")):
@@ -141,14 +141,15 @@ def test_mix(chain: dict[str, Path], tmp_path: Path, sig: int) -> None:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_export(chain: dict[str, Path], tmp_path: Path, sig: int) -> None:
-    args = ["manifest", "export", chain["manifest"], "--format", "nanogpt", "--out", tmp_path / "x.bin"]
+    out = tmp_path / "x"  # a nanoGPT dataset directory: train.bin, val.bin, meta.pkl
+    args = ["manifest", "export", chain["manifest"], "--format", "nanogpt", "--out", out]
     res = _interrupt(sig, args, tmp_path / "ready", ("foresight.manifests.export", "iter_token_arrays", 1))
     _check_stopped(res, sig)
-    assert not (tmp_path / "x.bin").exists()
+    assert not (out / "train.bin").exists() and not (out / "meta.pkl").exists()
     if sig != signal.SIGKILL:
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["ready"]
+        assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["ready"]
     assert cli(*args).returncode == 0
-    assert (tmp_path / "x.bin").read_bytes() == (chain["tmp"] / "x.bin").read_bytes()
+    assert _files(out) == _files(chain["tmp"] / "x")
     assert not leftovers(tmp_path)
 
 
