@@ -103,16 +103,20 @@ class AuditConnection:
                                                             "time limit); narrow it, or raise --timeout"])
             timer.daemon = True
             timer.start()
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: stop("query interrupted (Ctrl-C)"))
+            # a Python handler would run only once DuckDB returns: interrupt the query itself on every stop signal
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: stop("query interrupted (Ctrl-C)"))
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, lambda n, _: stop(f"query stopped by {signal.Signals(n).name}"))
         try:
             yield why
         finally:
             if timer is not None:
                 timer.cancel()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
     def _translate(self, e: duckdb.Error, sql: str) -> AuditError:
         """DuckDB's message, plus what the user needs to fix it (the views, the columns, the allowed dirs)."""

@@ -10,6 +10,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from foresight.formats.atomic import check_output_file, replacing
 from foresight.formats.errors import InputError
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -65,6 +66,15 @@ def write_frame(df: pl.DataFrame, fmt: str, out: Path | None, console: Console) 
     """Write ``df`` as ``fmt`` to ``out`` (or stdout; Parquet needs a file)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if out is not None:
+        out = check_output_file(out)
+        with replacing(out) as tmp:  # a full disk or an interrupt leaves the old file or none, never half
+            _write_frame(df, fmt, tmp, console)
+        return
+    _write_frame(df, fmt, out, console)
+
+
+def _write_frame(df: pl.DataFrame, fmt: str, out: Path | None, console: Console) -> None:
     if fmt == "table":
         if out is None:
             render_table(df, console)

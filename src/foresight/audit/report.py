@@ -252,6 +252,8 @@ class Report:
 
     def write(self) -> ReportSummary:
         self.out.mkdir(parents=True, exist_ok=True)
+        # report.md is written last: an earlier one must not vouch for plots and tables this run left half done
+        (self.out / "report.md").unlink(missing_ok=True)
         for section in (self.overview, self.composition, self.manifest_shares, self.lengths, self.scores,
                         self.drops, self.checks):
             section()

@@ -55,6 +55,9 @@ for _name in command_modules():
 
 
 def main() -> None:
+    from foresight.cli.interrupt import install
+
+    install()
     app()
 
 

@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 
 from foresight.formats import __version__
 from foresight.formats.arrowpool import system_pool
-from foresight.formats.atomic import replacing, write_json_atomic
+from foresight.formats.atomic import check_output_dir, replacing_dir, write_json_atomic
 from foresight.formats.hashing import sha256_file
+from foresight.formats.lock import locked
 from foresight.manifests.schema import (
     ENTRIES_FILE,
     ENTRIES_SCHEMA,
@@ -82,24 +83,37 @@ def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
     return head
 
 
-def write_manifest(p: Plan, out_dir: str | Path) -> Path:
-    """Write ``entries.parquet`` then ``manifest.json`` (each via ``.tmp`` + rename; the header goes last)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    head = out / MANIFEST_FILE
-    if head.exists():
-        head.unlink()  # a half-rewritten manifest must not look valid
-    with system_pool(), replacing(out / ENTRIES_FILE) as tmp:
-        table = entries_table(p)
-        pq.write_table(table, tmp, **PARQUET_OPTS)
-    write_json_atomic(head, header(p, sha256_file(out / ENTRIES_FILE), table.num_rows))
+def check_manifest_target(out_dir: str | Path, overwrite: bool = False) -> Path:
+    """``out_dir`` as a manifest directory to write: new, empty, or (with ``overwrite``) an earlier manifest."""
+    out = check_output_dir(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not (out / MANIFEST_FILE).is_file() and not (out / ENTRIES_FILE).is_file():
+            raise FileExistsError(f"{out} exists and is not a manifest directory; choose a new --out")
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a manifest; pass --overwrite to replace it (it is "
+                                  "swapped in only once the new one is complete)")
+    return out
+
+
+def write_manifest(p: Plan, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write the manifest directory under an exclusive lock: ``entries.parquet`` then ``manifest.json`` into a
+    new directory beside ``out_dir``, which then replaces it in one rename. A run killed at any point leaves the
+    old manifest or the new one, never neither. An existing manifest is replaced only with ``overwrite``."""
+    out = check_manifest_target(out_dir, overwrite)
+    with locked(out, f"manifest {out}"):
+        check_manifest_target(out, overwrite)
+        with replacing_dir(out) as tmp, system_pool():
+            table = entries_table(p)
+            pq.write_table(table, tmp / ENTRIES_FILE, **PARQUET_OPTS)
+            write_json_atomic(tmp / MANIFEST_FILE, header(p, sha256_file(tmp / ENTRIES_FILE), table.num_rows))
     return out
 
 
 def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str | Path,
           threads: int | None = None, normalize: bool = False, total_tokens: int | str | None = None,
-          seed: int | None = None) -> Path:
+          seed: int | None = None, overwrite: bool = False) -> Path:
     """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
     if not isinstance(spec, MixtureSpec):
         spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
-    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS), out_dir)
+    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS), out_dir,
+                          overwrite)

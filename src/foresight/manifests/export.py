@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from foresight.formats.atomic import check_output_dir, check_output_file, replacing
 from foresight.formats.errors import InputError
+from foresight.formats.lock import locked
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.manifests.read import iter_token_arrays, read, referenced_rows, shard_root
 from foresight.manifests.schema import MANIFEST_FILE
@@ -47,8 +49,7 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
     lengths: list[int] = []
     buf: list[np.ndarray] = []
     pending = 0
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(out) as tmp, open(tmp, "wb") as f:
         for arr in arrays:
             lengths.append(len(arr))
             buf.append(arr)
@@ -58,7 +59,6 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
                 buf, pending = [], 0
         if buf:
             f.write(np.concatenate(buf).astype(dtype).tobytes())
-    tmp.replace(out)
     return lengths
 
 
@@ -108,9 +108,8 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
             "manifest": head["name"], "entries_sha256": head["entries_sha256"],
             "tokenizer_sha256": head["tokenizer_sha256"],
             "heldout_fraction": (head.get("spec") or {}).get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)}
-    tmp = out / "meta.pkl.tmp"
-    tmp.write_bytes(pickle.dumps(meta, protocol=4))
-    tmp.replace(out / "meta.pkl")
+    with replacing(out / "meta.pkl") as tmp:
+        tmp.write_bytes(pickle.dumps(meta, protocol=4))
     return {"format": "nanogpt", "dir": str(out), "dtype": dtype.name, "tokens": meta["train_tokens"],
             "val_tokens": meta["val_tokens"], "entries": len(lengths)}
 
@@ -126,7 +125,7 @@ def write_mmidx(idx_path: Path, lengths: list[int], dtype: np.dtype) -> None:
     if len(seq) > 1:
         pointers[1:] = np.cumsum(seq[:-1].astype(np.int64)) * dtype.itemsize
     docs = np.arange(len(seq) + 1, dtype=np.int64)  # one document per entry
-    with open(idx_path, "wb") as f:
+    with replacing(idx_path) as tmp, open(tmp, "wb") as f:
         f.write(MMIDIDX_HEADER)
         f.write(struct.pack("<Q", 1))
         f.write(struct.pack("<B", MEGATRON_DTYPE_CODES[dtype]))
@@ -154,14 +153,12 @@ def export_jsonl(manifest_dir: Path, out: Path, shards_root: Path | None = None)
     tbl, inverse = referenced_rows(root, df, ["text", "n_tokens", "url", "source"])
     texts, seg_tokens = tbl.column("text").to_pylist(), tbl.column("n_tokens").to_pylist()
     urls, sources = tbl.column("url").to_pylist(), tbl.column("source").to_pylist()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replacing(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for i, row in enumerate(df.drop("text_sha256").iter_rows(named=True)):
             u = int(inverse[i])
             row.update(text=texts[u], source=sources[u], url=urls[u], manifest=head["name"],
                        text_sha256=df["text_sha256"][i].hex(), partial=row["end"] - row["start"] < seg_tokens[u])
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    tmp.replace(out)
     return {"format": "jsonl", "entries": len(df), "tokens": int(df["n_tokens"].sum())}
 
 
@@ -171,6 +168,24 @@ def export(manifest_dir: str | Path, fmt: str, out: str | Path, shards_root: str
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if fmt == "nanogpt":  # a dataset directory (a file given instead is refused by export_nanogpt)
+        if not out.is_file():
+            check_output_dir(out)
+    else:
+        check_output_file(out)
+    for path in output_files(fmt, out):
+        check_output_file(path)
     out.parent.mkdir(parents=True, exist_ok=True)  # nanogpt: out is the dataset directory itself
     fn = {"nanogpt": export_nanogpt, "megatron": export_megatron, "jsonl": export_jsonl}[fmt]
-    return fn(Path(manifest_dir), out, Path(shards_root) if shards_root else None)
+    with locked(out, f"export {out}"):
+        return fn(Path(manifest_dir), out, Path(shards_root) if shards_root else None)
+
+
+def output_files(fmt: str, out: Path) -> list[Path]:
+    """The files an export to ``out`` writes."""
+    if fmt == "nanogpt":
+        return [out / name for name in ("train.bin", "val.bin", "meta.pkl")]
+    if fmt == "megatron":
+        prefix = _megatron_prefix(out)
+        return [prefix.with_name(prefix.name + ".bin"), prefix.with_name(prefix.name + ".idx")]
+    return [out]

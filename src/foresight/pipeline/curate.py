@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from foresight.formats import __version__
-from foresight.formats.atomic import write_json_atomic
+from foresight.formats.atomic import check_output_dir, write_json_atomic
 from foresight.formats.errors import InputError
 from foresight.formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR
 from foresight.pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
@@ -32,6 +33,7 @@ from foresight.pipeline.readers import InputFile, clean_source, discover_inputs
 
 WORK_DIR = "_work"
 RUN_FILE = "run.json"
+HASH_CACHE_FILE = "input_hashes.json"  # (size, mtime, ctime, inode) → content hash of each local input
 DEFAULT_MAX_TASKS = 8
 
 
@@ -90,6 +92,7 @@ def plan_curation(inputs: list[str], out: str | Path, tokenizer: str | Path, con
     if text_key:
         overrides.setdefault("read", {})["text_key"] = text_key
     cfg = load_config(config, overrides)
+    check_output_dir(out)  # '' would be the current directory
     if source is not None:
         source = clean_source(source)  # it names a partition directory: never a path
     files, ignored = discover_inputs(inputs, exclude=Path(out).resolve())
@@ -172,15 +175,16 @@ def _stages(p: RunPlan, tokenizer_path: str, cls_step: Any) -> list[Stage]:
     return stages
 
 
-def fingerprint(p: RunPlan) -> dict[str, Any]:
-    """What must match for a rerun to resume into the same output directory: inputs (with each local file's
-    size and mtime), config, tokenizer, classifier."""
+def fingerprint(p: RunPlan, cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What must match for a rerun to resume into the same output directory: inputs (each file's size and
+    content hash, ``pipeline.inputstate``; ``cache`` spares re-reading unchanged files), config, tokenizer,
+    classifier."""
     return {"foresight_version": __version__, "config": p.index_config(), "tokenizer": p.tokenizer,
-            "classifier": p.classifier, "input_state": {f.path: f.state() for f in p.files}}
+            "classifier": p.classifier, "input_state": {f.path: f.state(cache) for f in p.files}}
 
 
 def _changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Inputs of the same run whose size or mtime differ from when it began (empty if the runs differ otherwise)."""
+    """Inputs of the same run whose size or content differ from when it began (empty if the runs differ otherwise)."""
     rest = lambda fp: {k: v for k, v in fp.items() if k != "input_state"}  # noqa: E731
     if rest(old) != rest(new):
         return []
@@ -195,19 +199,24 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     different run is refused unless ``overwrite`` (then its data/, stats/, _work/ and index are removed),
     so the completion markers of one run never skip the work of another.
     """
-    run_file = p.work / RUN_FILE
-    want = json.loads(json.dumps(fingerprint(p), sort_keys=True))
+    run_file, cache_file = p.work / RUN_FILE, p.work / HASH_CACHE_FILE
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8")) if cache_file.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}  # a damaged cache only costs re-hashing
+    want = json.loads(json.dumps(fingerprint(p, cache), sort_keys=True))
     if p.out.exists() and any(p.out.iterdir()):
         if not (p.work.is_dir() or (p.out / INDEX_FILE).is_file()):
             raise OutputDirError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
         old = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else None
         if old == want:
+            write_json_atomic(cache_file, cache)
             return True
         if not overwrite:
             changed = _changed_inputs(old, want) if old else []
             if changed:
-                raise OutputDirError(f"input {changed[0]} changed since {p.out} was written (size or modification "
-                                     f"time{f'; {len(changed) - 1} more' if len(changed) > 1 else ''}); pass "
+                raise OutputDirError(f"input {changed[0]} changed since {p.out} was written (size or content"
+                                     f"{f'; {len(changed) - 1} more' if len(changed) > 1 else ''}); pass "
                                      "--overwrite to rebuild from the current inputs")
             what = (f"finished shards without resume data ({WORK_DIR}/ removed)" if not run_file.is_file()
                     else "a different run (inputs, --source, config, tokenizer, classifier or --tasks differ)")
@@ -217,6 +226,7 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
         (p.out / INDEX_FILE).unlink(missing_ok=True)
     p.work.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_file, want)
+    write_json_atomic(cache_file, cache)
     return False
 
 
@@ -229,24 +239,43 @@ def completed_tasks(stages: list[Stage]) -> list[tuple[str, int, int]]:
     return out
 
 
-def connect_ray(workers: int = 1) -> bool:
+def connect_ray(workers: int = 1) -> Callable[[], None] | None:
     """Join the Ray cluster at ``RAY_ADDRESS`` (``ray start --head`` prints it), or start a local one with
     ``workers`` CPUs when none is set; a session the caller already opened with ``ray.init`` is kept.
-    Returns True when this call connected (the caller disconnects when done)."""
+    Returns the function that disconnects (and stops a local cluster) when this call connected, else None.
+
+    A local cluster lives in a private temporary directory watched by an ``orphans.Reaper``: if this process
+    is killed (``kill -9``), every Ray process of that cluster is killed too, none is left to PID 1."""
     import os
+    import tempfile
 
     try:
         import ray
     except ModuleNotFoundError:
         raise InputError("--executor ray needs Ray: pip install 'foresight[ray]'") from None
     if ray.is_initialized():
-        return False
+        return None
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
-    return True
+        return ray.shutdown
+    from foresight.pipeline.orphans import Reaper
+
+    temp = tempfile.mkdtemp(prefix="foresight-ray-")  # short: Ray's socket paths live under it
+    reaper = Reaper(temp, remove=True)
+    try:
+        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, _temp_dir=temp)
+    except BaseException:
+        reaper.close()
+        raise
+
+    def disconnect() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            reaper.close()
+
+    return disconnect
 
 
 def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
@@ -255,18 +284,19 @@ def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
         from foresight.pipeline.orphans import install
 
         install()  # the Manager server and pool workers die with us, even on kill -9
-    started_ray = executor == "ray" and connect_ray(workers)
+    disconnect = connect_ray(workers) if executor == "ray" else None
     try:
         build_executors(p.stages, executor, workers, p.config.executor)[-1].run()
     finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+        if disconnect is not None:
+            disconnect()
 
 
 def execute(p: RunPlan, executor: str = "local", workers: int = 1, overwrite: bool = False) -> bool:
     """Prepare ``OUT`` and run every stage. Returns True when it resumed an earlier run."""
-    resumed = prepare_output(p, overwrite)
-    run_stages(p, executor, workers)
+    from foresight.formats.lock import locked
+
+    with locked(p.out, f"--out {p.out}"):
+        resumed = prepare_output(p, overwrite)
+        run_stages(p, executor, workers)
     return resumed

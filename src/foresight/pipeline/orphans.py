@@ -49,3 +49,63 @@ def install() -> None:
     _HOOK.parent_pid = os.getpid()
     for util in (multiprocess.util, multiprocessing.util):
         util.register_after_fork(_HOOK, _after_fork)
+
+
+# Run by the watchdog: wait for EOF on stdin (the parent closed it, or died), then SIGKILL every process that
+# holds a file under the marker directory open (Ray's daemons keep their logs there; their command lines are
+# overwritten by setproctitle, so they cannot be matched by name), a few sweeps apart.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+marker = sys.argv[1].rstrip("/") + "/"
+spare = {os.getpid(), os.getppid()}  # the parent holds Ray's driver logs open until it exits
+sys.stdin.buffer.read()
+
+def holds(pid):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(marker):
+                return True
+        except OSError:
+            pass
+    return False
+
+for sweep in range(4):
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) not in spare:
+            if holds(d):
+                try:
+                    os.kill(int(d), signal.SIGKILL)
+                except OSError:
+                    pass
+    time.sleep(0.5)
+if len(sys.argv) > 2:
+    shutil.rmtree(marker, ignore_errors=True)
+"""
+
+
+class Reaper:
+    """A watchdog process that kills every process holding a file under ``marker`` open once this process ends,
+    however it ends (``kill -9`` included: its pipe closes). For daemons this process starts but cannot pass
+    PR_SET_PDEATHSIG to (Ray's raylet starts its dashboard and runtime-env agents, which outlived ``kill -9`` of
+    ``curate --executor ray`` as orphans of PID 1)."""
+
+    def __init__(self, marker: str, remove: bool = False) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, marker, *(["rm"] if remove else [])],
+                                     stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
+
+    def close(self, timeout: float = 30) -> None:
+        """Reap now (after a normal shutdown nothing is left, or a straggler is killed) and wait for it."""
+        import subprocess
+
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

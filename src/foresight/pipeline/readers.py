@@ -38,16 +38,12 @@ class InputFile:
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
-    def state(self) -> list[int] | None:
-        """[size, mtime_ns] of the file now (None for a URL or a file that is gone): a rerun compares it, so an
-        input edited in place is never silently skipped by the completion markers of the first run."""
-        if _is_url(self.path):
-            return None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return [st.st_size, st.st_mtime_ns]
+    def state(self, cache: dict[str, Any] | None = None) -> list[Any] | None:
+        """[size, content hash] of the file now (``pipeline.inputstate``; None when it cannot be read): a rerun
+        compares it, so an input edited in place is never silently skipped by the first run's completion markers."""
+        from foresight.pipeline.inputstate import input_state
+
+        return input_state(self.path, cache)
 
 
 @dataclass
@@ -120,10 +116,10 @@ def _expand_local(item: str) -> list[tuple[str, str, str]]:
     item = item.removeprefix("file://")
     p = Path(item)
     if p.is_dir():
-        found = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        found = sorted(f for f in p.rglob("*") if _file_or_dangling(f) and not f.name.startswith("."))
         base = p
     elif any(ch in item for ch in "*?["):
-        found = sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        found = sorted(Path(f) for f in glob.glob(item, recursive=True) if _file_or_dangling(Path(f)))
         base = Path(os.path.dirname(re.split(r"[*?\[]", item, maxsplit=1)[0]) or ".")
     elif p.is_file():
         found, base = [p], p.parent
@@ -135,8 +131,15 @@ def _expand_local(item: str) -> list[tuple[str, str, str]]:
             rel = str(f.relative_to(base))
         except ValueError:
             rel = f.name
-        out.append((str(f.resolve()), rel, f.resolve().parent.name))
+        # a dangling link stays itself: it is an input that cannot be read, reported and counted as errored
+        real = f.resolve() if f.exists() else f.absolute()
+        out.append((str(real), rel, real.parent.name))
     return out
+
+
+def _file_or_dangling(f: Path) -> bool:
+    """A file, or a symlink to a file that is missing (never skipped silently: see ``inputstate.unreadable_inputs``)."""
+    return f.is_file() or (f.is_symlink() and not f.exists())
 
 
 def discover_inputs(inputs: list[str], exclude: Path | None = None) -> tuple[list[InputFile], list[str]]:
@@ -332,7 +335,12 @@ def iter_warc(f: InputFile, text_key: str, max_chars: int, default_source: str |
                 if rec.rec_type == "response" and ctype and "html" not in ctype.lower():
                     yield Problem("not_html", where, ctype)
                     continue
-                text = _decode_html(rec.content_stream().read(), ctype)
+                payload = rec.content_stream().read()
+                missing = getattr(rec.raw_stream, "limit", 0)  # bytes of Content-Length the file never had
+                if missing > 0:  # an uncompressed .warc cut mid-record: warcio returns the part silently
+                    yield Problem("truncated_warc", where, f"record cut: {missing} of its {rec.length} bytes missing")
+                    continue
+                text = _decode_html(payload, ctype)
                 if text is None:
                     yield Problem("undecodable", where, f"charset of {ctype!r}")
                     continue

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from foresight.formats.atomic import disk_full_reported, replacing_dir
+
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "trainer_state.pt"
 
@@ -51,18 +53,14 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict[str, Any]
     checkpoint directory alone loads with AutoTokenizer / AutoModelForCausalLM (lm-eval ``pretrained=DIR``).
     """
     final = run_dir / CHECKPOINT_DIR
-    tmp, old = run_dir / ".checkpoint.tmp", run_dir / ".checkpoint.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if tokenizer_json is not None:
-        save_tokenizer(tokenizer_json, tmp)
-    torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
-    _fsync_dir(tmp)
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(run_dir / ".checkpoint.tmp", ignore_errors=True)  # left by versions before replacing_dir
+    # swapped in whole (where renameat2 is missing, the old one waits in .checkpoint.old: see find_checkpoint)
+    with disk_full_reported(run_dir), replacing_dir(final) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer_json is not None:
+            save_tokenizer(tokenizer_json, tmp)
+        torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
+        _fsync_dir(tmp)
     return final
 
 

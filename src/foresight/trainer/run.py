@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from foresight.formats.atomic import write_json_atomic
+from foresight.formats.atomic import disk_full_reported, write_json_atomic
 from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file
 from foresight.trainer.checkpoint import save_tokenizer, weights_sha256
@@ -105,10 +105,11 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
 
         from foresight.trainer.checkpoint import CHECKPOINT_DIR
         final = LlamaForCausalLM.from_pretrained(out / CHECKPOINT_DIR, dtype=torch.float32)
-        final.save_pretrained(out, safe_serialization=True)
-        save_tokenizer(tokenizer_json, out)
-        log = pl.DataFrame(result.log, schema_overrides={"step": pl.Int64, "tokens": pl.Int64})
-        log.write_parquet(out / "train_log.parquet")
+        with disk_full_reported(out):  # run.json, written last, is what marks the run finished
+            final.save_pretrained(out, safe_serialization=True)
+            save_tokenizer(tokenizer_json, out)
+            log = pl.DataFrame(result.log, schema_overrides={"step": pl.Int64, "tokens": pl.Int64})
+            log.write_parquet(out / "train_log.parquet")
         from foresight.formats import __version__
         expected = n_stream * cfg.epochs
         info = {

@@ -90,7 +90,8 @@ def _parse_seeds(data: dict[str, Any], train: dict[str, Any], path: Path) -> lis
 
 
 def _slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "mixture"
+    # no leading dot: a mixture named `...toml` must not become the directory `..` (outside --out)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_.") or "mixture"
 
 
 def bundled_sweeps() -> list[str]:
@@ -225,7 +226,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     shutil.rmtree(mdir, ignore_errors=True)
     shutil.rmtree(rdir, ignore_errors=True)
     manifest_seed, model_seed = _seeds_of(sweep, seed)
-    manifests.build(load_spec(spec, total_tokens=total, seed=manifest_seed), shards, mdir)
+    manifests.build(load_spec(spec, total_tokens=total, seed=manifest_seed), shards, mdir, overwrite=True)
     cfg = replace(from_table(TrainConfig, sweep.train, f"sweep {sweep.name} [train]"),
                   seed=model_seed, device=device, progress=progress)
     model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from foresight.cli.commands.common import console, default_command_group, err_console, fail, user_errors
+from foresight.cli.commands.common import console, default_command_group, err_console, fail, out_path, user_errors
 
 if TYPE_CHECKING:
     from foresight.audit import AuditConnection
@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         results: Path = RESULTS_OPT,
         param: list[str] = typer.Option([], "--param", "-p", help="Bind $name: name=value (repeatable)."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
-        out: Path = typer.Option(None, "--out", "-o", help="Write the result to this file."),
+        out: Path = typer.Option(None, "--out", "-o", parser=out_path,
+                                 help="Write the result to this file."),
         strict: bool = STRICT_OPT,
         shell: bool = typer.Option(False, "--shell", help="Interactive SQL prompt (.tables, .schema VIEW, .quit)."),
         heldout_fraction: float = HELDOUT_OPT,
@@ -105,7 +106,8 @@ def register(app: typer.Typer) -> None:
         shards: Path = SHARDS_ARG,
         manifest: list[Path] = MANIFEST_OPT,
         results: Path = RESULTS_OPT,
-        out: Path = typer.Option(..., "--out", "-o", help="Report directory (report.md, PNG plots, CSV tables)."),
+        out: Path = typer.Option(..., "--out", "-o", parser=out_path,
+                                 help="Report directory (report.md, PNG plots, CSV tables)."),
         strict: bool = STRICT_OPT,
         heldout_fraction: float = HELDOUT_OPT,
     ) -> None:
@@ -114,8 +116,11 @@ def register(app: typer.Typer) -> None:
         Example: foresight audit report demo/shards -m demo/manifests/lsbs_mix0 -m demo/manifests/lsbs_mix6 --out demo/audit
         """  # noqa: E501
         from foresight.audit.report import write_report
+        from foresight.formats.atomic import check_output_dir
+        from foresight.formats.lock import locked
 
-        with opened(shards, manifest, results, strict, heldout_fraction) as audit:
+        check_output_dir(out)  # '' would write into the current directory
+        with locked(out, f"report {out}"), opened(shards, manifest, results, strict, heldout_fraction) as audit:
             summary = write_report(audit, out)
         for check in summary.checks:
             mark = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"

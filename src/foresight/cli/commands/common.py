@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -37,6 +40,32 @@ def set_debug(on: bool) -> None:
     _debug = on
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(e: BaseException) -> str | None:
+    """The file being written (or "") when ``e`` or an exception it came from is a full disk or quota, else None.
+
+    Libraries report it in their own ways: ``OSError(ENOSPC)``, pyarrow's ``OSError`` without an errno, torch's
+    ``RuntimeError`` from its zip writer; a wrapped error (``curate failed: …``) keeps the cause."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and (e.errno in DISK_FULL or "No space left on device" in str(e)):
+            return str(e.filename or "")
+        if "No space left on device" in str(e) or "Disk quota exceeded" in str(e):
+            return ""
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return None
+
+
+def out_path(value: str) -> Path:
+    """``--out``'s parser: an empty value would silently mean the current directory (``Path("")`` is ``.``)."""
+    if not str(value).strip():
+        raise ValueError("--out is empty: name the path to write (. for the current directory)")
+    return Path(value)
+
+
 def fail(message: str, code: int = 1) -> None:
     """Exit non-zero with a one-line error on stderr."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -52,10 +81,19 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:  # raised by fail(); it is a RuntimeError, so let it through unchanged
             raise
-        except Exception as e:  # noqa: BLE001 - only user errors are caught; the rest is re-raised as is
-            if _debug or not is_user_error(e):
+        except KeyboardInterrupt as e:  # SIGINT/SIGTERM/SIGHUP (cli.interrupt): clean-up has run on the way up
+            from foresight.cli.interrupt import message
+
+            fail(*message(e, sys.argv[1:3]))
+        except Exception as e:  # noqa: BLE001 - only user errors (and a full disk) are caught; the rest is re-raised
+            if _debug:
                 raise
-            fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            if (full := disk_full(e)) is not None:
+                fail(f"no space left on the device{f' writing {full}' if full else ''}; free space or choose "
+                     "another output path, then rerun: nothing partial was kept")
+            if not is_user_error(e):
+                raise
+            fail(next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__))
 
     return wrapper  # type: ignore[return-value]
 

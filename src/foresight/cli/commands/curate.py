@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from foresight.cli.commands.common import console, user_errors
+from foresight.cli.commands.common import console, disk_full, out_path, user_errors
 from foresight.formats.errors import InputError, SetupError
 
 
@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
     def curate(
         inputs: list[str] = typer.Argument(..., help="JSONL(.gz/.zst), Parquet or WARC files, directories, globs "
                                                      "or fsspec URLs."),
-        out: Path = typer.Option(..., "--out", help="Shard directory to write (data/, stats/, index.json)."),
+        out: Path = typer.Option(..., "--out", parser=out_path,
+                                 help="Shard directory to write (data/, stats/, index.json)."),
         config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="tokenizer.json to use "
                                        "(`foresight tokenizer train`)."),
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight curate demo/corpus --out demo/shards --tokenizer demo/tokenizer.json --workers 2
         """
-        from foresight.pipeline.curate import plan_curation, prepare_output, run_stages
+        from foresight.pipeline.curate import plan_curation, prepare_output
 
         if workers < 1:
             raise InputError("--workers must be ≥ 1")
@@ -115,6 +116,11 @@ def register(app: typer.Typer) -> None:
                  classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
         if p.ignored:
             console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
+        from foresight.pipeline.inputstate import unreadable_inputs
+
+        for path in unreadable_inputs([f.path for f in p.files]):
+            console.print(f"[yellow]unreadable input[/] {path} (a symlink to a missing file): counted as "
+                          "errored/unreadable_file", highlight=False)
         console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "
                       f"stages: {' → '.join(s.name for s in p.stages)}")
         if dry_run:
@@ -131,16 +137,12 @@ def register(app: typer.Typer) -> None:
                 if not existed:  # datatrove made the (empty) log folders: a later real run must find --out new
                     shutil.rmtree(p.out, ignore_errors=True)
             return
-        resumed = prepare_output(p, overwrite)
-        log = p.work / "curate.log"
-        try:
-            with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
-                run_stages(p, executor, workers)
-        except Exception as e:
-            if not verbose and _tail(log):
-                console.print(f"[dim]{_tail(log)}[/]", highlight=False)
-            # raised (not fail()) so user_errors prints it as the one-line error
-            raise SetupError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e
+        from foresight.formats.lock import locked
+
+        with locked(p.out, f"--out {p.out}"):  # two runs into one --out would mix their tasks
+            resumed = prepare_output(p, overwrite)
+            log = p.work / "curate.log"
+            _run(p, executor, workers, verbose, log)
         if executor != "local":
             console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
             return
@@ -150,3 +152,19 @@ def register(app: typer.Typer) -> None:
 
         print_summary(p.out)
         console.print(f"shards: {p.out}  ({time.time() - t0:.1f} s)")
+
+
+def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> None:  # noqa: ANN001
+    """Run the stages with datatrove's logs in ``log``; a failure is one line plus the log's tail."""
+    from foresight.pipeline.curate import run_stages
+
+    try:
+        with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
+            run_stages(p, executor, workers)
+    except Exception as e:
+        if disk_full(e) is not None:
+            raise  # user_errors says so in one line
+        if not verbose and _tail(log):
+            console.print(f"[dim]{_tail(log)}[/]", highlight=False)
+        # raised (not fail()) so user_errors prints it as the one-line error
+        raise SetupError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e

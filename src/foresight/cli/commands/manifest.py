@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from foresight.cli.commands.common import console, user_errors
+from foresight.cli.commands.common import console, out_path, user_errors
 
 
 def _wide() -> Console:
@@ -46,8 +46,9 @@ def register(app: typer.Typer) -> None:
     def export(
         manifest: Path = typer.Argument(..., help="Manifest directory."),
         fmt: str = typer.Option(..., "--format", help="nanogpt | megatron | jsonl"),
-        out: Path = typer.Option(..., "--out", help="nanogpt: dataset directory (train.bin, val.bin, meta.pkl); "
-                                                    "megatron: prefix for .bin/.idx; jsonl: output file."),
+        out: Path = typer.Option(..., "--out", parser=out_path,
+                                 help="nanogpt: dataset directory (train.bin, val.bin, meta.pkl); "
+                                      "megatron: prefix for .bin/.idx; jsonl: output file."),
         shards: Path = typer.Option(None, "--shards", help="Shard directory, if it moved since the build."),
     ) -> None:
         """Write the manifest's exact token stream for another trainer (or its texts with provenance).

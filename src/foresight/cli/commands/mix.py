@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from foresight.cli.commands.common import console, default_command_group, user_errors
+from foresight.cli.commands.common import console, default_command_group, out_path, user_errors
 
 
 def _wide() -> Console:
@@ -34,22 +34,26 @@ def register(app: typer.Typer) -> None:
     def build(
         spec: str = typer.Argument(..., help=SPEC_HELP),
         shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
-        out: Path = typer.Option(..., "--out", help="Manifest directory to write."),
+        out: Path = typer.Option(..., "--out", parser=out_path,
+                                 help="Manifest directory to write."),
         total_tokens: str = typer.Option(None, "--total-tokens", help="Override total_tokens (e.g. 20M, max)."),
         seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
         normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads (the result does not depend on it)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing manifest in --out (swapped "
+                                                                  "in only once the new one is complete)."),
     ) -> None:
         """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
 
         Example: foresight mix lsbs_mix6 --shards demo/shards --out demo/manifests/lsbs_mix6
         """
-        from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
+        from foresight.manifests.build import ENTRY_SHARD_COLUMNS, check_manifest_target, write_manifest
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
+        check_manifest_target(out, overwrite)  # before the plan's minutes of work (checked again under the lock)
         p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)
-        out_dir = write_manifest(p, out)
+        out_dir = write_manifest(p, out, overwrite)
         _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
 

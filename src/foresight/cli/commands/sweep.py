@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from foresight.cli.commands.common import console, default_command_group, user_errors
+from foresight.cli.commands.common import console, default_command_group, out_path, user_errors
 from foresight.formats.errors import InputError
 
 
@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
                                                "or a bundled sweep name (lsbs_mix0_vs_mix6, lsbs_reasoning_share, "
                                                "visual_share, reasoning_share, visual_share_quick)."),
         shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
-        out: Path = typer.Option(..., "--out", help="Sweep directory (one sub-directory per mixture)."),
+        out: Path = typer.Option(..., "--out", parser=out_path,
+                                 help="Sweep directory (one sub-directory per mixture)."),
         tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer.json of the shards (default: found "
                                                                  "next to them)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -75,13 +76,16 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight sweep demo/sweep.toml --shards demo/shards --out demo/sweep
         """
+        from foresight.formats.atomic import check_output_dir
+        from foresight.formats.lock import locked
         from foresight.trainer.plots import markdown_table
         from foresight.trainer.sweep import run_sweep
         from foresight.trainer.train import set_threads
 
         set_threads(threads)
-        path = run_sweep(sweep, shards, out, tokenizer=tokenizer, device=device, progress=not quiet,
-                         log=lambda s: console.print(s, highlight=False))
+        with locked(check_output_dir(out), f"sweep {out}"):
+            path = run_sweep(sweep, shards, out, tokenizer=tokenizer, device=device, progress=not quiet,
+                             log=lambda s: console.print(s, highlight=False))
         typer.echo(markdown_table(out))
         console.print(f"wrote {path}; draw it with `foresight sweep plot {out}`")
 

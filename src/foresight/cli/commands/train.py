@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
 
-from foresight.cli.commands.common import console, user_errors
+from foresight.cli.commands.common import console, out_path, user_errors
 from foresight.trainer.presets import PRESETS
 
 
@@ -15,7 +16,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def train(
         manifest: Path = typer.Argument(..., help="Manifest directory (manifest.json + entries.parquet)."),
-        out: Path = typer.Option(..., "--out", help="Run directory to write (checkpoint, tokenizer, logs)."),
+        out: Path = typer.Option(..., "--out", parser=out_path,
+                                 help="Run directory to write (checkpoint, tokenizer, logs)."),
         model: str = typer.Option("tiny", "--model", help=f"Preset ({', '.join(PRESETS)}) or a JSON file of "
                                                           "LlamaConfig fields."),
         steps: int = typer.Option(None, "--steps", help="Stop after this many optimizer steps (default: all)."),
@@ -55,8 +57,14 @@ def register(app: typer.Typer) -> None:
                           checkpoint_every=checkpoint_every, progress=not quiet, log_every=max(1, log_every),
                           micro_batch_tokens=micro_batch_tokens)
         model_arg: str | Path = Path(model) if model.endswith(".json") else model
-        info = train_manifest(manifest, out, model=model_arg, cfg=cfg, tokenizer=tokenizer, shards_root=shards,
-                              resume=resume, overwrite=overwrite)
+        from foresight.formats.atomic import check_output_dir
+        from foresight.formats.lock import locked
+
+        check_output_dir(out)
+        # under torchrun every rank trains into RUN_DIR: rank 0 holds the lock for all of them
+        with locked(out, f"run {out}") if dist_info()[1] == 0 else contextlib.nullcontext():
+            info = train_manifest(manifest, out, model=model_arg, cfg=cfg, tokenizer=tokenizer, shards_root=shards,
+                                  resume=resume, overwrite=overwrite)
         if info and dist_info()[1] == 0:  # under torchrun only rank 0 reports
             done = "all" if info["complete"] else "PARTIAL:"
             console.print(f"run: {out}  steps={info['steps']}  tokens={info['tokens_consumed']:,} ({done} of "
