@@ -47,8 +47,8 @@ demo: install
 	$(FS) classify rates $(DEMO)/shards
 	@echo "== 4. token-exact mixtures"
 	$(FS) mix plan lsbs_mix0 --shards $(DEMO)/shards
-	$(FS) mix lsbs_mix0 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix0
-	$(FS) mix lsbs_mix6 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix6
+	$(FS) mix lsbs_mix0 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix0 --overwrite
+	$(FS) mix lsbs_mix6 --shards $(DEMO)/shards --out $(DEMO)/manifests/lsbs_mix6 --overwrite
 	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix0 --deep
 	$(FS) manifest verify $(DEMO)/manifests/lsbs_mix6 --deep
 	$(FS) manifest export $(DEMO)/manifests/lsbs_mix6 --format nanogpt --out $(DEMO)/export/lsbs_mix6
