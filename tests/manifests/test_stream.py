@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from foresight import manifests
+from foresight.manifests import stream
 from foresight.manifests.stream import iter_token_arrays, write_token_stream
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
@@ -35,7 +36,10 @@ def _in_order(shards: Path, mdir: Path) -> list[np.ndarray]:
     return out
 
 
-def test_stream_matches_the_spans_in_manifest_order(built: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_rows", [4096, 3])
+def test_stream_matches_the_spans_in_manifest_order(built: tuple[Path, Path], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, batch_rows: int) -> None:
+    monkeypatch.setattr(stream, "STREAM_ROWS", batch_rows)  # 3: several batches per shard file
     shards, mdir = built
     _, df = manifests.read(mdir)
     assert df["file"].n_unique() > 3 and df["epoch"].max() > 0 and df["file"].to_list() != sorted(df["file"])

@@ -2,9 +2,10 @@
 
 Entries interleave shard files in manifest order, so streaming them in order would hold every referenced
 file's tokens at once (4 bytes per token of the manifest). Instead each entry's place in the output is known
-up front (the running sum of its span lengths): the tokens column of one shard file is read, every entry
-that references it is written at its place (``pwrite``), and the file is dropped. Memory is one shard file's
-tokens plus the entries table; the output bytes are those of writing the spans in manifest order.
+up front (the running sum of its span lengths): the tokens column of one shard file is read a batch of rows
+at a time, every entry that references a row of the batch is written at its place (``pwrite``), and the batch
+is dropped. Memory is one batch's tokens (at most one shard file's) plus the entries table; the output bytes
+are those of writing the spans in manifest order.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from foresight.manifests.schema import ManifestError
 from foresight.mixtures.shards import safe_shard_path
 
 TOKEN_DTYPE = np.dtype("<u4")  # the shards' token ids; the trainer's token file
+STREAM_ROWS = 4096  # shard rows whose tokens are held at once (2048-token segments: 32 MB as uint32)
 
 
 def write_token_stream(manifest_dir: str | Path, out: str | Path, dtype: np.dtype | str = TOKEN_DTYPE,
@@ -60,20 +62,33 @@ def _scatter(root: Path, df: pl.DataFrame, out: Path, dtype: np.dtype) -> np.nda
 
 def _write_file(fd: int, path: Path, df: pl.DataFrame, group: np.ndarray, rows: np.ndarray, start: np.ndarray,
                 end: np.ndarray, place: np.ndarray, dtype: np.dtype) -> None:
-    """The spans of the entries ``group`` (all in the shard file ``path``) at their places in ``fd``."""
-    lists = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
-    offsets = lists.offsets.to_numpy().astype(np.int64)
-    values = lists.values.to_numpy(zero_copy_only=False)
-    for i in group.tolist():
-        r = rows[i]
-        if not 0 <= r < len(offsets) - 1:
-            raise ManifestError(f"entry {i} ({df['id'][i]}): row {r} is not in {path} ({len(offsets) - 1} rows)")
-        base, have = offsets[r], offsets[r + 1] - offsets[r]
-        if end[i] > have:
-            raise ManifestError(f"entry {i} ({df['id'][i]}): span end {end[i]} beyond the segment's {have} tokens")
-        if end[i] > start[i]:
-            span = values[base + start[i]: base + end[i]]
-            os.pwrite(fd, span.astype(dtype, copy=False).tobytes(), int(place[i]) * dtype.itemsize)
+    """The spans of the entries ``group`` (all in the shard file ``path``) at their places in ``fd``, reading
+    the file's tokens :data:`STREAM_ROWS` rows at a time."""
+    pf = pq.ParquetFile(path)
+    have_rows = pf.metadata.num_rows
+    bad = group[(rows[group] < 0) | (rows[group] >= have_rows)]
+    if len(bad):
+        i = int(bad[0])
+        raise ManifestError(f"entry {i} ({df['id'][i]}): row {rows[i]} is not in {path} ({have_rows} rows)")
+    group = group[np.argsort(rows[group], kind="stable")]
+    at, lo = 0, 0
+    for batch in pf.iter_batches(batch_size=STREAM_ROWS, columns=["tokens"]):
+        hi = lo + batch.num_rows
+        upto = at + int(np.searchsorted(rows[group[at:]], hi))
+        if upto > at:
+            lists = batch.column(0)
+            offsets = lists.offsets.to_numpy().astype(np.int64)
+            values = lists.values.to_numpy(zero_copy_only=False)
+            for i in group[at:upto].tolist():
+                r = rows[i] - lo
+                base, n = offsets[r], offsets[r + 1] - offsets[r]
+                if end[i] > n:
+                    raise ManifestError(f"entry {i} ({df['id'][i]}): span end {end[i]} beyond the segment's {n} "
+                                        "tokens")
+                if end[i] > start[i]:
+                    span = values[base + start[i]: base + end[i]]
+                    os.pwrite(fd, span.astype(dtype, copy=False).tobytes(), int(place[i]) * dtype.itemsize)
+        at, lo = upto, hi
 
 
 def iter_token_arrays(manifest_dir: str | Path, shards_root: str | Path | None = None,
@@ -81,7 +96,7 @@ def iter_token_arrays(manifest_dir: str | Path, shards_root: str | Path | None =
     """Each entry's token span ``tokens[start:end]`` as uint32, in manifest order.
 
     The stream is first written to a temporary uint32 file in ``tmp_dir`` (4 bytes per token of disk; default
-    the system temp directory), then read back entry by entry: memory stays one shard file's tokens.
+    the system temp directory), then read back entry by entry: memory stays one batch of a shard file's tokens.
     """
     with tempfile.TemporaryDirectory(prefix="foresight-tokens-", dir=tmp_dir) as tmp:
         path = Path(tmp) / "tokens.u32"
