@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
         normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads (the result does not depend on it)."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
+                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
     ) -> None:
         """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
 
@@ -48,7 +50,8 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,
+                 memory_limit=memory_limit)
         out_dir = write_manifest(p, out)
         _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
@@ -62,6 +65,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
         normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
+                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
     ) -> None:
         """Show the mixture table without writing; fails on an infeasible spec (pool, tokens needed, available).
 
@@ -70,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, memory_limit=memory_limit)
         _wide().print(plan_table(p))
         console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
 
