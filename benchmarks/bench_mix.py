@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,7 +93,7 @@ def run_ours(root: Path, spec_path: Path, out: Path, threads: int) -> dict[str, 
     write_manifest(p, out)
     t2 = time.perf_counter()
     return {"wall": t2 - t0, "cpu": time.process_time() - c0, "parts": {**p.timings, "write_s": t2 - t1},
-            "entries": len(p.selection)}
+            "entries": len(p.selection), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def main() -> None:
             walls.append(r["wall"])
             print(f"ours: {rows:,} rows / {tokens:,} tokens -> {r['entries']:,} entries in {r['wall']:.2f}s wall, "
                   f"{r['cpu']:.2f}s CPU ({', '.join(f'{k} {v:.2f}' for k, v in r['parts'].items())}) "
-                  f"with {args.threads} DuckDB threads")
+                  f"with {args.threads} DuckDB threads, peak RSS {r['peak_rss_mb']:.0f} MB")
         ours = statistics.median(walls)
         ref_sub, ref_entries = run_reference(root, args.ref_rows, args.fraction, work / "ref_entries.parquet")
         ref = ref_sub * rows / args.ref_rows
