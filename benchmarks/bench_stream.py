@@ -3,13 +3,13 @@
 Generates synthetic shards with bench_mix's generator (6 sources x ``--files-per-source`` files, each row
 ``--row-tokens`` repeated token ids, so 2 B tokens take a few hundred MB of disk) and a tokenizer that the
 trainer accepts, builds a manifest of ~99 % of the tokens (``foresight mix``'s plan + write), then runs
-``manifests.export(..., "nanogpt")`` (uint16 .bin) and ``train_manifest`` for one optimizer step (the tiny
-model on CPU; writing the uint32 ``tokens.u32`` stream is most of it), each in its own process. The spans of
-the first and last entries are checked against the shards. Prints one line per step:
-``stream_export: …s, peak RSS … MB`` and ``stream_train_1_step: …`` with the token count and the largest
-shard file's tokens (the memory bound: 4 bytes per token of one file).
+``manifests.export(..., "nanogpt")`` (uint16 ``train.bin``, plus the small held-out ``val.bin``) and
+``train_manifest`` for one optimizer step (the tiny model on CPU; writing the uint32 ``tokens.u32`` stream is
+most of it), each in its own process. The spans of the first and last entries are checked against the
+shards. Prints one line per step: ``stream_export: …s, peak RSS … MB`` and ``stream_train_1_step: …`` with
+the token count and the largest shard file's tokens (memory holds at most one file's, 4096 rows at a time).
 
-Disk: the nanoGPT .bin takes 2 bytes per token, ``tokens.u32`` 4 (both deleted at the end unless --dir).
+Disk: nanoGPT's train.bin takes 2 bytes per token, ``tokens.u32`` 4 (both deleted at the end unless --dir).
 Usage: PYTHONPATH=src python benchmarks/bench_stream.py [--tokens 2000000000] [--dir DIR]
 """
 
@@ -124,11 +124,11 @@ def main() -> None:
         mdir = build(work, args.tokens, args.row_tokens, args.files_per_source)
         index = read_index(Path(manifests.read_header(mdir)["shards"]["root"]))
         biggest = max(f["tokens"] for f in index["files"])
-        for kind, out in (("export", work / "train.bin"), ("train_1_step", work / "run")):
+        for kind, out in (("export", work / "nanogpt"), ("train_1_step", work / "run")):
             got = json.loads(subprocess.run([sys.executable, __file__, "--child", kind.split("_")[0], str(mdir),
                                              str(out)], check=True, capture_output=True, text=True
                                             ).stdout.strip().splitlines()[-1])
-            written = out if kind == "export" else out / "tokens.u32"
+            written = out / ("train.bin" if kind == "export" else "tokens.u32")
             check_ends(mdir, written, "<u2" if kind == "export" else "<u4")
             print(f"stream_{kind}: {got['s']:.1f}s, peak RSS {got['peak_rss_mb']:.0f} MB  [{got['tokens']:,} "
                   f"manifest tokens, {written.stat().st_size / 2**30:.2f} GiB written; largest shard file "
