@@ -71,7 +71,7 @@ class Plan:
     total_tokens: int
     pools: list[PoolPlan]
     shares: dict[str, float | None]
-    candidates: Candidates
+    candidates: Candidates  # those the selection could reach (select.trim_candidates), not every candidate
     selection: Selection
     entry_rows: pa.Table  # shard columns read back for each entry (``read_columns``), in selection order
     # the selected candidates, distinct and in (file, row) order, and each entry's position among them

@@ -1,8 +1,10 @@
 """Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
 
-One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
-it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the
-stored ``heldout_bucket``: no ``doc_id`` is read). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
+A DuckDB aggregate first counts each pool's tokens and segments (:func:`pool_totals`); then one scan yields, per
+non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools it matches, the
+``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the stored
+``heldout_bucket``: no ``doc_id`` is read), trimmed as it streams to the rows the targets can reach
+(:func:`trim_candidates`). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
 read back for the selected rows only. The seeded order key of a segment is
 ``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a function of the id alone, so file layout,
 listing order and thread count do not matter, and a fixed published algorithm, so the same inputs give the same
@@ -29,7 +31,8 @@ BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
 
 @dataclass
 class Candidates:
-    """Non-excluded segments matching at least one pool, in (file, row) order."""
+    """Non-excluded segments matching at least one pool, in (file, row) order (after a trim, only those the
+    selection can reach)."""
 
     pos: np.ndarray  # int64, position in the shard index's file list << ROW_BITS | row inside that file
     n_tokens: np.ndarray  # int32 (sums and cumsums widen to int64)
