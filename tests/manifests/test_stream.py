@@ -67,3 +67,12 @@ def test_a_failed_stream_leaves_no_partial_file(built: tuple[Path, Path], tmp_pa
     finally:
         victim.write_bytes(saved)
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.u32"]
+
+
+def test_no_entries_write_an_empty_stream(tmp_path: Path) -> None:
+    import polars as pl
+
+    df = pl.DataFrame(schema={"start": pl.Int32, "end": pl.Int32, "row": pl.Int64, "file": pl.String,
+                              "id": pl.String})
+    lengths = stream._scatter(tmp_path, df, tmp_path / "t.u32", np.dtype("<u4"))
+    assert len(lengths) == 0 and (tmp_path / "t.u32").read_bytes() == b""

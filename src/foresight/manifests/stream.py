@@ -49,7 +49,7 @@ def _scatter(root: Path, df: pl.DataFrame, out: Path, dtype: np.dtype) -> np.nda
     rows = df["row"].to_numpy().astype(np.int64)
     codes = df["file"].cast(pl.Categorical).to_physical().to_numpy()
     by_file = np.argsort(codes, kind="stable")  # entries of one file together, in manifest order
-    bounds = np.flatnonzero(np.r_[True, codes[by_file][1:] != codes[by_file][:-1], True])
+    bounds = np.flatnonzero(np.r_[True, codes[by_file][1:] != codes[by_file][:-1], True]) if len(df) else [0]
     with replacing(out) as tmp, open(tmp, "wb") as f:
         f.truncate(int(place[-1]) * dtype.itemsize)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
