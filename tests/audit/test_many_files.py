@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from foresight.audit import connect
+from foresight.audit import SandboxError, connect
 from foresight.formats.index import build_index, read_index, write_index
 from foresight.formats.segments import same_schema, schema_key
 from tests.helpers import make_shards
@@ -43,6 +44,10 @@ def test_many_files_with_one_schema_bind_from_the_first(tmp_path: Path) -> None:
             f["path"]: (f["rows"], f["tokens"]) for f in index["files"]}
         docs = au.query("SELECT count(*) AS n, count(*) FILTER (WHERE math_reasoning) AS m FROM documents")
         assert docs.row(0) == (96, 32)
+        # the file list is a session variable the views read; a user cannot point it elsewhere
+        with pytest.raises(SandboxError, match="SET"):
+            au.query("SET VARIABLE _shards_files = ['/etc/passwd']")
+        assert au.query("SELECT count(*) AS n FROM segments")["n"][0] == index["totals"]["rows"]
 
 
 def test_files_with_different_columns_still_union_by_name(tmp_path: Path) -> None:
