@@ -52,3 +52,13 @@ def test_bad_input_is_one_line(shards: Path, tmp_path: Path) -> None:
     assert _run("mix", "plan", spec, "--shards", shards, "--normalize").exit_code == 0
     res = _run("manifest", "verify", tmp_path)
     assert res.exit_code == 1 and "not a manifest directory" in res.output
+
+
+def test_memory_limit_bounds_the_scan_not_the_result(shards: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.toml", CATEGORY_SPEC.format(total=500, seed=0))
+    assert _run("mix", spec, "--shards", shards, "--out", tmp_path / "a").exit_code == 0
+    res = _run("mix", spec, "--shards", shards, "--out", tmp_path / "b", "--memory-limit", "64MB")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "entries.parquet").read_bytes() == (tmp_path / "b" / "entries.parquet").read_bytes()
+    res = _run("mix", "plan", spec, "--shards", shards, "--memory-limit", "lots")
+    assert res.exit_code == 1 and "'lots' is not a size DuckDB understands" in res.output, res.output

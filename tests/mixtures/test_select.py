@@ -130,8 +130,10 @@ def test_score_order_takes_best_first(shards: Path, tmp_path: Path) -> None:
     body = ('total_tokens = 200\n[pools.m]\nwhere = "true"\nweight = 1\norder = "score_math_reasoning desc"\n')
     p = plan(write_spec(tmp_path / "s.toml", body), shards)
     taken = p.candidates.scores["score_math_reasoning"][p.selection.index]
-    rest = np.setdiff1d(np.arange(len(p.candidates)), p.selection.index)
-    assert taken.min() >= p.candidates.scores["score_math_reasoning"][rest].max()
+    # against every segment on the shards (the plan keeps only the candidates the selection could reach)
+    every = pl.read_parquet(shards / "data" / "*" / "*.parquet", hive_partitioning=False)
+    rest = every.filter(~pl.col("id").is_in(p.entry_column("id").to_pylist()))
+    assert taken.min() >= rest["score_math_reasoning"].max()
 
 
 def test_source_aliases_and_missing_source(shards: Path, tmp_path: Path) -> None:
@@ -218,19 +220,25 @@ def test_order_keys_do_not_depend_on_string_layout() -> None:
 @pytest.mark.parametrize("n_pools", [9, 40])
 def test_many_pools_use_a_wide_enough_mask(tmp_path: Path, n_pools: int) -> None:
     """The pool bitmask narrows with the pool count; the highest pool's bit and overlaps are still seen."""
-    from foresight.mixtures.planner import _scan
-    from foresight.mixtures.select import mask_type
+    from foresight.mixtures import sandbox
+    from foresight.mixtures.planner import _precedence, _totals
+    from foresight.mixtures.select import fetch_candidates, mask_type
     from foresight.mixtures.shards import open_shards
 
     shards = open_shards(build_corpus(tmp_path, n=60), verify=False)
     body = "total_tokens = 100\n" + "".join(
         f'[pools.p{i}]\nwhere = "n_tokens % {n_pools - 1} = {i}"\nweight = 1\n' for i in range(n_pools - 1))
     body += '[pools.last]\nwhere = "n_tokens > 0"\nweight = 1\n'
+    spec = load_spec(write_spec(tmp_path / "many.toml", body), normalize=True)
+    con = sandbox.connect(shards.files, spec.heldout_fraction)
     with pytest.raises(OverlapError, match=r"pools \['p\d+', 'last'\] overlap"):
-        _scan(load_spec(write_spec(tmp_path / "many.toml", body), normalize=True), shards, None)
+        _totals(con, spec, shards)
     names = [f"p{i}" for i in range(n_pools - 1)] + ["last"]
     prec = "precedence = [" + ", ".join(f'"{n}"' for n in names) + "]\n"
-    _, cand = _scan(load_spec(write_spec(tmp_path / "prec.toml", prec + body), normalize=True), shards, None)
+    spec = load_spec(write_spec(tmp_path / "prec.toml", prec + body), normalize=True)
+    exprs, totals = _totals(con, spec, shards)
+    cand = fetch_candidates(con, exprs, [], spec.seed, [], [], _precedence(spec))
+    assert sum(totals.segments) == len(cand) and totals.overlaps == len(cand)  # all match "last" too
     assert cand.mask.dtype == mask_type(n_pools)[1] and cand.mask.dtype.itemsize * 8 >= n_pools
     assert len(cand) > 0 and (cand.mask >> (n_pools - 1) & 1).all()  # every segment matches the last pool
     assert (cand.pool < n_pools - 1).all()  # ... which comes last in precedence

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -11,12 +12,17 @@ _CHUNK = 1 << 20
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file, read into one reused buffer (hashlib releases the GIL on it, so threads can
     hash several files at once)."""
+    with open(path, "rb", buffering=0) as f:
+        return sha256_stream(f)
+
+
+def sha256_stream(f: BinaryIO) -> str:
+    """Hex sha256 of what is left to read in the open binary file ``f``."""
     h = hashlib.sha256()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
+    while n := f.readinto(buf):
+        h.update(view[:n])
     return h.hexdigest()
 
 

@@ -111,9 +111,9 @@ def write_manifest(p: Plan, out_dir: str | Path, overwrite: bool = False) -> Pat
 
 def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str | Path,
           threads: int | None = None, normalize: bool = False, total_tokens: int | str | None = None,
-          seed: int | None = None, overwrite: bool = False) -> Path:
+          seed: int | None = None, overwrite: bool = False, memory_limit: str | None = None) -> Path:
     """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
     if not isinstance(spec, MixtureSpec):
         spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
-    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS), out_dir,
-                          overwrite)
+    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,
+                               memory_limit=memory_limit), out_dir, overwrite)

@@ -29,8 +29,9 @@ from foresight.formats.atomic import check_output_dir, check_output_file, replac
 from foresight.formats.errors import InputError
 from foresight.formats.lock import locked
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
-from foresight.manifests.read import iter_token_arrays, read, referenced_rows, shard_root
+from foresight.manifests.read import read, referenced_rows, shard_root
 from foresight.manifests.schema import MANIFEST_FILE
+from foresight.manifests.stream import write_token_stream
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
 MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
@@ -99,12 +100,12 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     vocab = _vocab_size(head)
     dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
     out.mkdir(parents=True, exist_ok=True)
-    lengths = _write_stream(iter_token_arrays(manifest_dir, shards_root), out / "train.bin", dtype)
+    lengths = write_token_stream(manifest_dir, out / "train.bin", dtype, shards_root)
     trained = df["id"].unique().to_arrow().cast(pa.string())
     val = _write_stream(heldout_token_arrays(head, shard_root(head, shards_root), trained), out / "val.bin", dtype)
     tok = head.get("tokenizer") or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
-            "train_tokens": int(sum(lengths)), "val_tokens": int(sum(val)), "entries": len(lengths),
+            "train_tokens": int(lengths.sum()), "val_tokens": int(sum(val)), "entries": len(lengths),
             "manifest": head["name"], "entries_sha256": head["entries_sha256"],
             "tokenizer_sha256": head["tokenizer_sha256"],
             "heldout_fraction": (head.get("spec") or {}).get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)}
@@ -118,7 +119,7 @@ def _megatron_prefix(out: Path) -> Path:
     return out.with_suffix("") if out.suffix in (".bin", ".idx") else out
 
 
-def write_mmidx(idx_path: Path, lengths: list[int], dtype: np.dtype) -> None:
+def write_mmidx(idx_path: Path, lengths: list[int] | np.ndarray, dtype: np.dtype) -> None:
     """Megatron ``_IndexWriter`` layout: header, version, dtype code, counts, lengths, byte pointers, docs."""
     seq = np.asarray(lengths, dtype=np.int32)
     pointers = np.zeros(len(seq), dtype=np.int64)
@@ -140,10 +141,9 @@ def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = No
     head, _ = read(manifest_dir)
     dtype = np.dtype(np.uint16 if _vocab_size(head) < 65500 else np.int32)
     prefix = _megatron_prefix(out)
-    lengths = _write_stream(iter_token_arrays(manifest_dir, shards_root), prefix.with_name(prefix.name + ".bin"),
-                            dtype)
+    lengths = write_token_stream(manifest_dir, prefix.with_name(prefix.name + ".bin"), dtype, shards_root)
     write_mmidx(prefix.with_name(prefix.name + ".idx"), lengths, dtype)
-    return {"format": "megatron", "dtype": dtype.name, "tokens": int(sum(lengths)), "entries": len(lengths),
+    return {"format": "megatron", "dtype": dtype.name, "tokens": int(lengths.sum()), "entries": len(lengths),
             "prefix": str(prefix)}
 
 

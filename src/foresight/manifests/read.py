@@ -1,9 +1,8 @@
-"""Reading manifests: header checks, entries hash, and token spans streamed in manifest order."""
+"""Reading manifests: header checks, entries hash, the referenced shard rows (token streams: manifests.stream)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,24 +110,3 @@ def referenced_rows(root: Path, df: pl.DataFrame, columns: list[str]) -> tuple[p
     lookup = {r: i for i, r in enumerate(rel)}
     fidx = np.fromiter((lookup[f] for f in files), dtype=np.int64, count=len(files))
     return row_columns(root, rel, fidx, df["row"].to_numpy(), columns)
-
-
-def iter_token_arrays(manifest_dir: str | Path, shards_root: str | Path | None = None) -> Iterator[np.ndarray]:
-    """Each entry's token span ``tokens[start:end]`` as uint32, in manifest order.
-
-    Reads only the ``tokens`` column, once per referenced file, keeping the referenced rows' tokens in memory
-    (about 4 bytes per distinct selected token).
-    """
-    head, df = read(manifest_dir)
-    root = shard_root(head, shards_root)
-    tbl, inverse = referenced_rows(root, df, ["tokens"])
-    lists = tbl.column("tokens").combine_chunks()
-    offsets = lists.offsets.to_numpy().astype(np.int64)
-    values = lists.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
-    start, end = df["start"].to_numpy(), df["end"].to_numpy()
-    for i, u in enumerate(inverse):
-        base = offsets[u]
-        if end[i] > offsets[u + 1] - base:
-            raise ManifestError(f"entry {i} ({df['id'][i]}): span end {end[i]} beyond the segment's "
-                                f"{offsets[u + 1] - base} tokens")
-        yield values[base + start[i]: base + end[i]]

@@ -12,16 +12,17 @@ import pyarrow as pa
 
 from foresight.formats.arrowpool import system_pool
 from foresight.formats.errors import InputError
-from foresight.formats.shardio import read_rows
+from foresight.formats.shardio import ROW_BITS, ROW_MASK, read_rows
 from foresight.mixtures import sandbox
 from foresight.mixtures.select import (
     FLAG_COLUMNS,
     Candidates,
+    PoolTotals,
     Selection,
     base_order,
     fetch_candidates,
-    first_overlap,
     interleave,
+    pool_totals,
     stable_keys,
     take_pool,
 )
@@ -70,7 +71,7 @@ class Plan:
     total_tokens: int
     pools: list[PoolPlan]
     shares: dict[str, float | None]
-    candidates: Candidates
+    candidates: Candidates  # those the selection could reach (select.trim_candidates), not every candidate
     selection: Selection
     entry_rows: pa.Table  # shard columns read back for each entry (``read_columns``), in selection order
     # the selected candidates, distinct and in (file, row) order, and each entry's position among them
@@ -117,55 +118,46 @@ def _precedence(spec: MixtureSpec) -> list[int]:
     return [names.index(n) for n in spec.precedence] if spec.precedence else list(range(len(names)))
 
 
-def _check_overlap(spec: MixtureSpec, cand: Candidates, con: Any, shards: ShardSet) -> None:
-    if spec.precedence:
+def _check_overlap(spec: MixtureSpec, totals: PoolTotals, con: Any, shards: ShardSet) -> None:
+    if spec.precedence or totals.first_overlap is None:
         return
     names = [p.name for p in spec.pools]
-    hit = first_overlap(cand.mask)
-    if hit is not None:
-        bits = int(cand.mask[hit])
-        both = [names[i] for i in range(len(names)) if bits >> i & 1]
-        file, row = (int(x) for x in cand.locate(hit))
-        sid = con.execute(f"SELECT id FROM {sandbox.VIEW} WHERE {sandbox.FILE_COL} = ? AND {sandbox.ROW_COL} = ?",
-                          [file, row]).fetchone()[0]
-        n = int(np.count_nonzero(cand.mask & (cand.mask - 1)))
-        raise OverlapError(f"pools {both} overlap: segment {sid!r} ({shards.relpaths[file]} row "
-                           f"{row}) matches all of them ({n} segments match more than one pool); "
-                           f"make the where clauses disjoint or add precedence = {names} to the spec")
+    pos, bits = totals.first_overlap
+    both = [names[i] for i in range(len(names)) if bits >> i & 1]
+    file, row = pos >> ROW_BITS, pos & ROW_MASK
+    sid = con.execute(f"SELECT id FROM {sandbox.VIEW} WHERE {sandbox.FILE_COL} = ? AND {sandbox.ROW_COL} = ?",
+                      [file, row]).fetchall()[0][0]
+    raise OverlapError(f"pools {both} overlap: segment {sid!r} ({shards.relpaths[file]} row "
+                       f"{row}) matches all of them ({totals.overlaps} segments match more than one pool); "
+                       f"make the where clauses disjoint or add precedence = {names} to the spec")
 
 
 def plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None = None,
-         verify: bool = True, read_columns: tuple[str, ...] = ("doc_id",)) -> Plan:
+         verify: bool = True, read_columns: tuple[str, ...] = ("doc_id",), memory_limit: str | None = None) -> Plan:
     """Plan (and select) a mixture: raises SpecError/ExpressionError/OverlapError/InfeasibleError on bad input.
 
     ``verify`` re-hashes every shard file against ``index.json`` first (refusing, with the file named, if one
     changed). ``read_columns`` are read back for the selected rows in one pass (``doc_id`` always: the header
-    counts documents); a manifest writer asks for what its entries need.
+    counts documents); a manifest writer asks for what its entries need. ``memory_limit`` bounds DuckDB's scan
+    (default :func:`formats.sql.default_memory_limit`); Python holds the rows the selection can reach.
     """
     with system_pool():
-        return _plan(spec, shards_dir, threads, verify, ("doc_id", *(c for c in read_columns if c != "doc_id")))
+        return _plan(spec, shards_dir, threads, verify, ("doc_id", *(c for c in read_columns if c != "doc_id")),
+                     memory_limit)
 
 
 def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int | None, verify: bool,
-          read_columns: tuple[str, ...]) -> Plan:
+          read_columns: tuple[str, ...], memory_limit: str | None = None) -> Plan:
     t0 = time.perf_counter()
     spec = spec if isinstance(spec, MixtureSpec) else load_spec(spec)
     shards = open_shards(shards_dir, verify=verify)
     t1 = time.perf_counter()
-    exprs, cand = _scan(spec, shards, threads)
+    scan = _scan(spec, shards, threads, memory_limit)
     t2 = time.perf_counter()
-    names = [p.name for p in spec.pools]
-    k = len(names)
-    by_pool = _split_by_pool(cand.pool, k)
-    avail = _pool_tokens(cand, by_pool)
-    avail_segs = [len(ix) for ix in by_pool]
+    exprs, cand, total, targets = scan.exprs, scan.cand, scan.total, scan.targets
+    by_pool = _split_by_pool(cand.pool, len(spec.pools))
+    avail, avail_segs = scan.totals.tokens, scan.totals.segments  # of every candidate, not only those kept
     weights = spec.weights()
-    reps = [p.max_repetition for p in spec.pools]
-    total = spec.total_tokens
-    if total is None:
-        total = max_total(weights, names, avail, reps, spec.seed)
-    targets = apportion(weights, names, total, spec.seed)
-    check_feasible(names, targets, avail, reps)
     takes = []
     for i, p in enumerate(spec.pools):
         ordered = base_order(by_pool[i], cand, p.order_column(), targets[i], avail[i])
@@ -220,31 +212,54 @@ def _take_ascending(chunked: pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
     return pa.concat_arrays(parts) if parts else pa.array([], chunked.type)
 
 
-def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None) -> tuple[list[str], Candidates]:
-    """The pools' compiled predicates and the candidate segments, each assigned to one pool."""
-    con = sandbox.connect(shards.files, spec.heldout_fraction, threads)
+@dataclass
+class Scan:
+    exprs: list[str]  # each pool's compiled predicate
+    totals: PoolTotals
+    total: int  # the mixture's tokens
+    targets: list[int]  # per pool
+    cand: Candidates  # the candidates the selection can reach (fetch_candidates' trim)
+
+
+def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None, memory_limit: str | None = None) -> Scan:
+    """Two passes over the shards: DuckDB counts what each pool holds (so the targets are known and checked
+    before any row reaches Python), then the candidates stream in, trimmed to those the targets can reach."""
+    con = sandbox.connect(shards.files, spec.heldout_fraction, threads, memory_limit)
     try:
-        exprs = compile_pools(con, spec, shards)
+        exprs, totals = _totals(con, spec, shards)
+        names, weights = [p.name for p in spec.pools], spec.weights()
+        reps = [p.max_repetition for p in spec.pools]
+        total = spec.total_tokens
+        if total is None:
+            total = max_total(weights, names, totals.tokens, reps, spec.seed)
+        targets = apportion(weights, names, total, spec.seed)
+        check_feasible(names, targets, totals.tokens, reps)
         cols = sandbox.columns(con)
         flags = [c for c in FLAG_COLUMNS if c in cols]
         scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})
-        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores, _precedence(spec))
-        _check_overlap(spec, cand, con, shards)
+        trim = [(t, p.order_column()) for t, p in zip(targets, spec.pools, strict=True)]
+        cand = fetch_candidates(con, exprs, list(spec.exclude), spec.seed, flags, scores, _precedence(spec), trim)
     finally:
         con.close()
-    return exprs, cand
+    return Scan(exprs, totals, total, targets, cand)
+
+
+def _totals(con: Any, spec: MixtureSpec, shards: ShardSet) -> tuple[list[str], PoolTotals]:
+    exprs = compile_pools(con, spec, shards)
+    totals = pool_totals(con, exprs, list(spec.exclude), _precedence(spec))
+    _check_overlap(spec, totals, con, shards)
+    return exprs, totals
 
 
 def available_tokens(spec: MixtureSpec, shards_dir: str | Path, threads: int | None = None) -> dict[str, int]:
     """Tokens each pool holds on the shards (after ``exclude`` and precedence), without selecting anything."""
-    _, cand = _scan(spec, open_shards(shards_dir, verify=True), threads)
-    avail = _pool_tokens(cand, _split_by_pool(cand.pool, len(spec.pools)))
-    return {p.name: a for p, a in zip(spec.pools, avail, strict=True)}
-
-
-def _pool_tokens(cand: Candidates, by_pool: list[np.ndarray]) -> list[int]:
-    """Tokens per pool, summed exactly in int64 (a weighted bincount converts every row to float64: 30x slower)."""
-    return [int(cand.n_tokens[ix].sum(dtype=np.int64)) for ix in by_pool]
+    shards = open_shards(shards_dir, verify=True)
+    con = sandbox.connect(shards.files, spec.heldout_fraction, threads)
+    try:
+        _, totals = _totals(con, spec, shards)
+    finally:
+        con.close()
+    return {p.name: a for p, a in zip(spec.pools, totals.tokens, strict=True)}
 
 
 def _split_by_pool(pool: np.ndarray, k: int) -> list[np.ndarray]:

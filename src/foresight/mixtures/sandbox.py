@@ -40,11 +40,12 @@ class ExpressionError(InputError):
     """A pool/exclude expression that is not a single boolean SQL expression over the segment columns."""
 
 
-def connect(files: list[Path], heldout_fraction: float, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(files: list[Path], heldout_fraction: float, threads: int | None = None,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """In-memory connection with a ``segments`` view over ``files`` (in index order) that can read nothing else.
 
     The view adds ``_file`` (position of the file in ``files``), ``_row`` (row number inside it) and ``heldout``
-    (the probe split of :mod:`formats.splits`).
+    (the probe split of :mod:`formats.splits`). DuckDB may use ``memory_limit`` (and spill as much again).
     """
     con = duckdb.connect(":memory:")
     if threads:
@@ -52,7 +53,7 @@ def connect(files: list[Path], heldout_fraction: float, threads: int | None = No
     con.execute("SET preserve_insertion_order = true")
     paths = [str(p) for p in files]
     create_segments_view(con, paths, name=VIEW, positions=True, heldout_fraction=heldout_fraction)
-    lock_down(con, paths=paths)
+    lock_down(con, paths=paths, memory_limit=memory_limit)
     return con
 
 

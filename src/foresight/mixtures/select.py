@@ -1,8 +1,10 @@
 """Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
 
-One DuckDB scan yields, per non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools
-it matches, the ``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the
-stored ``heldout_bucket``: no ``doc_id`` is read). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
+A DuckDB aggregate first counts each pool's tokens and segments (:func:`pool_totals`); then one scan yields, per
+non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools it matches, the
+``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the stored
+``heldout_bucket``: no ``doc_id`` is read), trimmed as it streams to the rows the targets can reach
+(:func:`trim_candidates`). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
 read back for the selected rows only. The seeded order key of a segment is
 ``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a function of the id alone, so file layout,
 listing order and thread count do not matter, and a fixed published algorithm, so the same inputs give the same
@@ -29,7 +31,8 @@ BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
 
 @dataclass
 class Candidates:
-    """Non-excluded segments matching at least one pool, in (file, row) order."""
+    """Non-excluded segments matching at least one pool, in (file, row) order (after a trim, only those the
+    selection can reach)."""
 
     pos: np.ndarray  # int64, position in the shard index's file list << ROW_BITS | row inside that file
     n_tokens: np.ndarray  # int32 (sums and cumsums widen to int64)
@@ -81,28 +84,122 @@ def candidate_query(pool_exprs: list[str], exclude: list[str], flags: list[str],
             f"id AS i, _mask AS m, _pool AS p{extra} FROM ({inner}) WHERE _mask <> 0")
 
 
+@dataclass
+class PoolTotals:
+    """What a pool holds, counted by DuckDB without handing a row to Python: tokens and segments per pool, and
+    the segments matching more than one pool (with the first one's position and pool bitmask)."""
+
+    tokens: list[int]
+    segments: list[int]
+    overlaps: int
+    first_overlap: tuple[int, int] | None  # (pos, mask)
+
+
+def pool_totals(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str],
+                precedence: list[int]) -> PoolTotals:
+    """One aggregate over the scan (DuckDB streams it: memory does not grow with the candidates)."""
+    scan = candidate_query(pool_exprs, exclude, [], [], precedence)
+    multi = "(m & (m - 1)) <> 0"  # clears the lowest set bit: more than one pool
+    rows = con.execute(f"SELECT p, count(*), sum(n)::BIGINT, count(*) FILTER (WHERE {multi}), "
+                       f"min(pos) FILTER (WHERE {multi}) FROM ({scan}) GROUP BY p").fetchall()
+    k = len(pool_exprs)
+    tokens, segments = [0] * k, [0] * k
+    for p, n, t, _, _ in rows:
+        if 0 <= p < k:
+            tokens[p], segments[p] = int(t), int(n)
+    overlaps = sum(int(r[3]) for r in rows)
+    first = None
+    if overlaps:
+        pos = min(int(r[4]) for r in rows if r[4] is not None)
+        mask = con.execute(f"SELECT m FROM ({scan}) WHERE pos = ?", [pos]).fetchall()[0][0]
+        first = (pos, int(mask))
+    return PoolTotals(tokens, segments, overlaps, first)
+
+
+# Candidates held before the first trim to the pools' targets (then at twice what the last trim kept): about
+# 40 bytes plus the id per row, so ~300 MB, whatever the corpus size
+TRIM_ROWS = 1 << 22
+
+Trim = list[tuple[int, "tuple[str, bool] | None"]]  # per pool: target tokens and score order (None: random)
+
+
 def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
-                     flags: list[str], scores: list[str], precedence: list[int]) -> Candidates:
+                     flags: list[str], scores: list[str], precedence: list[int],
+                     trim: Trim | None = None) -> Candidates:
     """Run the scan, streamed: DuckDB hands over Arrow batches as it produces them (no materialised result
     to convert afterwards), numeric columns become numpy, ids stay Arrow. On slow first-touch memory (VMs) the
-    bytes a step allocates cost as much as its arithmetic, hence the narrow types and the single copies."""
+    bytes a step allocates cost as much as its arithmetic, hence the narrow types and the single copies.
+
+    With ``trim`` (each pool's target and order), rows that can no longer be selected are dropped while the
+    scan runs (:func:`trim_candidates`): memory follows the selection, not the corpus, and the rows kept are
+    exactly those the selection could take, so the manifest is the same as from every candidate."""
     dtypes = {"pos": np.int64, "n": np.int32, "m": mask_type(len(pool_exprs))[1], "p": np.int16,
               **{c: np.bool_ for c in flags}, **{c: np.float64 for c in scores}}
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in dtypes}
-    ids: list[pa.Array] = []
+    held: list[Candidates] = []
+    n_held, next_trim = 0, TRIM_ROWS
     reader = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
-        for c, dtype in dtypes.items():
-            parts[c].append(np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=dtype))
-        i = batch.column("i")
-        ids.append(i if i.type == pa.string() else i.cast(pa.string()))  # large/view strings under other settings
-    col = {c: np.concatenate(v) if v else np.zeros(0, dtypes[c]) for c, v in parts.items()}
-    id_col = pa.chunked_array(ids, type=pa.string()) if ids else pa.chunked_array([], type=pa.string())
-    cand = Candidates(pos=col["pos"], n_tokens=col["n"], ids=id_col, key=stable_keys(id_col, seed),
-                      mask=col["m"], pool=col["p"], flags={c: col[c] for c in flags},
-                      scores={c: col[c] for c in scores})
+        held.append(_from_batch(batch, dtypes, flags, scores, seed))
+        n_held += batch.num_rows
+        if trim is not None and n_held >= next_trim:
+            held = [trim_candidates(concat_candidates(held, dtypes), trim)]
+            n_held = len(held[0])
+            next_trim = max(TRIM_ROWS, 2 * n_held)
+    cand = concat_candidates(held, dtypes)
     _canonical_order(cand)
-    return cand
+    return trim_candidates(cand, trim) if trim is not None else cand
+
+
+def _from_batch(batch: pa.RecordBatch, dtypes: dict[str, type], flags: list[str], scores: list[str],
+                seed: int) -> Candidates:
+    col = {c: np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=dtype) for c, dtype in dtypes.items()}
+    i = batch.column("i")
+    ids = pa.chunked_array([i if i.type == pa.string() else i.cast(pa.string())], type=pa.string())  # large/view
+    return Candidates(pos=col["pos"], n_tokens=col["n"], ids=ids, key=stable_keys(ids, seed), mask=col["m"],
+                      pool=col["p"], flags={c: col[c] for c in flags}, scores={c: col[c] for c in scores})
+
+
+def concat_candidates(parts: list[Candidates], dtypes: dict[str, type]) -> Candidates:
+    """One Candidates of ``parts``, in their order (an empty one with the scan's types when there are none)."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+
+    flags = [c for c in parts[0].flags] if parts else [c for c, t in dtypes.items() if t is np.bool_]
+    scores = [c for c in parts[0].scores] if parts else [c for c, t in dtypes.items() if t is np.float64]
+    return Candidates(
+        pos=cat([c.pos for c in parts], np.int64), n_tokens=cat([c.n_tokens for c in parts], np.int32),
+        ids=pa.chunked_array([ch for c in parts for ch in c.ids.chunks], type=pa.string()),
+        key=cat([c.key for c in parts], np.uint64), mask=cat([c.mask for c in parts], dtypes["m"]),
+        pool=cat([c.pool for c in parts], np.int16), flags={f: cat([c.flags[f] for c in parts], np.bool_)
+                                                             for f in flags},
+        scores={f: cat([c.scores[f] for c in parts], np.float64) for f in scores})
+
+
+def trim_candidates(cand: Candidates, trim: Trim) -> Candidates:
+    """``cand`` without the rows no selection can reach: in a pool holding more than its target, every row
+    after the shortest prefix of its order (:func:`base_order`) with ``target`` tokens. Rows that come later
+    may only push a dropped row further back, so dropping it now never changes what is selected."""
+    _canonical_order(cand)  # ties in the order are broken by (file, row): keep that order
+    keep = np.ones(len(cand), dtype=bool)
+    for i, (target, order) in enumerate(trim):
+        idx = np.flatnonzero(cand.pool == i)
+        have = int(cand.n_tokens[idx].sum(dtype=np.int64))
+        if have <= target:
+            continue
+        ordered = base_order(idx, cand, order, target, have)
+        k = int(np.searchsorted(np.cumsum(cand.n_tokens[ordered], dtype=np.int64), target, side="left"))
+        keep[idx] = False
+        keep[ordered[:k + 1]] = True
+    if keep.all():
+        return cand
+    at = np.flatnonzero(keep)
+    return Candidates(pos=cand.pos[at], n_tokens=cand.n_tokens[at], ids=cand.ids.filter(pa.array(keep)),
+                      key=cand.key[at], mask=cand.mask[at], pool=cand.pool[at],
+                      flags={k: v[at] for k, v in cand.flags.items()},
+                      scores={k: v[at] for k, v in cand.scores.items()})
 
 
 def _canonical_order(cand: Candidates) -> None:
@@ -184,12 +281,6 @@ def _fnv_block(ids: pa.Array, h0: np.uint64) -> np.ndarray:
     out = np.empty(n, dtype=np.uint64)
     out[order] = _splitmix64(h)
     return out
-
-
-def first_overlap(mask: np.ndarray) -> int | None:
-    """Index of the first row in more than one pool, or None."""
-    multi = np.flatnonzero(mask & (mask - 1))  # clears the lowest set bit
-    return int(multi[0]) if len(multi) else None
 
 
 def derive_seed(*parts: object) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,15 @@ def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Path, model: str | Path = "tiny",
-                 cfg: TrainConfig | None = None, resume: bool = False, manifest: dict[str, Any] | None = None,
+TokenWriter = Callable[[Path], int]  # writes the uint32 token file at the path; returns its token count
+
+
+def train_arrays(arrays: Iterable[np.ndarray] | TokenWriter, out: Path, *, tokenizer_json: Path,
+                 model: str | Path = "tiny", cfg: TrainConfig | None = None, resume: bool = False,
+                 manifest: dict[str, Any] | None = None,
                  expected_tokens: int | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Train on token arrays (in order) and write the run directory; returns run.json's content.
+    """Train on token arrays (in order; or a :data:`TokenWriter` that writes their file) and write the run
+    directory; returns run.json's content.
 
     A directory that already holds a run (a checkpoint or run.json) is refused unless ``resume`` (continue it)
     or ``overwrite`` (start again: its checkpoints and run.json are removed first)."""
@@ -82,7 +87,7 @@ def train_arrays(arrays: Iterable[np.ndarray], out: Path, *, tokenizer_json: Pat
     _, tinfo = load_tokenizer(tokenizer_json)
     token_file = out / TOKEN_FILE
     if rank == 0:
-        n = write_token_file(arrays, token_file)
+        n = arrays(token_file) if callable(arrays) else write_token_file(arrays, token_file)
         if expected_tokens is not None and n != expected_tokens:
             raise InputError(f"the manifest promises {expected_tokens} tokens but its entries yield {n}; rebuild it")
     if world > 1:
@@ -142,6 +147,9 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     meta = {"path": str(manifest_dir.resolve()), "name": header.get("name"),
             "sha256": sha256_file(manifest_dir / "manifest.json"), "total_tokens": int(header["total_tokens"]),
             "shares": header.get("shares"), "entries_sha256": header.get("entries_sha256")}
-    arrays = manifests.iter_token_arrays(manifest_dir, shards_root=shards_root)
-    return train_arrays(arrays, out, tokenizer_json=tok, model=model, cfg=cfg, resume=resume, manifest=meta,
+
+    def write(token_file: Path) -> int:  # one shard file's tokens in memory at a time (manifests.stream)
+        return int(manifests.write_token_stream(manifest_dir, token_file, shards_root=shards_root).sum())
+
+    return train_arrays(write, out, tokenizer_json=tok, model=model, cfg=cfg, resume=resume, manifest=meta,
                         expected_tokens=int(header["total_tokens"]), overwrite=overwrite)

@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", help="DuckDB threads (the result does not depend on it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing manifest in --out (swapped "
                                                                   "in only once the new one is complete)."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
+                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
     ) -> None:
         """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
 
@@ -52,7 +54,8 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures.report import plan_table
 
         check_manifest_target(out, overwrite)  # before the plan's minutes of work (checked again under the lock)
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,
+                 memory_limit=memory_limit)
         out_dir = write_manifest(p, out, overwrite)
         _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
@@ -66,6 +69,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
         normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
+                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
     ) -> None:
         """Show the mixture table without writing; fails on an infeasible spec (pool, tokens needed, available).
 
@@ -74,7 +79,7 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads)
+        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, memory_limit=memory_limit)
         _wide().print(plan_table(p))
         console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
 
