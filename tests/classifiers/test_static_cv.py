@@ -183,3 +183,11 @@ def test_layout_matrix_counts_what_it_names():
     col = dict(zip(NAMES, f.T, strict=True))
     assert col["bracket"][0] > col["bracket"][1] and col["code_ending"][0] > 0.5
     assert col["function_words"][1] > col["function_words"][0] and col["alpha"][2] == 0
+
+
+def test_model2vec_loads_the_shipped_embedder_and_encodes_as_we_do(embedder):
+    """The static model is a model2vec directory: model2vec's own loader and encoder give our vectors."""
+    model2vec = pytest.importorskip("model2vec")
+    texts = ["The red barn stands by the river.", "def f(x):\n    return x + 1", "Tämä on testi ünïcode"]
+    theirs = model2vec.StaticModel.from_pretrained(str(PACKAGED["static"])).encode(texts)
+    np.testing.assert_allclose(theirs, embedder.encode(texts), atol=1e-3)
