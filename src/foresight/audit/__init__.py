@@ -78,7 +78,10 @@ class AuditConnection:
         with self._limits() as why:
             try:
                 rel = self.relation(sql, params)
-                return _plain_ints(_as_text_where_needed(rel).pl()) if rel is not None else pl.DataFrame()
+                if rel is None:
+                    return pl.DataFrame()
+                plain, wide = _as_text_where_needed(rel)
+                return _plain_ints(plain.pl(), wide)
             except duckdb.InterruptException:
                 raise AuditError(why[0] if why else "query interrupted") from None
             except duckdb.OutOfMemoryException as e:
@@ -151,33 +154,56 @@ class AuditConnection:
         return "\n".join(f"{v}: {', '.join(c for c, _ in columns_of(self.con, v))}" for v in named)
 
 
-# DuckDB types that polars cannot hold (UNION, INTERVAL) or cannot write to CSV/JSON (VARIANT, MAP): shown as text.
-_TEXT_TYPES = ("VARIANT", "UNION", "MAP", "INTERVAL")
+# DuckDB types that polars cannot hold (UNION, INTERVAL), cannot write to CSV/JSON (VARIANT, MAP) or holds only
+# approximately (HUGEINT beyond DECIMAL(38)), at any depth (a STRUCT field, a LIST element): shown as DuckDB's own
+# text for the value. Top-level HUGEINT columns (every sum() of integers) become integers again when they fit.
+_TEXT_TYPES = frozenset({"variant", "union", "map", "interval", "hugeint", "uhugeint"})
+_WIDE_INTS = frozenset({"hugeint", "uhugeint"})
 
 
-def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """The relation with every column of a type in :data:`_TEXT_TYPES` cast to VARCHAR (by position, so
-    duplicate or odd column names are kept as they are)."""
-    types = [str(t) for t in rel.types]
-    if not any(t.startswith(_TEXT_TYPES) for t in types):
-        return rel
-    cols = []
-    for i, (name, t) in enumerate(zip(rel.columns, types, strict=True), 1):
-        alias = quote_ident(name)
-        cols.append(f"CAST(#{i} AS VARCHAR) AS {alias}" if t.startswith(_TEXT_TYPES) else f"#{i} AS {alias}")
-    return rel.project(", ".join(cols))
+def _plain_type(t: duckdb.DuckDBPyType) -> str | None:
+    """The type ``t`` with every part of a :data:`_TEXT_TYPES` type replaced by VARCHAR; None if unchanged."""
+    if t.id in _TEXT_TYPES:
+        return "VARCHAR"
+    if t.id == "struct":
+        fields = [(name, _plain_type(child)) for name, child in t.children]
+        if all(p is None for _, p in fields):
+            return None
+        return "STRUCT(" + ", ".join(f"{quote_ident(name)} {p or str(child)}"
+                                     for (name, p), (_, child) in zip(fields, t.children, strict=True)) + ")"
+    if t.id in ("list", "array"):
+        child = dict(t.children)["child"]
+        inner = _plain_type(child)
+        if inner is None:
+            return None
+        return f"{inner}[]" if t.id == "list" else f"{inner}[{dict(t.children)['size']}]"
+    return None
 
 
-def _plain_ints(df: pl.DataFrame) -> pl.DataFrame:
-    """DuckDB's sum() of integers is a HUGEINT (decimal(38,0) in polars); give users plain integers."""
-    casts = [pl.col(name).cast(pl.Int64) for name, dtype in df.schema.items()
-             if isinstance(dtype, pl.Decimal) and dtype.scale == 0]
-    if not casts:
-        return df
-    try:
-        return df.with_columns(casts)
-    except pl.exceptions.InvalidOperationError:  # beyond int64: keep the exact decimals
-        return df
+def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> tuple[duckdb.DuckDBPyRelation, list[int]]:
+    """The relation with every value of a type in :data:`_TEXT_TYPES`, however deeply nested, cast to VARCHAR
+    (columns by position, so duplicate or odd column names are kept as they are), and the positions of the
+    top-level HUGEINT columns among them."""
+    targets = [_plain_type(t) for t in rel.types]
+    wide = [i for i, t in enumerate(rel.types) if t.id in _WIDE_INTS]
+    if all(t is None for t in targets):
+        return rel, wide
+    cols = [f"CAST(#{i} AS {t}) AS {quote_ident(name)}" if t else f"#{i} AS {quote_ident(name)}"
+            for i, (name, t) in enumerate(zip(rel.columns, targets, strict=True), 1)]
+    return rel.project(", ".join(cols)), wide
+
+
+def _plain_ints(df: pl.DataFrame, wide: Sequence[int] = ()) -> pl.DataFrame:
+    """DuckDB's sum() of integers is a HUGEINT (text here, see :data:`_TEXT_TYPES`; decimal(38,0) from other
+    sources); give users plain integers where every value fits an int64, the exact text where one does not."""
+    names = {df.columns[i] for i in wide}
+    for name, dtype in df.schema.items():
+        if isinstance(dtype, pl.Decimal) and dtype.scale == 0 or name in names and dtype == pl.String:
+            try:
+                df = df.with_columns(pl.col(name).cast(pl.Int64))
+            except pl.exceptions.InvalidOperationError:  # beyond int64: keep the exact value
+                pass
+    return df
 
 
 def _first_line(e: BaseException) -> str:

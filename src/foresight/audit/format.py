@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import io
+import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from foresight.formats.atomic import check_output_file, replacing
 from foresight.formats.errors import InputError
@@ -19,26 +25,47 @@ MAX_CELL = 80
 
 
 def printable(df: pl.DataFrame) -> pl.DataFrame:
-    """Binary columns (text_sha256) as hex, nested columns (labels, tokens) as text: what CSV and people can read."""
+    """Binary columns (text_sha256) as hex, nested columns (labels, tokens, structs) as JSON text with bytes in
+    hex: what CSV and people can read."""
     casts = []
     for name, dtype in df.schema.items():
         if dtype == pl.Binary:
             casts.append(pl.col(name).bin.encode("hex"))
-        elif isinstance(dtype, (pl.List, pl.Array, pl.Struct)):
-            casts.append(pl.col(name).map_elements(_nested_text, return_dtype=pl.String))
+        elif dtype.is_nested():
+            casts.append(pl.col(name).map_elements(_nested_text, return_dtype=pl.String, skip_nulls=True))
     return df.with_columns(casts) if casts else df
 
 
 def _nested_text(value: object) -> str:
+    return json.dumps(jsonable(value), ensure_ascii=False)
+
+
+def jsonable(value: Any) -> Any:
+    """A Python value from polars as JSON data: bytes as hex, decimals as numbers (integers exact), times as
+    ISO text, at any depth."""
     if isinstance(value, pl.Series):
         value = value.to_list()
-    return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or infinity
+    return value
 
 
-def json_ready(df: pl.DataFrame) -> pl.DataFrame:
-    """JSON keeps lists and structs; only bytes need hex."""
-    casts = [pl.col(n).bin.encode("hex") for n, t in df.schema.items() if t == pl.Binary]
-    return df.with_columns(casts) if casts else df
+def json_text(df: pl.DataFrame) -> str:
+    """The rows as a JSON array of objects; lists and structs stay JSON lists and objects (see :func:`jsonable`)."""
+    return json.dumps([jsonable(row) for row in df.iter_rows(named=True)], ensure_ascii=False,
+                      separators=(",", ":")) + "\n"
 
 
 def render_table(df: pl.DataFrame, console: Console, max_rows: int = MAX_TABLE_ROWS) -> None:
@@ -47,9 +74,9 @@ def render_table(df: pl.DataFrame, console: Console, max_rows: int = MAX_TABLE_R
     table = Table(show_header=True, header_style="bold", show_lines=False)
     for name, dtype in df.schema.items():
         numeric = dtype.is_numeric()
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(Text(name), justify="right" if numeric else "left", overflow="fold")
     for row in shown.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))  # Text: a value is never read as rich markup
     console.print(table)
     more = f" (first {max_rows} shown; use --format csv --out FILE for all)" if df.height > max_rows else ""
     console.print(f"{df.height} row{'s' if df.height != 1 else ''}{more}", style="dim", highlight=False)
@@ -88,9 +115,7 @@ def _write_frame(df: pl.DataFrame, fmt: str, out: Path | None, console: Console)
             raise InputError("--format parquet needs --out FILE.parquet")
         df.write_parquet(out)
         return
-    text = printable(df).write_csv() if fmt == "csv" else json_ready(df).write_json()
-    if fmt == "json":
-        text += "\n"
+    text = printable(df).write_csv() if fmt == "csv" else json_text(df)
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

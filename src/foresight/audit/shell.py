@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from foresight.audit import AuditConnection, AuditError, parse_param
 from foresight.audit.format import render_table
@@ -68,8 +68,8 @@ class Shell:
         self.history = _History(history)
 
     def run(self) -> None:
-        self.console.print(f"foresight audit on {escape(str(self.audit.root))} — "
-                           f"views: {', '.join(self.audit.views())}. Type .help for help.", highlight=False)
+        self.console.print(Text(f"foresight audit on {self.audit.root} — views: {', '.join(self.audit.views())}. "
+                                "Type .help for help."), highlight=False)
         try:
             self._loop()
         finally:
@@ -105,7 +105,7 @@ class Shell:
         try:
             df = self.audit.query(sql, self._params_for(sql))
         except AuditError as e:
-            self.console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+            self.console.print(_error(str(e)), highlight=False)
             return
         render_table(df, self.console)
 
@@ -133,13 +133,13 @@ class Shell:
                 self.params[key] = value
             elif name == ".params":
                 for k, v in sorted(self.params.items()):
-                    self.console.print(f"${k} = {v!r}", highlight=False)
+                    self.console.print(Text(f"${k} = {v!r}"), highlight=False)
             elif name == ".help":
-                self.console.print(escape(HELP), highlight=False)
+                self.console.print(Text(HELP), highlight=False)
             else:
-                self.console.print(f"[bold red]error:[/] unknown command {escape(name)}; try .help", highlight=False)
+                self.console.print(_error(f"unknown command {name}; try .help"), highlight=False)
         except AuditError as e:
-            self.console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+            self.console.print(_error(str(e)), highlight=False)
         return True
 
     def tables(self) -> None:
@@ -150,7 +150,12 @@ class Shell:
     def schema(self, view: str) -> None:
         for v in [view] if view else self.audit.views():
             cols = ", ".join(f"{c} {t}" for c, t in self.audit.columns(v))
-            self.console.print(f"{v}({escape(cols)})", highlight=False)
+            self.console.print(Text(f"{v}({cols})"), highlight=False)
+
+
+def _error(message: str) -> Text:
+    """An error line as Text: the console never reads the message (SQL, paths, [brackets]) as markup."""
+    return Text.assemble(("error:", "bold red"), " ", message)
 
 
 def run_shell(audit: AuditConnection, console: Console, history: Path | None = None,

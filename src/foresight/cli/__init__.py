@@ -7,7 +7,7 @@ import typer
 from typer.core import TyperGroup
 
 from foresight.cli.commands import ORDER, command_modules, load_command_module
-from foresight.cli.commands.common import set_debug
+from foresight.cli.commands.common import escape_help, set_debug
 
 
 class _DataPathOrder(TyperGroup):
@@ -52,6 +52,7 @@ def _root(
 
 for _name in command_modules():
     load_command_module(_name).register(app)
+escape_help(app)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow.compute as pc
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from foresight.formats import __version__
 from foresight.formats.atomic import write_json_atomic
-from foresight.formats.errors import ForesightError
+from foresight.formats.errors import ForesightError, InputError
 from foresight.formats.hashing import sha256_file, sha256_stream
 from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT
 
@@ -23,6 +23,27 @@ HASH_THREADS = 4  # files hashed at once by verify_shards (at most the CPU count
 
 class ShardIndexError(ForesightError, RuntimeError):
     """The shard directory or its index is missing, malformed or no longer matches the files."""
+
+
+class UnsafePathError(InputError):
+    """A shard path that is absolute, climbs with '..', or leaves the shard root through a link."""
+
+
+def safe_shard_path(root: Path, rel: str, what: str = "shard path") -> Path:
+    """``root / rel`` after refusing absolute paths, '..', backslashes and links escaping ``root``."""
+    if not isinstance(rel, str) or not rel:
+        raise UnsafePathError(f"{what} {rel!r} is empty or not a string")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or rel.startswith(("/", "~")) or (len(rel) > 1 and rel[1] == ":"):
+        raise UnsafePathError(f"{what} {rel!r} is absolute; entry paths must be relative to the shard root")
+    if "\\" in rel or any(part == ".." for part in pure.parts):
+        raise UnsafePathError(f"{what} {rel!r} contains '..' or a backslash; entry paths must stay in the shard root")
+    real_root = root.resolve()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(real_root):
+        raise UnsafePathError(f"{what} {rel!r} resolves to {target}, outside the shard root {real_root} "
+                              f"(a symbolic link escapes it)")
+    return root / rel
 
 
 def file_entry(root: str | Path, relpath: str) -> dict[str, Any]:
@@ -75,10 +96,19 @@ def read_index(root: str | Path) -> dict[str, Any]:
         )
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
         raise ShardIndexError(f"{path} is not valid JSON ({e}); rebuild the shards with `foresight curate`") from e
     if index.get("format") != SHARD_FORMAT:
         raise ShardIndexError(f"{path}: unknown format {index.get('format')!r}, expected {SHARD_FORMAT!r}")
+    files = index.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise ShardIndexError(f"{path}: 'files' is not a list of file entries; rebuild the shards with "
+                              "`foresight curate`")
+    for f in files:  # every reader goes through here: no index entry may point outside the shard root
+        try:
+            safe_shard_path(Path(root), f.get("path"), f"{path}: file")
+        except UnsafePathError as e:
+            raise ShardIndexError(f"{e}; refusing the whole index (rebuild it with `foresight curate`)") from None
     return index
 
 
@@ -108,6 +138,20 @@ def verify_shards(root: str | Path, index: dict[str, Any] | None = None,
     with ThreadPoolExecutor(max_workers=threads) as pool:
         found = pool.map(lambda lo: [_mismatch(str(root), f) for f in files[lo:lo + step]], range(0, len(files), step))
         return [m for part in found for m in part if m is not None]
+
+
+def verified_index(root: str | Path, paths: set[str] | None = None,
+                   index: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``index.json`` (or ``index``, read from it) after re-hashing its files (all, or only ``paths``);
+    ShardIndexError naming the first file that changed. The one check every command that reads shard data runs
+    before it reads."""
+    index = read_index(root) if index is None else index
+    problems = verify_shards(root, index, paths)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ShardIndexError(f"shard file {problems[0]}{more} in {root}: the shards changed since index.json "
+                              "was written; rebuild them with `foresight curate` (or restore the file)")
+    return index
 
 
 def _mismatch(root: str, f: dict[str, Any]) -> ShardMismatch | None:

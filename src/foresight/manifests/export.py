@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import struct
@@ -27,9 +28,10 @@ import pyarrow as pa
 
 from foresight.formats.atomic import check_output_dir, check_output_file, replacing
 from foresight.formats.errors import InputError
+from foresight.formats.index import shard_files, verified_index
 from foresight.formats.lock import locked
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
-from foresight.manifests.read import read, referenced_rows, shard_root
+from foresight.manifests.read import read, read_verified, referenced_rows
 from foresight.manifests.schema import MANIFEST_FILE
 from foresight.manifests.stream import write_token_stream
 
@@ -50,8 +52,10 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
     lengths: list[int] = []
     buf: list[np.ndarray] = []
     pending = 0
+    arrays = iter(arrays)
+    first = next(arrays, None)  # a lazy stream checks its shards here, before the output file is opened
     with replacing(out) as tmp, open(tmp, "wb") as f:
-        for arr in arrays:
+        for arr in ([] if first is None else itertools.chain([first], arrays)):
             lengths.append(len(arr))
             buf.append(arr)
             pending += len(arr)
@@ -71,11 +75,12 @@ def heldout_token_arrays(head: dict[str, Any], root: Path, trained: pa.Array,
     exclude the held-out split) are left out, so validation never repeats training text."""
     import pyarrow.compute as pc
 
-    from foresight.formats.index import shard_files
     from foresight.mixtures import sandbox
 
     spec = head.get("spec") or {}
-    con = sandbox.connect(shard_files(root), float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)))
+    # the validation split reads held-out rows of every shard file, not only the manifest's: check them all
+    files = shard_files(root, verified_index(root))
+    con = sandbox.connect(files, float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)))
     try:
         pools = [p["where"] for p in head["pools"].values() if p.get("where")]
         exclude = [e for e in spec.get("exclude", []) if e.strip().lower() != "heldout"]
@@ -96,13 +101,13 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     if out.suffix in (".bin", ".pkl") or out.is_file():
         raise InputError(f"--format nanogpt writes a dataset directory (train.bin, val.bin, meta.pkl); give --out "
                          f"DIR, not the file {out}")
-    head, df = read(manifest_dir)
+    head, df, root = read_verified(manifest_dir, shards_root)
     vocab = _vocab_size(head)
     dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
     out.mkdir(parents=True, exist_ok=True)
-    lengths = write_token_stream(manifest_dir, out / "train.bin", dtype, shards_root)
+    lengths = write_token_stream(manifest_dir, out / "train.bin", dtype, shards_root, rehash=False)  # verified above
     trained = df["id"].unique().to_arrow().cast(pa.string())
-    val = _write_stream(heldout_token_arrays(head, shard_root(head, shards_root), trained), out / "val.bin", dtype)
+    val = _write_stream(heldout_token_arrays(head, root, trained), out / "val.bin", dtype)
     tok = head.get("tokenizer") or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
             "train_tokens": int(lengths.sum()), "val_tokens": int(sum(val)), "entries": len(lengths),
@@ -148,8 +153,7 @@ def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = No
 
 
 def export_jsonl(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
-    head, df = read(manifest_dir)
-    root = shard_root(head, shards_root)
+    head, df, root = read_verified(manifest_dir, shards_root)
     tbl, inverse = referenced_rows(root, df, ["text", "n_tokens", "url", "source"])
     texts, seg_tokens = tbl.column("text").to_pylist(), tbl.column("n_tokens").to_pylist()
     urls, sources = tbl.column("url").to_pylist(), tbl.column("source").to_pylist()

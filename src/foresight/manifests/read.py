@@ -34,7 +34,7 @@ def read_header(manifest_dir: str | Path) -> dict[str, Any]:
                             f"(build one with `foresight mix SPEC --shards DIR --out {manifest_dir}`)")
     try:
         head = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
         raise ManifestError(f"{path} is not valid JSON ({e}); rebuild the manifest with `foresight mix`") from e
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise ManifestError(f"{path}: format {head.get('format') if isinstance(head, dict) else None!r} "
@@ -110,3 +110,18 @@ def referenced_rows(root: Path, df: pl.DataFrame, columns: list[str]) -> tuple[p
     lookup = {r: i for i, r in enumerate(rel)}
     fidx = np.fromiter((lookup[f] for f in files), dtype=np.int64, count=len(files))
     return row_columns(root, rel, fidx, df["row"].to_numpy(), columns)
+
+
+def read_verified(manifest_dir: str | Path, shards_root: str | Path | None = None, *, rehash: bool = True
+                  ) -> tuple[dict[str, Any], pl.DataFrame, Path]:
+    """(header, entries, shard root) after :func:`read` and the shard checks of
+    :func:`~foresight.manifests.verify.verified_shards` (``rehash=False``: only the index hash and the entry
+    paths, for a caller that has just run :func:`~foresight.manifests.verify.verify` on the same root)."""
+    from foresight.manifests.verify import check_paths, verified_shards
+
+    head, df = read(manifest_dir)
+    if rehash:
+        return head, df, verified_shards(head, df, shards_root)
+    root = shard_root(head, shards_root)
+    check_paths(root, df, None)
+    return head, df, root

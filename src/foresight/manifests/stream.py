@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from foresight.formats.atomic import replacing
-from foresight.manifests.read import read, shard_root
+from foresight.manifests.read import read_verified
 from foresight.manifests.schema import ManifestError
 from foresight.mixtures.shards import safe_shard_path
 
@@ -29,11 +29,11 @@ STREAM_ROWS = 4096  # shard rows whose tokens are held at once (2048-token segme
 
 
 def write_token_stream(manifest_dir: str | Path, out: str | Path, dtype: np.dtype | str = TOKEN_DTYPE,
-                       shards_root: str | Path | None = None) -> np.ndarray:
+                       shards_root: str | Path | None = None, *, rehash: bool = True) -> np.ndarray:
     """Write every entry's ``tokens[start:end]`` as ``dtype``, in manifest order, to ``out`` (atomically);
-    returns the entries' span lengths. The manifest is read and checked first (:func:`manifests.read.read`)."""
-    head, df = read(manifest_dir)
-    root = shard_root(head, shards_root)
+    returns the entries' span lengths. The manifest and the shard files it reads are checked first
+    (:func:`manifests.read.read_verified`; ``rehash=False`` for a caller that has just verified them)."""
+    _, df, root = read_verified(manifest_dir, shards_root, rehash=rehash)
     return _scatter(root, df, Path(out), np.dtype(dtype))
 
 

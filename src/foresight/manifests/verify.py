@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from foresight.formats.index import read_index, verify_shards
+from foresight.formats.index import ShardIndexError, read_index, verified_index
 from foresight.manifests.read import (
     check_entries_hash,
     entries_path,
@@ -172,6 +172,25 @@ def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
                         f"rewritten; rebuild the manifest")
 
 
+def verified_shards(head: dict[str, Any], df: pl.DataFrame, shards_root: str | Path | None) -> Path:
+    """The shard root after checking, before any row is read: its index.json is the one the manifest was built
+    from (so a rewritten file whose index was re-hashed is refused too), every entry file is confined to the root
+    and listed in the index, the tokenizer matches, and each referenced file's sha256 matches the index."""
+    root = shard_root(head, shards_root)
+    try:
+        index = read_index(root)
+    except ShardIndexError as e:
+        raise ManifestError(str(e)) from None
+    check_paths(root, df, {f["path"] for f in index["files"]})
+    if head.get("tokenizer_sha256") != (index.get("tokenizer") or {}).get("sha256"):
+        raise ManifestError("tokenizer_sha256 differs from the shard index's tokenizer")
+    try:
+        verified_index(root, set(df["file"].unique().to_list()), index)
+    except ShardIndexError as e:
+        raise ManifestError(f"{e}; the manifest was built from the files as they were") from None
+    return root
+
+
 def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path | None = None,
            tokenizer: str | Path | None = None) -> None:
     """Raise ManifestError unless the manifest, its entries and every referenced shard file check out.
@@ -183,15 +202,8 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
         diagnose_edit(manifest_dir, head)
     df = load_entries(manifest_dir)
     check_rows(df, head["pools"])
-    root = shard_root(head, shards_root)
-    index = read_index(root)
-    check_paths(root, df, {f["path"] for f in index["files"]})
     check_totals(df, head)
-    if head.get("tokenizer_sha256") != (index.get("tokenizer") or {}).get("sha256"):
-        raise ManifestError("tokenizer_sha256 differs from the shard index's tokenizer")
-    problems = verify_shards(root, index, set(df["file"].unique().to_list()))
-    if problems:
-        raise ManifestError(f"shard file {problems[0]} (in {root}); the shards changed since the manifest was built")
+    root = verified_shards(head, df, shards_root)
     tok_path = None
     if deep:
         from foresight.formats.tokenizer import find_tokenizer

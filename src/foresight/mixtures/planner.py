@@ -233,7 +233,7 @@ def _scan(spec: MixtureSpec, shards: ShardSet, threads: int | None, memory_limit
         if total is None:
             total = max_total(weights, names, totals.tokens, reps, spec.seed)
         targets = apportion(weights, names, total, spec.seed)
-        check_feasible(names, targets, totals.tokens, reps)
+        check_feasible(names, targets, totals.tokens, reps, totals.segments)
         cols = sandbox.columns(con)
         flags = [c for c in FLAG_COLUMNS if c in cols]
         scores = sorted({oc[0] for p in spec.pools if (oc := p.order_column())})

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.formats.atomic import check_output_file
 from foresight.formats.errors import InputError
 from foresight.mixtures.design import Constraints, read_design
 from foresight.mixtures.spec import load_spec, round_weights
@@ -221,6 +222,7 @@ def write_proposal(p: Proposal, sweep_dir: Path, out: Path, target: str, maximiz
         f"# Chosen regressor: {p.regressor}; predicted {target} = {p.predicted:.6g}."])
     desc = f"proposal ({prov['direction']} {target}): " + ", ".join(
         f"{n} {100 * float(p.weights[n]):.2f}%" for n in cons.names)
+    out = check_output_file(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(spec_text(base, out.stem, p.weights, cons.total_tokens, header, desc, prov), encoding="utf-8")
     sweep = out.with_name(f"{out.stem}.sweep.toml")

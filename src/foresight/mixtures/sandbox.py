@@ -2,15 +2,16 @@
 ``where`` (or an ``exclude``) only when it is one boolean expression over the segment columns.
 
 Two layers: the connection may read only the indexed shard files (``allowed_paths``, external access off,
-configuration locked), and every expression is tokenised with DuckDB's own tokenizer and refused if it holds
-anything but an expression (``;``, comments, statements, subqueries, table/file functions), then bound
-against the ``segments`` view so unknown columns and non-boolean results are reported with the pool named.
+configuration locked), and every expression is parsed by DuckDB and admitted only if each node of its parse tree
+is on the allow-list of :mod:`foresight.mixtures.allowlist` (columns, literals, operators, CASE/CAST and named
+deterministic scalar functions), then bound against the ``segments`` view so non-boolean results are reported
+with the pool named.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,19 +19,8 @@ import duckdb
 from foresight.formats.errors import InputError
 from foresight.formats.segments import FILE_POS_COL, ROW_POS_COL, create_segments_view
 from foresight.formats.sql import lock_down
+from foresight.mixtures.allowlist import Refused, check_tree
 
-# Keywords that start or belong to statements/subqueries, never to a plain expression.
-FORBIDDEN_KEYWORDS = frozenset({
-    "select", "from", "with", "copy", "attach", "detach", "install", "load", "pragma", "set", "reset", "create",
-    "drop", "insert", "update", "delete", "alter", "call", "export", "import", "table", "values", "union",
-    "into", "use", "checkpoint", "vacuum", "describe", "show", "summarize", "explain", "grant", "begin",
-    "commit", "rollback", "returning", "execute", "prepare", "deallocate", "pivot", "unpivot", "except",
-    "intersect", "recursive", "materialized", "secret",
-})
-# Functions that touch files, the catalog or the environment.
-FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "sniff_", "glob", "query", "getenv", "duckdb_", "pragma_",
-                               "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "http", "current_setting",
-                               "which_secret", "file", "load", "write")
 VIEW = "segments"
 # Virtual columns added by the view; names start with '_' so they never clash with shard columns.
 FILE_COL, ROW_COL = FILE_POS_COL, ROW_POS_COL
@@ -78,85 +68,72 @@ def check_expression(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> No
     """Refuse anything but one boolean expression over the view's columns; ``what`` names the pool/exclude."""
     if not expr.strip():
         raise ExpressionError(f"{what}: empty expression")
-    tokens = _tokens(expr)
-    for i, (text, kind) in enumerate(tokens):
-        low = text.lower()
+    for text, kind in _tokens(expr):  # clearer messages than the parse error these would cause
         if kind == "comment":
-            raise ExpressionError(f"{what}: comments are not allowed in {expr!r}")
+            raise ExpressionError(f"{what}: comments are not allowed in {_short(expr)}")
         if kind == "operator" and ";" in text:
-            raise ExpressionError(f"{what}: refused {expr!r}: ';' would start another statement; "
+            raise ExpressionError(f"{what}: refused {_short(expr)}: ';' would start another statement; "
                                   f"give one boolean expression such as \"reasoning AND NOT visual\"")
-        if kind == "keyword" and low in FORBIDDEN_KEYWORDS:
-            raise ExpressionError(f"{what}: refused {expr!r}: {text.upper()} is not allowed in a pool expression "
-                                  f"(no statements, subqueries or file access; use columns, operators, functions)")
-        if kind == "identifier" and low.startswith(FORBIDDEN_FUNCTION_PREFIXES):
-            nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
-            if nxt.startswith("("):
-                raise ExpressionError(f"{what}: refused {expr!r}: function {text}() reads files or settings")
     _check_tree(con, expr, what)
     _bind(con, expr, what)
 
 
-def _nodes(node: object) -> Iterator[dict]:
-    """Every dict node of a ``json_serialize_sql`` tree, depth first."""
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _nodes(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _nodes(v)
-
-
 def _check_tree(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
-    """Second layer, on DuckDB's own parse tree: quoting ("current_setting"), case and schema prefixes
-    (main.current_setting) cannot hide a forbidden function, and no subquery or table reference may appear
-    inside the expression, however it is spelled."""
+    """The allow-list, on DuckDB's own parse tree of ``SELECT (expr) FROM segments``: quoting, case, schema
+    prefixes or spelling cannot smuggle in anything that is not listed."""
     sql = f"SELECT ({expr}) FROM {VIEW}"
     try:
         tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
-    except duckdb.Error as e:
-        raise ExpressionError(f"{what}: {expr!r} could not be parsed ({_first_line(e)})") from e
+    except (duckdb.Error, RecursionError) as e:
+        raise ExpressionError(f"{what}: {_short(expr)} could not be parsed ({_reason(e)})") from None
     if tree.get("error"):
-        raise ExpressionError(f"{what}: {expr!r} is not a valid SQL expression "
+        raise ExpressionError(f"{what}: {_short(expr)} is not a valid SQL expression "
                               f"({str(tree.get('error_message', '')).splitlines()[0]})")
     statements = tree.get("statements") or []
-    if len(statements) != 1:
-        raise ExpressionError(f"{what}: refused {expr!r}: give one boolean expression, not statements")
-    select_list = statements[0]["node"].get("select_list", [])
-    unstable = _unstable_functions(con)
-    view_columns = set(columns(con))
-    for node in _nodes(select_list):
-        if node.get("class") == "SUBQUERY" or node.get("type") in ("SUBQUERY", "TABLE_FUNCTION", "BASE_TABLE"):
-            raise ExpressionError(f"{what}: refused {expr!r}: subqueries are not allowed in a pool expression")
-        name = node.get("function_name")
-        if name is None and node.get("class") == "COLUMN_REF":
-            name = ".".join(node.get("column_names") or [])  # current_date & co. parse as bare names
-            if name.lower() in unstable and name not in view_columns:
-                raise ExpressionError(f"{what}: refused {expr!r}: {name} gives a different value on each run; a "
-                                      "pool must select the same segments every time")
-            continue
-        if name is None:
-            continue
-        low = str(name).lower()
-        schema = str(node.get("schema") or "").lower()
-        catalog = str(node.get("catalog") or "").lower()
-        if low.startswith(FORBIDDEN_FUNCTION_PREFIXES) or schema not in ("", "main", "pg_catalog") or \
-                catalog not in ("", "system", "temp", "memory"):
-            shown = ".".join(x for x in (catalog, schema, str(name)) if x)
-            raise ExpressionError(f"{what}: refused {expr!r}: function {shown}() reads files, settings or "
-                                  "other catalogs")
-        if low in unstable:
-            raise ExpressionError(f"{what}: refused {expr!r}: {name}() gives a different value on each run; a pool "
-                                  "must select the same segments every time (use a hash such as "
-                                  "hash(id) % 10 = 0 for a random-looking subset)")
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if not _is_plain_select(node):
+        raise ExpressionError(f"{what}: refused {_short(expr)}: give one boolean expression, not statements or queries "
+                              f"(UNION, WHERE, GROUP BY …)")
+    if len(node["select_list"]) != 1:
+        raise ExpressionError(f"{what}: {_short(expr)} is {len(node['select_list'])} expressions; give exactly one")
+    try:
+        check_tree(node["select_list"], lambda: columns(con))
+    except Refused as e:
+        if e.name and e.name.lower() in _unstable_functions():
+            shown = e.name + ("()" if str(e).startswith("function") else "")
+            raise ExpressionError(f"{what}: refused {_short(expr)}: {e}: {shown} gives a different value on each "
+                                  "run; a pool must select the same segments every time (use a hash such as "
+                                  "hash(id) % 10 = 0 for a random-looking subset)") from None
+        raise ExpressionError(f"{what}: refused {_short(expr)}: {e} (allowed: segment columns, literals, "
+                              f"operators, IN/BETWEEN/LIKE/CASE/CAST and the functions listed in "
+                              f"docs/mixtures.md)") from None
+    except RecursionError:
+        raise ExpressionError(f"{what}: {_short(expr)} is nested too deeply to check") from None
 
 
-def _unstable_functions(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """Functions whose value may change between calls or runs (random(), now(), nextval(), uuid() …)."""
-    rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-                       "WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY')").fetchall()
-    return frozenset(r[0] for r in rows)
+def _is_plain_select(node: dict) -> bool:
+    """``SELECT (…) FROM segments`` and nothing more: the expression did not close the parenthesis and add
+    clauses, set operations or CTEs of its own."""
+    table = node.get("from_table") or {}
+    modifiers = node.get("modifiers") or []
+    cte = (node.get("cte_map") or {}).get("map") or []
+    return (node.get("type") == "SELECT_NODE" and table.get("type") == "BASE_TABLE"
+            and table.get("table_name") == VIEW and not table.get("schema_name") and not table.get("catalog_name")
+            and not node.get("where_clause") and not node.get("group_expressions") and not node.get("having")
+            and not node.get("qualify") and not node.get("sample") and not modifiers and not cte
+            and isinstance(node.get("select_list"), list))
+
+
+@functools.lru_cache(maxsize=1)
+def _unstable_functions() -> frozenset[str]:
+    """Functions and macros whose value may change between calls or runs (random(), now(), ago() …), from a
+    fresh connection: the sandbox loads no extensions, so its catalog is DuckDB's built-in one."""
+    rows = duckdb.connect(":memory:").execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                       "WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY') "
+                       "OR function_type = 'macro' AND (macro_definition ILIKE '%now()%' "
+                       "OR macro_definition ILIKE '%current_%')").fetchall()
+    return frozenset(r[0] for r in rows) | {"current_date", "current_time", "current_timestamp", "localtime",
+                                            "localtimestamp"}
 
 
 def _bind(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
@@ -165,25 +142,34 @@ def _bind(con: duckdb.DuckDBPyConnection, expr: str, what: str) -> None:
         con.execute("DEALLOCATE _check")
         described = con.execute(f"DESCRIBE SELECT ({expr}) AS p FROM {VIEW}").fetchall()
     except duckdb.ParserException as e:
-        raise ExpressionError(f"{what}: {expr!r} is not a valid SQL expression ({_first_line(e)})") from e
+        raise ExpressionError(f"{what}: {_short(expr)} is not a valid SQL expression ({_first_line(e)})") from e
     except duckdb.BinderException as e:
         have = columns(con)
         cols = ", ".join(c for c in have if not c.startswith("_"))
         hint = ("; these shards have no labels: curate with [classify] enabled"
                 if "reasoning" not in have and any(w in expr for w in ("reasoning", "visual", "score_", "labels"))
                 else "")
-        raise ExpressionError(f"{what}: {expr!r} does not bind to the segment columns ({_first_line(e)}); "
+        raise ExpressionError(f"{what}: {_short(expr)} does not bind to the segment columns ({_first_line(e)}); "
                               f"columns are: {cols}{hint}") from e
     except duckdb.PermissionException as e:
-        raise ExpressionError(f"{what}: refused {expr!r}: {_first_line(e)}") from e
+        raise ExpressionError(f"{what}: refused {_short(expr)}: {_first_line(e)}") from e
     except duckdb.Error as e:
-        raise ExpressionError(f"{what}: {expr!r} is not usable ({_first_line(e)})") from e
+        raise ExpressionError(f"{what}: {_short(expr)} is not usable ({_first_line(e)})") from e
     if len(described) != 1:
-        raise ExpressionError(f"{what}: {expr!r} is {len(described)} expressions; give exactly one")
+        raise ExpressionError(f"{what}: {_short(expr)} is {len(described)} expressions; give exactly one")
     if described[0][1] != "BOOLEAN":
-        raise ExpressionError(f"{what}: {expr!r} has type {described[0][1]}, not BOOLEAN; write a condition "
+        raise ExpressionError(f"{what}: {_short(expr)} has type {described[0][1]}, not BOOLEAN; write a condition "
                               f"such as \"n_tokens > 100\" or \"source = 'code'\"")
 
 
 def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0]
+
+
+def _short(expr: str, limit: int = 200) -> str:
+    """``expr`` quoted for a message, cut to ``limit`` characters (a deeply nested one can be megabytes)."""
+    return repr(expr) if len(expr) <= limit else repr(expr[:limit]) + f"… ({len(expr):,} characters)"
+
+
+def _reason(e: BaseException) -> str:
+    return "nested too deeply" if isinstance(e, RecursionError) else _first_line(e)  # type: ignore[arg-type]

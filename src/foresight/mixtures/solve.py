@@ -40,16 +40,33 @@ def capacity(available: int, max_repetition: Fraction) -> int:
     return math.floor(available * max_repetition)
 
 
-def check_feasible(names: list[str], targets: list[int], available: list[int], reps: list[Fraction]) -> None:
-    """Raise naming the first pool whose target exceeds what it holds (times its repetition)."""
-    for name, need, have, rep in zip(names, targets, available, reps, strict=True):
+MAX_ENTRIES = 2**31 - 1  # manifest rows: epochs and positions are int32
+
+
+def check_feasible(names: list[str], targets: list[int], available: list[int], reps: list[Fraction],
+                   segments: list[int] | None = None) -> None:
+    """Raise naming the first pool whose target exceeds what it holds (times its repetition), or (given its
+    ``segments``) would need more passes over them than a manifest can hold entries."""
+    for i, (name, need, have, rep) in enumerate(zip(names, targets, available, reps, strict=True)):
+        if segments is not None and have > 0:
+            entries = -(-need // have) * segments[i]  # whole passes, rounded up
+            if entries > MAX_ENTRIES:
+                raise InfeasibleError(f"pool {name!r} needs {_big(need)} tokens: {_big(-(-need // have))} passes over "
+                                      f"its {have:,} tokens ({segments[i]:,} segments), {_big(entries)} manifest "
+                                      f"entries, more than {MAX_ENTRIES:,}; lower total_tokens or max_repetition")
         cap = capacity(have, rep)
         if need > cap:
-            rep_note = f" x max_repetition {float(rep):g} = {cap}" if rep != 1 else ""
+            rep_note = f" x max_repetition {float(rep):g} = {cap}" if rep != 1 else ""  # rep is a finite float
             hint = ("raise max_repetition for it, lower total_tokens or its weight"
                     if have else "its expression matches no (non-excluded) segment")
             raise InfeasibleError(f"pool {name!r} needs {need} tokens but only {have} are available{rep_note}; "
                                   f"{hint}")
+
+
+def _big(n: int) -> str:
+    """An integer for a message: its digits, or its order of magnitude when it has too many to read (a float
+    would overflow past 1e308)."""
+    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
 
 
 def max_total(weights: list[Fraction], names: list[str], available: list[int], reps: list[Fraction],

@@ -4,6 +4,7 @@ budget and a seed. Parsing only checks the file itself; expressions are checked 
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import re
 from dataclasses import dataclass, replace
@@ -205,9 +206,19 @@ def _check_weights(pools: tuple[PoolSpec, ...], label: str, normalize: bool) -> 
     if total == 0:
         raise SpecError(f"spec {label}: all pool weights are 0")
     if not normalize and abs(total - 1) > Fraction(WEIGHT_TOLERANCE):
-        listing = ", ".join(f"{p.name}={float(p.weight):g}" for p in pools)
-        raise SpecError(f"spec {label}: pool weights sum to {float(total):.6g}, not 1 ({listing}); "
+        listing = ", ".join(f"{p.name}={decimal_text(p.weight)}" for p in pools)
+        raise SpecError(f"spec {label}: pool weights sum to {decimal_text(total)}, not 1 ({listing}); "
                         f"fix them or pass --normalize to scale them to 1")
+
+
+def decimal_text(x: Fraction, digits: int = 30) -> str:
+    """``x`` as a decimal with up to ``digits`` significant digits: a sum such as 1.000002 is never shown as "1",
+    and a weight of 1e308 never overflows a float."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = digits
+        d = decimal.Decimal(x.numerator) / decimal.Decimal(x.denominator)
+    text = format(d.normalize(), "f") if abs(d.adjusted()) < 16 else format(d.normalize(), "E")
+    return text
 
 
 def round_weights(weights: dict[str, Fraction], decimals: int = 6) -> dict[str, Fraction]:
@@ -254,8 +265,8 @@ def load_spec(spec: str | Path, normalize: bool = False, total_tokens: int | str
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise SpecError(f"spec {path}: not valid TOML ({e})") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
+        raise SpecError(f"spec {path}: not valid TOML ({e})") from None
     if total_tokens is not None:
         data["total_tokens"] = total_tokens
     if seed is not None:

@@ -259,8 +259,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise FileNotFoundError(f"config {path} not found; see docs/pipeline.example.toml for a template")
         try:
             given = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path} is not valid TOML: {e}") from e
+        except (tomllib.TOMLDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
+            raise ConfigError(f"{path} is not valid TOML: {e}") from None
     cfg = _merge(DEFAULTS, given, "")
     if overrides:
         cfg = _merge(cfg, overrides, "")

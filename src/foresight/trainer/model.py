@@ -23,8 +23,8 @@ def preset_or_file(model: str | Path) -> dict[str, Any]:
                          "or a JSON file of LlamaConfig fields")
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path} is not valid JSON ({e}); give LlamaConfig fields such as hidden_size") from e
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
+        raise InputError(f"{path} is not valid JSON ({e}); give LlamaConfig fields such as hidden_size") from None
     if not isinstance(fields, dict):
         raise InputError(f"{path} must hold a JSON object of LlamaConfig fields")
     return fields

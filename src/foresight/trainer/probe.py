@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -75,9 +74,15 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
     return row
 
 
-def pools_from_manifest(manifest_dir: Path) -> dict[str, str]:
-    """Pool name → SQL predicate from a manifest header (for per-pool bpb)."""
-    head = json.loads((Path(manifest_dir) / "manifest.json").read_text(encoding="utf-8"))
+def pools_from_manifest(manifest_dir: Path, shards: Path | None = None) -> dict[str, str]:
+    """Pool name → SQL predicate from a manifest header (for per-pool bpb), after checking the header's hashes
+    and, with ``shards``, that their index.json is the one the manifest was built from."""
+    from foresight.manifests import read_header
+    from foresight.manifests.read import shard_root
+
+    head = read_header(manifest_dir)
+    if shards is not None:
+        shard_root(head, shards)
     return {name: p["where"] for name, p in head.get("pools", {}).items() if p.get("where")}
 
 

@@ -138,7 +138,7 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     """Verify ``manifest_dir`` (refusing on any mismatch), then train on exactly its tokens."""
     from foresight import manifests
     manifest_dir = Path(manifest_dir)
-    manifests.verify(manifest_dir)
+    manifests.verify(manifest_dir, shards_root=shards_root)  # the shards it will read, not the recorded root
     header, _ = manifests.read(manifest_dir)
     root = Path(shards_root or header["shards"]["root"])
     from foresight.formats.tokenizer import find_tokenizer
@@ -149,7 +149,8 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
             "shares": header.get("shares"), "entries_sha256": header.get("entries_sha256")}
 
     def write(token_file: Path) -> int:  # one shard file's tokens in memory at a time (manifests.stream)
-        return int(manifests.write_token_stream(manifest_dir, token_file, shards_root=shards_root).sum())
+        return int(manifests.write_token_stream(manifest_dir, token_file, shards_root=shards_root,
+                                                rehash=False).sum())  # verified just above
 
     return train_arrays(write, out, tokenizer_json=tok, model=model, cfg=cfg, resume=resume, manifest=meta,
                         expected_tokens=int(header["total_tokens"]), overwrite=overwrite)

@@ -115,8 +115,8 @@ def load_sweep(path: str | Path) -> Sweep:
     path = resolve_sweep_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"sweep {path}: cannot read TOML ({e})") from e
+    except (OSError, tomllib.TOMLDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
+        raise InputError(f"sweep {path}: cannot read TOML ({e})") from None
     unknown = set(data) - SWEEP_KEYS
     if unknown:
         raise InputError(f"sweep {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SWEEP_KEYS)}")
@@ -232,7 +232,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model
     info = train_manifest(mdir, rdir, model=model, cfg=cfg, tokenizer=tokenizer, shards_root=shards)
     probe_opts = from_table(ProbeSettings, sweep.probe, f"sweep {sweep.name} [probe]").kwargs()
-    scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir),
+    scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir, shards),
                         color_plot=base / "color_mds.png", **probe_opts)
     head = json.loads((mdir / "manifest.json").read_text(encoding="utf-8"))
     shares = head.get("shares") or {}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from foresight.cli.commands.common import console, default_command_group, err_console, fail, out_path, user_errors
 
@@ -40,12 +40,13 @@ def opened(shards: Path, manifests: list[Path], results: Path | None, strict: bo
                             timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
                             memory_limit=memory_limit)
         for w in caught:
-            err_console.print(f"[bold yellow]warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("warning:", "bold yellow"), " ", str(w.message)), highlight=False,
+                              soft_wrap=True)
         with audit:
             yield audit
     except AuditError as e:
         # DuckDB's message spans lines (the statement, a caret at the position): keep all of it.
-        fail(escape(str(e)))
+        fail(str(e))
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +99,7 @@ def register(app: typer.Typer) -> None:
             df = audit.query(text, params)
             write_frame(df, fmt, out, console)
             if out is not None:
-                err_console.print(f"wrote {df.height} rows to {escape(str(out))}", highlight=False)
+                err_console.print(f"wrote {df.height} rows to {out}", highlight=False)
 
     @group.command("report")
     @user_errors
@@ -123,9 +124,9 @@ def register(app: typer.Typer) -> None:
         with locked(out, f"report {out}"), opened(shards, manifest, results, strict, heldout_fraction) as audit:
             summary = write_report(audit, out)
         for check in summary.checks:
-            mark = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
-            console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}", highlight=False)
-        console.print(f"report: {escape(str(out / 'report.md'))} ({len(summary.files)} files)", highlight=False)
+            mark = ("pass", "green") if check.passed else ("FAIL", "bold red")
+            console.print(Text.assemble(mark, f" {check.name}: {check.detail}"), highlight=False)
+        console.print(f"report: {out / 'report.md'} ({len(summary.files)} files)", highlight=False)
         if not all(c.passed for c in summary.checks):
             raise typer.Exit(2)
 

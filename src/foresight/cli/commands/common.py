@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.core import TyperGroup
 
 from foresight.formats.errors import ForesightError
 
-console = Console()
-err_console = Console(stderr=True)
+# No console markup: messages carry user text (paths, pool names, TOML tables such as [train]) that rich would
+# otherwise read as tags and drop. Styled parts are Text objects.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +72,7 @@ def out_path(value: str) -> Path:
 
 def fail(message: str, code: int = 1) -> None:
     """Exit non-zero with a one-line error on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -96,6 +100,27 @@ def user_errors(fn: F) -> F:
             fail(next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__))
 
     return wrapper  # type: ignore[return-value]
+
+
+def escape_help(app: typer.Typer) -> None:
+    """Escape rich markup in every help text of ``app`` (commands, their docstrings, options, sub-groups), in
+    place: typer renders help with rich markup, which would drop literal text such as "[write]" or "[train]"."""
+    from rich.markup import escape
+    from typer.models import ParameterInfo
+
+    for info in app.registered_commands:
+        doc = info.help if info.help is not None else (info.callback.__doc__ if info.callback else None)
+        if doc:
+            info.help = escape(doc)
+        for param in inspect.signature(info.callback).parameters.values() if info.callback else ():
+            if isinstance(param.default, ParameterInfo) and param.default.help:
+                param.default.help = escape(param.default.help)
+    for group in app.registered_groups:
+        for holder in (group, group.typer_instance.info if group.typer_instance else None):
+            if holder is not None and isinstance(holder.help, str):
+                holder.help = escape(holder.help)
+        if group.typer_instance is not None:
+            escape_help(group.typer_instance)
 
 
 def default_command_group(default: str) -> type[TyperGroup]:

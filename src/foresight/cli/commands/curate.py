@@ -115,12 +115,12 @@ def register(app: typer.Typer) -> None:
         p = plan_curation(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
                  classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
         if p.ignored:
-            console.print(f"[yellow]ignored {len(p.ignored)} file(s) of unknown format[/] (e.g. {p.ignored[0]})")
+            console.print(f"ignored {len(p.ignored)} file(s) of unknown format (e.g. {p.ignored[0]})", style="yellow")
         from foresight.pipeline.inputstate import unreadable_inputs
 
         for path in unreadable_inputs([f.path for f in p.files]):
-            console.print(f"[yellow]unreadable input[/] {path} (a symlink to a missing file): counted as "
-                          "errored/unreadable_file", highlight=False)
+            console.print(f"unreadable input {path} (a symlink to a missing file): counted as "
+                          "errored/unreadable_file", style="yellow", highlight=False)
         console.print(f"curate: {len(p.files)} input file(s), {p.tasks} task(s), {workers} worker(s), "
                       f"stages: {' → '.join(s.name for s in p.stages)}")
         if dry_run:
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
             return
         if resumed:
-            console.print("[green]resumed[/] an earlier run: only unfinished tasks were run")
+            console.print("resumed an earlier run: only unfinished tasks were run", style="green")
         from foresight.cli.commands.shards import print_summary
 
         print_summary(p.out)
@@ -165,6 +165,6 @@ def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> None:  # n
         if disk_full(e) is not None:
             raise  # user_errors says so in one line
         if not verbose and _tail(log):
-            console.print(f"[dim]{_tail(log)}[/]", highlight=False)
+            console.print(_tail(log), style="dim", highlight=False)
         # raised (not fail()) so user_errors prints it as the one-line error
         raise SetupError(f"curate failed: {type(e).__name__}: {e} (task logs: {p.work / 'logs'})") from e

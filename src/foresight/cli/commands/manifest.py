@@ -12,7 +12,7 @@ from foresight.cli.commands.common import console, out_path, user_errors
 
 def _wide() -> Console:
     """A console at least 110 columns wide, so the mixture table's numbers are never truncated in a pipe."""
-    return Console(width=max(console.width, 110), highlight=False)
+    return Console(width=max(console.width, 110), highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from foresight.cli.commands.common import console, default_command_group, out_pa
 
 def _wide() -> Console:
     """A console at least 110 columns wide, so the mixture table's numbers are never truncated in a pipe."""
-    return Console(width=max(console.width, 110), highlight=False)
+    return Console(width=max(console.width, 110), highlight=False, markup=False)
 
 SPEC_HELP = "Mixture spec (TOML file) or a preset name such as lsbs_mix6 (see `foresight mix presets`)."
 

@@ -38,11 +38,13 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight probe demo/runs/lsbs_mix6 --shards demo/shards --out demo/runs/lsbs_mix6/probes.parquet
         """
+        from foresight.formats.atomic import check_output_file
         from foresight.trainer.probe import pools_from_manifest, run_probes, write_row
         from foresight.trainer.train import set_threads
 
+        out = check_output_file(out)
         set_threads(threads)
-        pools = pools_from_manifest(manifest) if manifest else None
+        pools = pools_from_manifest(manifest, shards) if manifest else None
         row = run_probes(model, shards=shards, probes=list(probes) if probes else None, device=device,
                          vision_model=vision_model, pairs=pairs, pools=pools, heldout_fraction=heldout_fraction,
                          bpb_limit=bpb_limit, color_table=colors, color_limit=color_limit, knowledge_items=items,

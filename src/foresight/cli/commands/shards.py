@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from foresight.cli.commands.common import console, user_errors
 from foresight.formats.errors import SetupError
@@ -33,7 +34,7 @@ def sources_table(index: dict[str, Any]) -> Table:
     for src, agg in index["totals"]["by_source"].items():
         table.add_row(src, str(files_per.get(src, 0)), f"{agg['rows']:,}", f"{agg['tokens']:,}")
     t = index["totals"]
-    table.add_row("[bold]total", str(t["files"]), f"{t['rows']:,}", f"{t['tokens']:,}")
+    table.add_row(Text("total", style="bold"), str(t["files"]), f"{t['rows']:,}", f"{t['tokens']:,}")
     return table
 
 
@@ -78,7 +79,8 @@ def register(app: typer.Typer) -> None:
             problems = verify_shards(shards_dir, index)
             if problems:
                 for p in problems:
-                    console.print(f"[red]✗[/] {p}")
+                    console.print(Text.assemble(("✗", "red"), f" {p}"))
                 raise SetupError(f"{len(problems)} of {len(index['files'])} shard file(s) do not match "
                                    f"{shards_dir}/index.json; rebuild them with `foresight curate … --overwrite`")
-            console.print(f"[green]✓[/] {len(index['files'])} shard file(s) match index.json (sha256)")
+            console.print(Text.assemble(("✓", "green"), f" {len(index['files'])} shard file(s) match index.json "
+                                                       "(sha256)"))

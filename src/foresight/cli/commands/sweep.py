@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     @group.command("run")
     @user_errors
     def run(
-        sweep: Path = typer.Argument(..., help="Sweep file (TOML: mixtures = [...] or a \\[grid]; see docs/trainer.md) "
+        sweep: Path = typer.Argument(..., help="Sweep file (TOML: mixtures = [...] or a [grid]; see docs/trainer.md) "
                                                "or a bundled sweep name (lsbs_mix0_vs_mix6, lsbs_reasoning_share, "
                                                "visual_share, reasoning_share, visual_share_quick)."),
         shards: Path = typer.Option(..., "--shards", help="Shard directory (with index.json)."),
@@ -110,8 +110,8 @@ def register(app: typer.Typer) -> None:
         maximum: list[str] = typer.Option(None, "--max", help="POOL=FRACTION upper weight bound (repeatable)."),
         seeds: str = typer.Option(None, "--seeds", help="Train every mixture once per seed, e.g. 0,1 (the sweep "
                                                         "file's `seeds`)."),
-        like: str = typer.Option(None, "--like", help="Sweep file or bundled sweep whose model, swept, \\[train] and "
-                                                      "\\[probe] settings to use."),
+        like: str = typer.Option(None, "--like", help="Sweep file or bundled sweep whose model, swept, [train] and "
+                                                      "[probe] settings to use."),
         model: str = typer.Option(None, "--model", help="Model preset or LlamaConfig JSON (overrides --like)."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads for counting pool tokens."),
     ) -> None:

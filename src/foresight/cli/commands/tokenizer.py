@@ -45,14 +45,17 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight tokenizer train data/sample --vocab-size 16384 --out data/tokenizer.json
         """
+        from foresight.formats.atomic import check_output_file
         from foresight.formats.tokenizer import load_tokenizer, train_tokenizer
         from foresight.pipeline.readers import iter_texts_from_files
 
+        out = check_output_file(out)  # before the training, not after it
         files = _expand(inputs)
         skipped: dict[str, int] = {}
         tok = train_tokenizer(iter_texts_from_files(files, text_key, skipped), vocab_size, min_frequency)
         for path, n in sorted(skipped.items()):
-            console.print(f"[yellow]skipped {n} line(s) of {path}: not a JSON object with a string {text_key!r}")
+            console.print(f"skipped {n} line(s) of {path}: not a JSON object with a string {text_key!r}",
+                          style="yellow")
         out.parent.mkdir(parents=True, exist_ok=True)
         tok.save(str(out))
         _, info = load_tokenizer(out)

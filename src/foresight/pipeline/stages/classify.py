@@ -125,9 +125,9 @@ def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from foresight.formats.index import read_index, shard_files
+    from foresight.formats.index import shard_files, verified_index
 
-    index = read_index(root)
+    index = verified_index(root)  # labels and teacher prompts come from the files index.json describes
     wanted = list(columns) + (["source"] if stratify and "source" not in columns else [])
     tables = []
     for f in shard_files(root, index):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from foresight.formats.errors import InputError
-from foresight.formats.index import read_index
+from foresight.formats.index import verified_index
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.trainer.probes.features import LoadedModel, require_causal, token_nll
 
@@ -35,7 +35,7 @@ def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACT
     from foresight.mixtures.sandbox import check_expression, columns, connect
 
     root = Path(shards)
-    index = read_index(root)
+    index = verified_index(root)  # bits-per-byte of rewritten text would be a number about other data
     files = [root / f["path"] for f in index["files"]]
     if not files:
         raise InputError(f"{root}: the shard index lists no files")
