@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from foresight.cli import app
+from tests.helpers import make_tokenizer
 from tests.mixtures.corpus import build_corpus
 
 runner = CliRunner()
@@ -110,7 +111,9 @@ def test_deep_nesting_names_the_file(shards: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["sweep", "run", str(sweep), "--shards", str(shards), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "sweep.toml" in res.output, res.output
     config = _deep_toml(tmp_path / "cfg.toml")
-    res = runner.invoke(app, ["curate", str(tmp_path), "--out", str(tmp_path / "c"), "--config", str(config)])
+    tok = make_tokenizer(tmp_path)
+    res = runner.invoke(app, ["curate", str(tmp_path), "--out", str(tmp_path / "c"), "--config", str(config),
+                              "--tokenizer", str(tok)])
     assert res.exit_code == 1 and "cfg.toml" in res.output, res.output
     bad = tmp_path / "bad_shards"
     bad.mkdir()
