@@ -50,6 +50,19 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+def raised_during(e: BaseException) -> Interrupted | None:
+    """The :class:`Interrupted` that ``e`` was raised while handling, if any: clean-up code (a worker pool shutting
+    down) can fail on the interrupt's own effects and replace it with, say, a ``ConnectionResetError``."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, Interrupted):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def install() -> None:
     """Install the handler for :data:`SIGNALS` in this (the main) process."""
     _state.update(pid=os.getpid(), stopping=False)

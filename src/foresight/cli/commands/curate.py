@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from foresight.cli import interrupt
 from foresight.cli.commands.common import console, disk_full, out_path, user_errors
 from foresight.formats.errors import InputError, SetupError
 
@@ -162,6 +163,13 @@ def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> None:  # n
         with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
             run_stages(p, executor, workers)
     except Exception as e:
+        # Ctrl-C or a kill sent to the process group also reaches the workers: the pool can report their death
+        # (ConnectionResetError) while unwinding our own interrupt, or before our handler has run. Either way the
+        # run stops as interrupted (128 + signal), not as a failure: re-raise the interrupt, or give a pending
+        # signal its turn.
+        if (irq := interrupt.raised_during(e)) is not None:
+            raise irq from None
+        time.sleep(0.5)
         if disk_full(e) is not None:
             raise  # user_errors says so in one line
         if not verbose and _tail(log):
