@@ -37,3 +37,17 @@ def test_missing_input_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(app, ["tokenizer", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "t.json")])
     assert res.exit_code == 1
     assert "does not exist" in res.output
+
+
+def test_find_tokenizer_reads_the_index_through_its_checks(tmp_path):
+    """A broken index.json is the index's own one-line error (ShardIndexError), not a JSON traceback."""
+    import pytest
+
+    from foresight.formats.errors import ForesightError
+    from foresight.formats.tokenizer import find_tokenizer
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "index.json").write_text("{not json")
+    with pytest.raises(ForesightError, match="index.json"):
+        find_tokenizer(shards, None, "0" * 64)

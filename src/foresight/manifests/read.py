@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from foresight.formats.hashing import sha256_bytes, sha256_file
-from foresight.formats.index import index_sha256
+from foresight.formats.index import index_sha256, safe_shard_path
 from foresight.formats.shardio import row_columns
 from foresight.manifests.schema import (
     ENTRIES_FILE,
@@ -23,7 +23,6 @@ from foresight.manifests.schema import (
     ManifestError,
     header_digest,
 )
-from foresight.mixtures.shards import safe_shard_path
 
 
 def read_header(manifest_dir: str | Path) -> dict[str, Any]:

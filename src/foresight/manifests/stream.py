@@ -20,9 +20,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from foresight.formats.atomic import replacing
+from foresight.formats.index import safe_shard_path
 from foresight.manifests.read import read_verified
 from foresight.manifests.schema import ManifestError
-from foresight.mixtures.shards import safe_shard_path
 
 TOKEN_DTYPE = np.dtype("<u4")  # the shards' token ids; the trainer's token file
 STREAM_ROWS = 4096  # shard rows whose tokens are held at once (2048-token segments: 32 MB as uint32)

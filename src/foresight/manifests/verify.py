@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from foresight.formats.index import ShardIndexError, read_index, verified_index
+from foresight.formats.index import ShardIndexError, UnsafePathError, read_index, safe_shard_path, verified_index
 from foresight.manifests.read import (
     check_entries_hash,
     entries_path,
@@ -24,7 +24,6 @@ from foresight.manifests.read import (
     shard_root,
 )
 from foresight.manifests.schema import POOL_KEYS, ManifestError
-from foresight.mixtures.shards import UnsafePathError, safe_shard_path
 
 
 def _entry(df: pl.DataFrame, i: int) -> str:

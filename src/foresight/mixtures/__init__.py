@@ -1,8 +1,8 @@
 """Mixture specs over label/source pools, LSBS presets and their planning (docs/mixtures.md)."""
 
+from foresight.formats.index import UnsafePathError
 from foresight.mixtures.planner import OverlapError, Plan, PoolPlan, plan
 from foresight.mixtures.sandbox import ExpressionError
-from foresight.mixtures.shards import UnsafePathError
 from foresight.mixtures.solve import InfeasibleError
 from foresight.mixtures.spec import MixtureSpec, PoolSpec, SpecError, load_spec, preset_names
 

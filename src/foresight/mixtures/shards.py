@@ -6,14 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.formats.index import (  # noqa: F401 - UnsafePathError and safe_shard_path are re-exported
-    ShardIndexError,
-    UnsafePathError,
-    index_sha256,
-    read_index,
-    safe_shard_path,
-    verified_index,
-)
+from foresight.formats.index import ShardIndexError, index_sha256, read_index, verified_index
 
 
 @dataclass(frozen=True)

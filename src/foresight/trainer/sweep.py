@@ -216,6 +216,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     """manifest → train → probe for one mixture and seed; returns its results row."""
     from foresight import manifests
     from foresight.formats.hashing import sha256_file
+    from foresight.manifests.read import read_header
     from foresight.mixtures import load_spec
     from foresight.trainer.probe import ProbeSettings, pools_from_manifest, run_probes
     from foresight.trainer.run import train_manifest
@@ -234,7 +235,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     probe_opts = from_table(ProbeSettings, sweep.probe, f"sweep {sweep.name} [probe]").kwargs()
     scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir, shards),
                         color_plot=base / "color_mds.png", **probe_opts)
-    head = json.loads((mdir / "manifest.json").read_text(encoding="utf-8"))
+    head = read_header(mdir)  # the format and header checks every manifest reader applies
     shares = head.get("shares") or {}
     swept = shares.get(sweep.swept) if sweep.swept in shares and shares.get(sweep.swept) is not None \
         else m.nominal_share
