@@ -176,3 +176,17 @@ def test_parse_param_types() -> None:
     assert parse_param("q=a=b") == ("q", "a=b")
     with pytest.raises(AuditError, match="name=value"):
         parse_param("novalue")
+
+
+def test_entry_view_types_are_what_duckdb_reads_from_the_manifest_schema(tmp_path):
+    """The entries view's casts come from ENTRIES_SCHEMA (formats.sql.duckdb_type), and match DuckDB's reading."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from foresight.audit.views import ENTRY_COLUMNS
+    from foresight.manifests.schema import ENTRIES_SCHEMA
+
+    path = tmp_path / "entries.parquet"
+    pq.write_table(ENTRIES_SCHEMA.empty_table(), path)
+    read = duckdb.connect().execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    assert [(name, typ) for name, typ, *_ in read] == list(ENTRY_COLUMNS)

@@ -19,19 +19,16 @@ from foresight.audit.sandbox import AuditError
 from foresight.formats.schema import EXCLUDED_DIR, RESULTS_FILE, segment_schema
 from foresight.formats.segments import create_segments_view
 from foresight.formats.splits import BUCKET_COLUMN, DEFAULT_HELDOUT_FRACTION, heldout_sql
-from foresight.formats.sql import quote_ident, quote_literal
+from foresight.formats.sql import duckdb_type, quote_ident, quote_literal
 from foresight.formats.taxonomy import GROUPS, LABEL_NAMES, score_column
 from foresight.manifests.read import check_entries_hash, read_header
-from foresight.manifests.schema import ENTRIES_FILE, MANIFEST_FILE, ManifestError
+from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, MANIFEST_FILE, ManifestError
 
 VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results", "excluded")
 
-# entries.parquet columns and their DuckDB types (contract); cast so every manifest unions cleanly.
-ENTRY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("order", "BIGINT"), ("pool", "VARCHAR"), ("id", "VARCHAR"), ("doc_id", "VARCHAR"), ("file", "VARCHAR"),
-    ("row", "BIGINT"), ("start", "INTEGER"), ("end", "INTEGER"), ("n_tokens", "BIGINT"),
-    ("text_sha256", "BLOB"), ("epoch", "INTEGER"),
-)
+# entries.parquet columns and their DuckDB types, derived from the manifest's own schema; cast so every manifest
+# unions cleanly.
+ENTRY_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.name, duckdb_type(f.type)) for f in ENTRIES_SCHEMA)
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("mixture", "VARCHAR"), ("tokens", "BIGINT"), ("final_loss", "DOUBLE"),
     ("manifest_sha256", "VARCHAR"), ("checkpoint_sha256", "VARCHAR"),

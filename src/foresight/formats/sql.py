@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from foresight.formats.errors import InputError
 
@@ -19,6 +20,23 @@ from foresight.formats.errors import InputError
 def quote_literal(text: str) -> str:
     """A SQL string literal: ``it's`` → ``'it''s'``."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB type a pyarrow column type reads as, so SQL views cast to what the file format declares instead
+    of a second, hand-kept list of type strings."""
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "BLOB"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "VARCHAR"
+    simple = {pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INTEGER", pa.int64(): "BIGINT",
+              pa.uint8(): "UTINYINT", pa.uint16(): "USMALLINT", pa.uint32(): "UINTEGER", pa.uint64(): "UBIGINT",
+              pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+    if t in simple:
+        return simple[t]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"{duckdb_type(t.value_type)}[]"
+    raise ValueError(f"no DuckDB type for the pyarrow type {t}")  # a schema change the views must learn about
 
 
 def quote_ident(name: str) -> str:
