@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +34,22 @@ def check_label_meta(meta: dict, where: Path, fix: str) -> None:
         raise InputError(f"{where}: {e}; {fix}") from None
     if set(meta.get("thresholds", {})) != set(LABEL_NAMES):
         raise InputError(f"{where}: thresholds must name exactly the labels {list(LABEL_NAMES)}")
+
+
+def check_model_dir(path: Path, required: tuple[str, ...], meta_file: str, fmt: str, what: str,
+                    fix: str) -> dict[str, Any]:
+    """A saved classifier directory, before any weight is loaded: every ``required`` file present, the metadata's
+    format ``fmt`` and its label list the taxonomy's. Returns the metadata."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"classifier directory {path} does not exist")
+    missing = [f for f in required if not (path / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{what} {path} is missing {missing}; re-create it with {fix}")
+    meta = json.loads((path / meta_file).read_text())
+    if meta.get("format") != fmt:
+        raise InputError(f"{path / meta_file}: format {meta.get('format')!r} is not {fmt!r}")
+    check_label_meta(meta, path / meta_file, "retrain the classifier for this taxonomy")
+    return meta
 
 
 def label_rows(scores: np.ndarray, thresholds: dict[str, float]) -> list[list[str]]:

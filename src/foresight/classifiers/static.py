@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from foresight.classifiers.base import check_label_meta
-from foresight.formats.errors import InputError
+from foresight.classifiers.base import check_model_dir as check_dir
 from foresight.formats.hashing import sha256_path
 from foresight.formats.taxonomy import LABEL_NAMES
 
@@ -178,17 +177,8 @@ class LogisticHeads:
 
 
 def check_model_dir(path: Path) -> dict[str, Any]:
-    if not path.is_dir():
-        raise FileNotFoundError(f"classifier directory {path} does not exist")
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
-    if missing:
-        raise FileNotFoundError(f"static classifier {path} is missing {missing}; re-create it with "
-                                "`foresight classify train --kind static`")
-    meta = json.loads((path / META_FILE).read_text())
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
-    check_label_meta(meta, path / META_FILE, "retrain the classifier for this taxonomy")
-    return meta
+    return check_dir(path, REQUIRED_FILES, META_FILE, FORMAT, "static classifier",
+                     "`foresight classify train --kind static`")
 
 
 def is_static_dir(path: Path) -> bool:

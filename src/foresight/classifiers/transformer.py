@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from foresight.classifiers.base import check_label_meta
+from foresight.classifiers.base import check_model_dir as check_dir
 from foresight.formats.device import resolve_device
-from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_path
 from foresight.formats.taxonomy import LABEL_NAMES
 
@@ -108,17 +107,7 @@ def _load_encoder(path: Path) -> tuple[nn.Module, Any]:
 
 def check_model_dir(path: Path) -> dict[str, Any]:
     """Refuse a directory that is missing files or whose labels differ from the taxonomy; return its metadata."""
-    if not path.is_dir():
-        raise FileNotFoundError(f"classifier directory {path} does not exist")
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
-    if missing:
-        raise FileNotFoundError(f"classifier directory {path} is missing {missing}; "
-                                "re-create it with `foresight classify train`")
-    meta = json.loads((path / META_FILE).read_text())
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path / META_FILE}: format {meta.get('format')!r} is not {FORMAT!r}")
-    check_label_meta(meta, path / META_FILE, "retrain the classifier for this taxonomy")
-    return meta
+    return check_dir(path, REQUIRED_FILES, META_FILE, FORMAT, "classifier directory", "`foresight classify train`")
 
 
 class TransformerClassifier:
