@@ -9,13 +9,13 @@ plus a one-line ``rationale`` per row.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from foresight.classifiers.evaluate import agreement
+from foresight.classifiers.labelsio import read_json_lines
 from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES, label_vector
 
@@ -44,19 +44,12 @@ def vector(labels: tuple[str, ...] | list[str]) -> np.ndarray:
 def read_answers(path: Path, labeller: str) -> dict[str, Answer]:
     """One labeller's answers; a malformed line or an unknown label stops with the file and line named."""
     out: dict[str, Answer] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key, labels, why = str(rec["key"]), list(rec["labels"]), str(rec.get("rationale", "")).strip()
-            except (ValueError, KeyError, TypeError) as e:
-                raise InputError(f"{path}:{n}: not a {{key, labels, rationale}} JSON line ({e})") from None
-            unknown = sorted(set(labels) - set(LABEL_NAMES))
-            if unknown:
-                raise InputError(f"{path}:{n}: unknown labels {unknown}; use {list(LABEL_NAMES)}")
-            out[key] = Answer(tuple(name for name in LABEL_NAMES if name in labels), why, labeller)  # last wins
+    fields = lambda rec: (str(rec["key"]), list(rec["labels"]), str(rec.get("rationale", "")).strip())  # noqa: E731
+    for n, (key, labels, why) in read_json_lines(path, "a {key, labels, rationale} JSON line", fields):
+        unknown = sorted(set(labels) - set(LABEL_NAMES))
+        if unknown:
+            raise InputError(f"{path}:{n}: unknown labels {unknown}; use {list(LABEL_NAMES)}")
+        out[key] = Answer(tuple(name for name in LABEL_NAMES if name in labels), why, labeller)  # last wins
     return out
 
 
@@ -117,19 +110,12 @@ def read_segments(path: Path) -> list[dict]:
     """A labeller's harvested-and-labelled segments: ``{key, source, text, labels, rationale}`` plus
     :data:`PROVENANCE`; a line missing a field or naming an unknown label or genre stops with file and line."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                row = {k: rec[k] for k in ("key", "source", "text", "labels", "rationale", *PROVENANCE)}
-            except (ValueError, KeyError, TypeError) as e:
-                raise InputError(f"{path}:{n}: not a labelled-segment line ({e})") from None
-            bad = sorted(set(row["labels"]) - set(LABEL_NAMES))
-            if bad or row["genre"] not in GENRES:
-                raise InputError(f"{path}:{n}: unknown labels {bad} or genre {row['genre']!r}")
-            rows.append(row)
+    fields = lambda rec: {k: rec[k] for k in ("key", "source", "text", "labels", "rationale", *PROVENANCE)}  # noqa: E731
+    for n, row in read_json_lines(path, "a labelled-segment line", fields):
+        bad = sorted(set(row["labels"]) - set(LABEL_NAMES))
+        if bad or row["genre"] not in GENRES:
+            raise InputError(f"{path}:{n}: unknown labels {bad} or genre {row['genre']!r}")
+        rows.append(row)
     return rows
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +16,20 @@ from foresight.formats.errors import InputError
 from foresight.formats.taxonomy import LABEL_NAMES
 
 REQUIRED = ("text", *LABEL_NAMES)
+T = TypeVar("T")
+
+
+def read_json_lines(path: str | Path, what: str, parse: Callable[[Any], T]) -> Iterator[tuple[int, T]]:
+    """``(line number, parse(record))`` for every non-blank line of a JSONL file. A line that is not JSON, or that
+    ``parse`` rejects (a missing key, a wrong type), stops with ``PATH:LINE: not WHAT (why)``."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, parse(json.loads(line))
+            except (ValueError, KeyError, TypeError) as e:
+                raise InputError(f"{path}:{n}: not {what} ({e})") from None
 
 
 def write_labels(path: str | Path, ids: list[str], doc_ids: list[str], sources: list[str], texts: list[str],

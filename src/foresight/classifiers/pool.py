@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+from foresight.classifiers.labelsio import read_json_lines
 from foresight.classifiers.pieces import pieces
 from foresight.formats.errors import InputError
 
@@ -142,8 +143,8 @@ def build_pool(archives: list[Path], corpora: list[Path], out: Path, per_source:
     jobs += [(f"corpus:{c.stem}", c) for c in corpora]
     for src, path in jobs:
         if path.suffix in (".jsonl", ".ndjson"):
-            got = [p for line in open(path, encoding="utf-8") if line.strip()
-                   for p in pieces(json.loads(line)["text"], max_chars, 200) if len(p) >= 200]
+            texts = read_json_lines(path, "a JSON object with a 'text' field", lambda rec: str(rec["text"]))
+            got = [p for _, t in texts for p in pieces(t, max_chars, 200) if len(p) >= 200]
         else:
             got = archive_pieces(path, max_chars)
         got = list(dict.fromkeys(kept.get(src, []) + got))

@@ -85,15 +85,9 @@ def _read_pool(path: Path, sample: int, seed: int) -> list[str]:
     """Texts of a JSONL pool (a seeded sample of ``sample`` lines when there are more); a bad line is named."""
     import random
 
-    texts = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                texts.append(str(json.loads(line)["text"]))
-            except (ValueError, KeyError, TypeError) as e:
-                raise InputError(f"{path}:{n}: not a JSON object with a 'text' field ({e})") from None
+    from foresight.classifiers.labelsio import read_json_lines
+
+    texts = [t for _, t in read_json_lines(path, "a JSON object with a 'text' field", lambda rec: str(rec["text"]))]
     if sample and len(texts) > sample:
         texts = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), sample))]
     return texts
