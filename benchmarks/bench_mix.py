@@ -12,7 +12,8 @@ plus its ``index.json``, then:
 
 Prints ``mix_select_<rows>_vs_python_loop: ratio=… (ours …s, the median of --repeats builds / reference …s)``
 (``<rows>`` is --rows: 10m, 250k, …); ratio > 1 means ours is faster.
-Usage: python benchmarks/bench_mix.py [--rows 10000000] [--threads 2] [--repeats 3] [--dir DIR (kept and reused)]
+Usage: python benchmarks/bench_mix.py [--rows 10000000] [--threads 2] [--repeats 3] [--fraction 0.25]
+       [--files-per-source 4] [--memory-limit 1GB] [--dir DIR (kept and reused)]
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ def spec_text(total: int) -> str:
     return f'name = "bench_mix6"\ntotal_tokens = {total}\nseed = 0\nexclude = ["heldout"]\n{pools}'
 
 
-def run_ours(root: Path, spec_path: Path, out: Path, threads: int) -> dict[str, Any]:
+def run_ours(root: Path, spec_path: Path, out: Path, threads: int, memory_limit: str | None = None) -> dict[str, Any]:
     """Wall and CPU seconds (all threads) of plan + write; CPU shows the cost when the machine is shared."""
     t0, c0 = time.perf_counter(), time.process_time()
-    p = plan(load_spec(spec_path), root, threads=threads, read_columns=ENTRY_SHARD_COLUMNS)  # as `foresight mix`
+    p = plan(load_spec(spec_path), root, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,  # as `foresight mix`
+             memory_limit=memory_limit)
     t1 = time.perf_counter()
     write_manifest(p, out)
     t2 = time.perf_counter()
@@ -96,9 +98,11 @@ def run_ours(root: Path, spec_path: Path, out: Path, threads: int) -> dict[str, 
             "entries": len(p.selection), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int) -> dict[str, Any]:
+def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int,
+                   memory_limit: str | None = None) -> dict[str, Any]:
     """:func:`run_ours` in a new process, as `foresight mix build` runs: no heap or caches from an earlier build."""
-    args = [sys.executable, __file__, "--child", str(root), str(spec_path), str(out), str(threads)]
+    args = [sys.executable, __file__, "--child", str(root), str(spec_path), str(out), str(threads),
+            *([memory_limit] if memory_limit else [])]
     done = subprocess.run(args, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -150,7 +154,8 @@ def _size_name(rows: int) -> str:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         root, spec_path, out, threads = sys.argv[2:6]
-        print(json.dumps(run_ours(Path(root), Path(spec_path), Path(out), int(threads))))
+        limit = sys.argv[6] if len(sys.argv) > 6 else None
+        print(json.dumps(run_ours(Path(root), Path(spec_path), Path(out), int(threads), limit)))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -159,13 +164,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="builds timed, each in a new process; prints the median")
     ap.add_argument("--fraction", type=float, default=0.25, help="mixture size as a fraction of corpus tokens")
     ap.add_argument("--dir", type=Path, default=None, help="keep the generated shards here and reuse them")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB's memory for the build, as `mix --memory-limit`")
+    ap.add_argument("--files-per-source", type=int, default=FILES_PER_SOURCE,
+                    help="shard files per source (6 sources); raise it with --rows so files stay a realistic size")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench_mix_"))
-    root = work / f"shards_{args.rows}_v2"  # v2: with heldout_bucket (an older cached set is not reused)
+    layout = "" if args.files_per_source == FILES_PER_SOURCE else f"_{args.files_per_source}f"
+    root = work / f"shards_{args.rows}{layout}_v2"  # v2: with heldout_bucket (an older cached set is not reused)
     try:
         if not (root / "index.json").is_file():
             t = time.perf_counter()
-            generate(root, args.rows, args.threads)
+            generate(root, args.rows, args.threads, files_per_source=args.files_per_source)
             print(f"generated {args.rows:,} rows in {time.perf_counter() - t:.1f}s at {root}")
         index = read_index(root)
         rows, tokens = index["totals"]["rows"], index["totals"]["tokens"]
@@ -173,11 +182,12 @@ def main() -> None:
         spec_path.write_text(spec_text(int(tokens * args.fraction * (1 - 0.03))))  # ~2 % held out
         walls = []
         for _ in range(args.repeats):  # each build in a fresh process: the spread is the machine's
-            r = run_ours_fresh(root, spec_path, work / "manifest", args.threads)
+            r = run_ours_fresh(root, spec_path, work / "manifest", args.threads, args.memory_limit)
             walls.append(r["wall"])
             print(f"ours: {rows:,} rows / {tokens:,} tokens -> {r['entries']:,} entries in {r['wall']:.2f}s wall, "
                   f"{r['cpu']:.2f}s CPU ({', '.join(f'{k} {v:.2f}' for k, v in r['parts'].items())}) "
-                  f"with {args.threads} DuckDB threads, peak RSS {r['peak_rss_mb']:.0f} MB")
+                  f"with {args.threads} DuckDB threads, memory limit {args.memory_limit or 'default'}, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB")
         ours = statistics.median(walls)
         ref_sub, ref_entries = run_reference(root, args.ref_rows, args.fraction, work / "ref_entries.parquet")
         ref = ref_sub * rows / args.ref_rows
