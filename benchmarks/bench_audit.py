@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from foresight.audit import connect  # noqa: E402
 from foresight.audit.report import composition_sql  # noqa: E402
-from foresight.formats.index import build_index, write_index  # noqa: E402
+from foresight.formats.index import ShardIndex  # noqa: E402
 from foresight.formats.schema import shard_relpath  # noqa: E402
 from foresight.formats.taxonomy import GROUPS, LABEL_NAMES, labels_in  # noqa: E402
 
@@ -104,8 +104,8 @@ def generate(root: Path, rows: int, seed: int = 0, files: int = len(SOURCES)) ->
         table = table.append_column("source", pa.repeat(pa.scalar(source), n))
         pq.write_table(table, root / rel, compression="zstd")
         rels.append(rel)
-    write_index(root, build_index(root, rels, tokenizer={"name": "bench", "sha256": "0" * 64},
-                                  classifier={"kind": "bench", "id": "random", "sha256": None}, config={}))
+    ShardIndex.build(root, rels, tokenizer={"name": "bench", "sha256": "0" * 64},
+                     classifier={"kind": "bench", "id": "random", "sha256": None}, config={}).write(root)
     return rels
 
 

@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.index import ShardIndex
 from foresight.formats.splits import bucket_sql, is_heldout
 from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
 from foresight.mixtures import load_spec, plan
@@ -77,8 +77,8 @@ def generate(root: Path, rows: int, threads: int, *, files_per_source: int = FIL
                       FROM range({lo}, {lo + per}) t(i))
             ) TO '{root / rel}' (FORMAT parquet, COMPRESSION zstd)""")
             rels.append(rel)
-    write_index(root, build_index(root, rels, tokenizer=tokenizer or SYNTHETIC_TOKENIZER, classifier=None,
-                                  config={"bench": "mix"}))
+    ShardIndex.build(root, rels, tokenizer=tokenizer or SYNTHETIC_TOKENIZER, classifier=None,
+                     config={"bench": "mix"}).write(root)
 
 
 def spec_text(total: int) -> str:
@@ -109,7 +109,7 @@ def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int,
 
 def run_reference(root: Path, n_rows: int, fraction: float, out: Path) -> tuple[float, int]:
     """Per-row Python loop over the first rows of every file (n_rows in all)."""
-    files = [f["path"] for f in read_index(root)["files"]]
+    files = [f.path for f in ShardIndex.load(root).files]
     t0 = time.perf_counter()
     buckets: dict[str, list[tuple]] = {s: [] for s in MIX6}
     total_tokens = 0
@@ -176,8 +176,8 @@ def main() -> None:
             t = time.perf_counter()
             generate(root, args.rows, args.threads, files_per_source=args.files_per_source)
             print(f"generated {args.rows:,} rows in {time.perf_counter() - t:.1f}s at {root}")
-        index = read_index(root)
-        rows, tokens = index["totals"]["rows"], index["totals"]["tokens"]
+        totals = ShardIndex.load(root).totals
+        rows, tokens = totals.rows, totals.tokens
         spec_path = work / "bench_mix6.toml"
         spec_path.write_text(spec_text(int(tokens * args.fraction * (1 - 0.03))))  # ~2 % held out
         walls = []

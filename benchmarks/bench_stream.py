@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mix import SOURCES, generate  # noqa: E402
 
 from foresight import manifests  # noqa: E402
-from foresight.formats.index import read_index  # noqa: E402
+from foresight.formats.index import ShardIndex  # noqa: E402
 from foresight.formats.tokenizer import load_tokenizer, train_tokenizer  # noqa: E402
 from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest  # noqa: E402
 from foresight.mixtures import load_spec, plan  # noqa: E402
@@ -60,13 +60,13 @@ def build(work: Path, tokens: int, row_tokens: int, files_per_source: int) -> Pa
         # ids 2..VOCAB-1 (0 and 1 are the specials); varying per row so a misplaced span shows
         generate(root, rows, 2, files_per_source=files_per_source, tokens=(row_tokens, row_tokens),
                  fill=f"2 + i % {VOCAB - 2}", tokenizer=tok)
-        totals = read_index(root)["totals"]
-        print(f"generated {totals['rows']:,} rows / {totals['tokens']:,} tokens in {totals['files']} files "
+        totals = ShardIndex.load(root).totals
+        print(f"generated {totals.rows:,} rows / {totals.tokens:,} tokens in {totals.files} files "
               f"in {time.perf_counter() - t0:.1f}s at {root}")
     shutil.copy(work / "tokenizer.json", root / "tokenizer.json")  # where train finds it
     mdir = work / "manifest"
     if not (mdir / "manifest.json").is_file():
-        total = read_index(root)["totals"]["tokens"]
+        total = ShardIndex.load(root).totals.tokens
         pools = "".join(f'\n[pools.{s}]\nsource = "{s}"\nweight = {1 / len(SOURCES)}\n' for s in SOURCES)
         spec = work / "stream.toml"
         spec.write_text(f'name = "bench_stream"\ntotal_tokens = {int(total * 0.99)}\nseed = 0\n{pools}')
@@ -100,7 +100,7 @@ def check_ends(mdir: Path, path: Path, dtype: str) -> None:
     data = np.memmap(path, dtype=dtype, mode="r")
     lengths = (df["end"] - df["start"]).to_numpy()
     places = np.r_[0, np.cumsum(lengths)]
-    root = Path(head["shards"]["root"])
+    root = Path(head.shards.root)
     for i in (0, len(df) - 1):
         row = pq.read_table(root / df["file"][i], columns=["tokens"]).column("tokens")[df["row"][i]].as_py()
         want = np.asarray(row[df["start"][i]:df["end"][i]])
@@ -122,8 +122,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         mdir = build(work, args.tokens, args.row_tokens, args.files_per_source)
-        index = read_index(Path(manifests.read_header(mdir)["shards"]["root"]))
-        biggest = max(f["tokens"] for f in index["files"])
+        index = ShardIndex.load(manifests.ManifestHeader.load(mdir).shards.root)
+        biggest = max(f.tokens for f in index.files)
         for kind, out in (("export", work / "nanogpt"), ("train_1_step", work / "run")):
             got = json.loads(subprocess.run([sys.executable, __file__, "--child", kind.split("_")[0], str(mdir),
                                              str(out)], check=True, capture_output=True, text=True

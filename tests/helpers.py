@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from foresight.formats.index import build_index, write_index
+from foresight.formats.accounting import Accounting
+from foresight.formats.index import ShardIndex
 from foresight.formats.tokenizer import load_tokenizer, train_tokenizer
 from foresight.pipeline.stages.write import RankShardWriter
 
@@ -41,9 +42,8 @@ def make_shards(tmp_path: Path, docs: list[dict[str, Any]], name: str = "shards"
         writers[i % ranks].add(row)
     rels = sorted(rel for w in writers.values() for rel in w.close())
     classifier = {"kind": "test", "id": "given-labels", "sha256": None} if with_labels else None
-    index = build_index(root, rels, tokenizer=info.as_dict(), classifier=classifier, config={"test": True},
-                        accounting={"read": len(docs), "kept": len(docs), "dropped": {}, "errored": {}})
-    write_index(root, index)
+    ShardIndex.build(root, rels, tokenizer=info.as_dict(), classifier=classifier, config={"test": True},
+                     accounting=Accounting(read=len(docs), kept=len(docs))).write(root)
     return root
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foresight.formats.index import index_sha256, read_index
+from foresight.formats.index import ShardIndex, index_sha256
 from foresight.manifests.schema import header_digest
 from tests.helpers import make_shards
 
@@ -44,11 +44,11 @@ def corpus(tmp_path: Path, name: str = "shards") -> Path:
 def segment_rows(shards: Path) -> dict[str, dict[str, Any]]:
     """id → {file, row, doc_id, n_tokens, text_sha256, reasoning, visual} read from the shard files."""
     out: dict[str, dict[str, Any]] = {}
-    for f in read_index(shards)["files"]:
-        table = pq.read_table(shards / f["path"], columns=["id", "doc_id", "n_tokens", "text_sha256",
+    for f in ShardIndex.load(shards).files:
+        table = pq.read_table(shards / f.path, columns=["id", "doc_id", "n_tokens", "text_sha256",
                                                            "reasoning", "visual"])
         for row, rec in enumerate(table.to_pylist()):
-            out[rec["id"]] = {**rec, "file": f["path"], "row": row}
+            out[rec["id"]] = {**rec, "file": f.path, "row": row}
     return out
 
 
@@ -86,7 +86,7 @@ def make_manifest(out: Path, shards: Path, name: str, pools: dict[str, dict[str,
     header = {"format": "foresight-manifest/1", "name": name, "spec": spec,
               "spec_sha256": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
               "shards": {"root": str(shards.resolve()), "index_sha256": index_sha256(shards)},
-              "tokenizer_sha256": read_index(shards)["tokenizer"]["sha256"], "seed": 0, "total_tokens": total,
+              "tokenizer_sha256": ShardIndex.load(shards).tokenizer["sha256"], "seed": 0, "total_tokens": total,
               "pools": header_pools, "shares": share,
               "entries_sha256": hashlib.sha256((out / "entries.parquet").read_bytes()).hexdigest(),
               "created_by": "foresight test"}

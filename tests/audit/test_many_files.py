@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from foresight.audit import SandboxError, connect
-from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.index import ShardIndex
 from foresight.formats.segments import same_schema, schema_key
 from tests.helpers import make_shards
 
@@ -28,26 +28,26 @@ def _view_sql(au: object) -> str:
 
 
 def _reindex(root: Path) -> None:
-    old = read_index(root)
-    write_index(root, build_index(root, [f["path"] for f in old["files"]], tokenizer=old["tokenizer"],
-                                  classifier=old["classifier"], config=old["config"]))
+    old = ShardIndex.load(root)
+    ShardIndex.build(root, [f.path for f in old.files], tokenizer=old.tokenizer, classifier=old.classifier,
+                     config=old.config).write(root)
 
 
 def test_many_files_with_one_schema_bind_from_the_first(tmp_path: Path) -> None:
     root = _many(tmp_path)
-    index = read_index(root)
-    assert len(index["files"]) == 4 * 12
+    index = ShardIndex.load(root)
+    assert len(index.files) == 4 * 12
     with connect(root) as au:
         assert "union_by_name = false" in _view_sql(au)
         by_file = au.query("SELECT file, count(*) AS n, sum(n_tokens) AS t FROM segments GROUP BY file")
         assert dict(zip(by_file["file"], zip(by_file["n"], by_file["t"], strict=True), strict=True)) == {
-            f["path"]: (f["rows"], f["tokens"]) for f in index["files"]}
+            f.path: (f.rows, f.tokens) for f in index.files}
         docs = au.query("SELECT count(*) AS n, count(*) FILTER (WHERE math_reasoning) AS m FROM documents")
         assert docs.row(0) == (96, 32)
         # the file list is a session variable the views read; a user cannot point it elsewhere
         with pytest.raises(SandboxError, match="SET"):
             au.query("SET VARIABLE _shards_files = ['/etc/passwd']")
-        assert au.query("SELECT count(*) AS n FROM segments")["n"][0] == index["totals"]["rows"]
+        assert au.query("SELECT count(*) AS n FROM segments")["n"][0] == index.totals.rows
 
 
 def test_files_with_different_columns_still_union_by_name(tmp_path: Path) -> None:

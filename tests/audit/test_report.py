@@ -24,7 +24,7 @@ def _set_accounting(shards: Path, accounting: dict) -> None:
 
 def test_drops_duplicates_and_accounting_invariant(tmp_path: Path) -> None:
     shards = corpus(tmp_path)
-    _set_accounting(shards, {"read": 30, "kept": 9, "errored": {"decode": 1},
+    _set_accounting(shards, {"read": 30, "kept": 9, "segments": 9, "tokens": 90, "errored": {"decode": 1},
                              "dropped": {"exact_duplicate": 5, "near_duplicate": 2, "empty": 1,
                                          "gopher_repetition:dup_line_frac": 4, "lang": 7}})
     with connect(shards) as au:

@@ -13,7 +13,7 @@ import pytest
 
 from foresight.audit import AuditError, AuditWarning, connect, parse_param
 from foresight.audit.report import composition_sql
-from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.index import ShardIndex
 from foresight.formats.splits import is_heldout
 from foresight.formats.taxonomy import LABEL_NAMES
 from tests.audit.fixtures import DOCS, corpus, make_manifest
@@ -65,14 +65,13 @@ def test_unlabelled_shards_still_audit(tmp_path: Path) -> None:
 
 def _drop_label_flags(shards: Path) -> None:
     """Rewrite the shards as written before the per-label boolean columns existed, and re-index them."""
-    index = read_index(shards)
-    for f in index["files"]:
-        path = shards / f["path"]
+    index = ShardIndex.load(shards)
+    for f in index.files:
+        path = shards / f.path
         table = pq.read_table(path)
         pq.write_table(table.drop_columns(list(LABEL_NAMES)), path)
-    write_index(shards, build_index(shards, [f["path"] for f in index["files"]], tokenizer=index["tokenizer"],
-                                    classifier=index["classifier"], config=index["config"],
-                                    accounting=index["accounting"]))
+    ShardIndex.build(shards, [f.path for f in index.files], tokenizer=index.tokenizer, classifier=index.classifier,
+                     config=index.config, accounting=index.accounting).write(shards)
 
 
 def test_label_flag_columns_match_labels_and_old_shards_derive_them(tmp_path: Path) -> None:
@@ -142,7 +141,7 @@ def test_edited_manifest_entries_warn_and_an_edited_header_is_refused(tmp_path: 
     with pytest.raises(AuditError, match="strict"):
         connect(shards, [mdir], strict=True)
     header = json.loads((mdir / "manifest.json").read_text())
-    header["entries_sha256"] = "0" * 64  # a header edit is caught by its own hash (manifests.read.read_header)
+    header["entries_sha256"] = "0" * 64  # a header edit is caught by its own hash (ManifestHeader.load)
     (mdir / "manifest.json").write_text(json.dumps(header))
     with pytest.raises(AuditError, match="header_sha256 does not match"):
         connect(shards, [mdir])

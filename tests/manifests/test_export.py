@@ -37,9 +37,9 @@ def test_nanogpt(mdir: Path, shards: Path, tmp_path: Path) -> None:
     assert summary["dtype"] == "uint16" and len(data) == 640 == summary["tokens"]
     assert np.array_equal(data, _stream(mdir))
     head, df = manifests.read(mdir)
-    eos = head["tokenizer"]["eos_id"]
+    eos = head.tokenizer["eos_id"]
     # every whole segment ends with the shards' EOS; at most one segment per pool is cut before it
-    assert len(df) - len(head["pools"]) <= int((data == eos).sum()) <= len(df)
+    assert len(df) - len(head.pools) <= int((data == eos).sum()) <= len(df)
 
     # val.bin: whole held-out segments (fraction 0.2 from the spec), never any segment of the training stream
     glob = str(shards / "data" / "**" / "*.parquet")
@@ -52,7 +52,7 @@ def test_nanogpt(mdir: Path, shards: Path, tmp_path: Path) -> None:
     assert int((val == eos).sum()) == len(rows)
 
     meta = pickle.loads((out / "meta.pkl").read_bytes())
-    assert meta["vocab_size"] == head["tokenizer"]["vocab_size"] and meta["eos_id"] == eos
+    assert meta["vocab_size"] == head.tokenizer["vocab_size"] and meta["eos_id"] == eos
     assert meta["train_tokens"] == 640 and meta["val_tokens"] == len(val) and meta["dtype"] == "uint16"
 
     with pytest.raises(ValueError, match="dataset directory"):

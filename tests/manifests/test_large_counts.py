@@ -12,7 +12,8 @@ import pytest
 
 from foresight import manifests
 from foresight.audit import connect
-from foresight.formats.index import build_index, write_index
+from foresight.formats.accounting import Accounting
+from foresight.formats.index import ShardIndex
 from foresight.formats.tokenizer import load_tokenizer
 from foresight.pipeline.stages.write import RankShardWriter
 from tests.helpers import make_tokenizer
@@ -31,9 +32,8 @@ def huge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         w.add({"id": f"d{i}#0", "doc_id": f"d{i}", "segment": 0, "source": "web", "text": f"huge document {i}",
                "labels": ["visual_concept"] if i else [], "tokens": [info.eos_id], "n_tokens": SEG})
     rels = w.close()
-    index = build_index(root, rels, tokenizer=info.as_dict(), classifier=None, config={"test": True},
-                        accounting={"read": 3, "kept": 3, "dropped": {}, "errored": {}})
-    write_index(root, index)
+    ShardIndex.build(root, rels, tokenizer=info.as_dict(), classifier=None, config={"test": True},
+                     accounting=Accounting(read=3, kept=3)).write(root)
     spec = tmp / "huge.toml"
     spec.write_text(f'total_tokens = {TOTAL}\nseed = 0\n[pools.all]\nwhere = "true"\nweight = 1.0\n', "utf-8")
     return root, manifests.build(spec, root, tmp / "m")
@@ -47,7 +47,7 @@ def test_shard_index_counts_past_2_31(huge: tuple[Path, Path]) -> None:
 def test_manifest_entries_and_verify(huge: tuple[Path, Path]) -> None:
     _, mdir = huge
     head, df = manifests.read(mdir)  # read checks the entries' sums against the header
-    assert head["total_tokens"] == TOTAL == head["pools"]["all"]["achieved_tokens"]
+    assert head.total_tokens == TOTAL == head.pools["all"].achieved_tokens
     assert pq.read_schema(mdir / "entries.parquet").field("n_tokens").type == "int64"
     assert df["n_tokens"].sum() == TOTAL
     manifests.verify(mdir)  # not --deep: that would re-tokenize 4.5 G tokens of text

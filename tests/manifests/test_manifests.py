@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from foresight import manifests
 from foresight.formats.hashing import sha256_file
-from foresight.formats.index import build_index, read_index, write_index
+from foresight.formats.index import ShardIndex
 from foresight.manifests import ManifestError
 from tests.mixtures.corpus import CATEGORY_SPEC, build_corpus, write_spec
 
@@ -40,9 +41,9 @@ def _rewrite_entries(mdir: Path, df: pl.DataFrame, fix_hash: bool = False) -> No
 def test_contract_schema_and_read(built: tuple[Path, Path]) -> None:
     shards, mdir = built
     head, df = manifests.read(mdir)
-    assert head["format"] == "foresight-manifest/1" and head["total_tokens"] == 700
-    assert head["shards"]["root"] == str(shards.absolute()) and head["tokenizer_sha256"]
-    assert set(head["pools"]) == {"reasoning", "visual", "other"} and head["shares"]["reasoning"] is not None
+    assert head.format == "foresight-manifest/1" and head.total_tokens == 700
+    assert head.shards.root == str(shards.absolute()) and head.tokenizer_sha256
+    assert set(head.pools) == {"reasoning", "visual", "other"} and head.shares["reasoning"] is not None
     assert df.schema == pl.Schema({"order": pl.Int64, "pool": pl.String, "id": pl.String, "doc_id": pl.String,
                                    "file": pl.String, "row": pl.Int64, "start": pl.Int32, "end": pl.Int32,
                                    "n_tokens": pl.Int64, "text_sha256": pl.Binary, "epoch": pl.Int32})
@@ -122,9 +123,7 @@ def test_changed_shard_file_is_named(built: tuple[Path, Path]) -> None:
 
 def test_rebuilt_index_is_refused(built: tuple[Path, Path]) -> None:
     shards, mdir = built
-    index = read_index(shards)
-    index["config"] = {"changed": True}
-    write_index(shards, index)
+    replace(ShardIndex.load(shards), config={"changed": True}).write(shards)
     with pytest.raises(ManifestError, match="differs from the manifest's"):
         manifests.verify(mdir)
 
@@ -140,10 +139,9 @@ def _tamper_shard(shards: Path, mdir: Path, column: str, change) -> None:  # noq
     field = table.schema.field(column)
     table = table.set_column(table.schema.get_field_index(column), field, pa.array(values, field.type))
     pq.write_table(table, shards / rel)
-    old = read_index(shards)
-    rels = [f["path"] for f in old["files"]]
-    write_index(shards, build_index(shards, rels, tokenizer=old["tokenizer"], classifier=old["classifier"],
-                                    config=old["config"], accounting=old["accounting"]))
+    old = ShardIndex.load(shards)
+    ShardIndex.build(shards, [f.path for f in old.files], tokenizer=old.tokenizer, classifier=old.classifier,
+                     config=old.config, accounting=old.accounting).write(shards)
     head = json.loads((mdir / "manifest.json").read_text())
     head["shards"]["index_sha256"] = sha256_file(shards / "index.json")
     head["header_sha256"] = manifests.header_digest(head)

@@ -35,10 +35,10 @@ def test_counts_come_from_datatrove_stats_of_named_steps() -> None:
         {"name": "🫂 - DEDUP: 🎯 near_duplicate", "stats": {"dropped": 2}},
         {"name": "🫂 - DEDUPS: 💥 exact-deduplication stage 3", "stats": {"dropped": 5}},  # uncounted copy
         {"name": accounting.WRITER_STEP, "stats": {"documents": 3, "segments": 4, "tokens": {"total": 900}}}])
-    assert acc["read"] == 8 and acc["errored"] == {"bad_json": 1} and acc["kept"] == 3
-    assert acc["dropped"] == {"empty": 1, "gopher_quality:gopher_short_doc": 1, "near_duplicate": 2}
-    assert (acc["segments"], acc["tokens"]) == (4, 900)
-    assert accounting.balance(acc) == 0
+    assert acc.read == 8 and acc.errored == {"bad_json": 1} and acc.kept == 3
+    assert acc.dropped == {"empty": 1, "gopher_quality:gopher_short_doc": 1, "near_duplicate": 2}
+    assert (acc.segments, acc.tokens) == (4, 900)
+    assert acc.balance() == 0
 
 
 def test_finalize_fails_loudly_when_documents_go_missing(tmp_path: Path) -> None:

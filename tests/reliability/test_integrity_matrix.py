@@ -165,14 +165,18 @@ def test_every_reader_refuses_every_tamper(built: dict[str, Path], tmp_path: Pat
 
 @pytest.mark.parametrize("path", ["../outside/x.parquet", "/etc/passwd", "data/../../x.parquet", "a\\b.parquet",
                                   "", None, "link/x.parquet"])
-def test_read_index_refuses_paths_outside_the_root(tmp_path: Path, path: str | None) -> None:
-    from foresight.formats.index import ShardIndexError, read_index
+def test_index_load_refuses_paths_outside_the_root(tmp_path: Path, path: str | None) -> None:
+    from foresight.formats.index import ShardIndex, ShardIndexError
     from foresight.formats.schema import SHARD_FORMAT
 
     root = tmp_path / "shards"
     root.mkdir()
     (tmp_path / "outside").mkdir()
     (root / "link").symlink_to(tmp_path / "outside")
-    (root / "index.json").write_text(json.dumps({"format": SHARD_FORMAT, "files": [{"path": path}]}))
-    with pytest.raises(ShardIndexError, match="index.json: file"):
-        read_index(root)
+    entry = {"path": path, "source": None, "bytes": 0, "sha256": "0" * 64, "rows": 0, "tokens": 0}
+    (root / "index.json").write_text(json.dumps({
+        "format": SHARD_FORMAT, "foresight_version": "0", "tokenizer": {}, "classifier": None, "config": {},
+        "files": [entry], "totals": {"files": 1, "rows": 0, "tokens": 0, "by_source": {}}, "accounting": None}))
+    # a path that is not a string is refused by the key check, any other by the path guard; neither is opened
+    with pytest.raises(ShardIndexError, match=r"index.json: (file|key 'files\[0\]\.path' is null)"):
+        ShardIndex.load(root)

@@ -81,12 +81,12 @@ def test_design_sweep_propose_run_plot(tmp_path: Path, shards: Path) -> None:
     assert spec_doc["pools"]["visual"]["weight"] <= 0.5  # the design's bound holds for the proposal
     # feasible and token-exact: the manifest takes exactly the budget, each pool its largest-remainder target
     header, entries = manifests.read(manifests.build(prop, shards, tmp_path / "pm"))
-    assert header["total_tokens"] == 200 and int(entries["n_tokens"].sum()) == 200
+    assert header.total_tokens == 200 and int(entries["n_tokens"].sum()) == 200
     weights = {k: Fraction(str(v["weight"])) for k, v in spec_doc["pools"].items()}
-    for name, pool in header["pools"].items():
-        assert pool["achieved_tokens"] == pool["target_tokens"]
-        assert abs(pool["target_tokens"] - weights[name] * 200) < 1
-        assert int(entries.filter(pl.col("pool") == name)["n_tokens"].sum()) == pool["target_tokens"]
+    for name, pool in header.pools.items():
+        assert pool.achieved_tokens == pool.target_tokens
+        assert abs(pool.target_tokens - weights[name] * 200) < 1
+        assert int(entries.filter(pl.col("pool") == name)["n_tokens"].sum()) == pool.target_tokens
 
     swarm_best = df["bpb_overall"].min()  # the bar the proposal has to beat, carried in its provenance
     assert meta["best_observed"] == swarm_best

@@ -23,7 +23,7 @@ import polars as pl
 
 from foresight.audit.sandbox import AuditError, SandboxError, check_statement, lock_down
 from foresight.audit.views import VIEWS, Manifest, columns_of, create_views, read_manifest, unique_names
-from foresight.formats.index import ShardIndexError, index_sha256, read_index, verify_shards
+from foresight.formats.index import ShardIndex, ShardIndexError, index_sha256
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.formats.sql import quote_ident
 
@@ -40,7 +40,7 @@ class AuditWarning(UserWarning):
 class AuditConnection:
     """A sandboxed DuckDB connection with the audit views; ``query`` admits one read-only statement."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any],
+    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, index: ShardIndex,
                  manifests: list[Manifest], sweep_dir: Path | None, problems: list[str],
                  heldout_fraction: float = DEFAULT_HELDOUT_FRACTION, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.con = con  # the raw connection: sandboxed and locked, but without the statement check
@@ -258,11 +258,11 @@ def connect(shards_dir: str | Path, manifests: Sequence[str | Path] = (), result
     """
     root = Path(shards_dir).resolve()
     try:
-        index = read_index(root)
+        index = ShardIndex.load(root)
     except ShardIndexError as e:  # keep its message: it names index.json and `foresight curate`
         raise AuditError(str(e)) from None
     problems = [f"{root / p.path}: {p.problem} (shard changed since index.json was written)"
-                for p in (verify_shards(root, index) if verify else [])]
+                for p in (index.verify(root) if verify else [])]
     this_index = index_sha256(root)
     loaded = unique_names([read_manifest(m, this_index, problems) for m in manifests])
     sweep_dir = Path(results).resolve() if results is not None else None

@@ -23,13 +23,13 @@ def _sample(rows: list[tuple[Any, ...]], limit: int = 3) -> str:
 def check_shard_hashes(audit: AuditConnection) -> Check:
     if audit.problems:
         return Check("shard and manifest hashes", False, f"{len(audit.problems)} mismatch(es): {audit.problems[0]}")
-    files = len(audit.index.get("files", []))
+    files = len(audit.index.files)
     return Check("shard and manifest hashes", True, f"{files} shard files match index.json")
 
 
 def manifest_heldout_fraction(audit: AuditConnection, manifest: Any) -> float:
     """The held-out fraction the manifest's spec excluded (``spec.heldout_fraction``), else the audit's."""
-    value = (manifest.header.get("spec") or {}).get("heldout_fraction")
+    value = manifest.header.spec.get("heldout_fraction")
     return float(value) if isinstance(value, (int, float)) else audit.heldout_fraction
 
 
@@ -97,16 +97,12 @@ def check_pool_totals(audit: AuditConnection) -> Check:
 
 
 def check_accounting(audit: AuditConnection) -> Check:
-    acc = audit.index.get("accounting") or {}
+    acc = audit.index.accounting
     name = "accounting: read = kept + dropped + errored"
-    if "read" not in acc or "kept" not in acc:
+    if acc is None:
         return Check(name, True, "no accounting in index.json (nothing to check)")
-
-    def total(v: Any) -> int:
-        return sum(total(x) for x in v.values()) if isinstance(v, dict) else int(v or 0)
-
-    rhs = int(acc["kept"]) + total(acc.get("dropped") or {}) + total(acc.get("errored") or {})
-    return Check(name, int(acc["read"]) == rhs, f"read {acc['read']} vs kept + dropped + errored {rhs}")
+    rhs = acc.read - acc.balance()
+    return Check(name, acc.balance() == 0, f"read {acc.read} vs kept + dropped + errored {rhs}")
 
 
 def run_checks(audit: AuditConnection) -> list[Check]:

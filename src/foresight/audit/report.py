@@ -94,17 +94,17 @@ class Report:
 
     def overview(self) -> None:
         idx = self.audit.index
-        totals = idx.get("totals", {})
-        tok = idx.get("tokenizer") or {}
-        clf = idx.get("classifier") or {}
+        totals = idx.totals
+        tok = idx.tokenizer
+        clf = idx.classifier or {}
         self.md += ["# foresight audit report", "",
-                    f"- shards: `{self.audit.root}` — {totals.get('files', 0)} files, {totals.get('rows', 0):,} "
-                    f"segments, {totals.get('tokens', 0):,} tokens",
+                    f"- shards: `{self.audit.root}` — {totals.files} files, {totals.rows:,} "
+                    f"segments, {totals.tokens:,} tokens",
                     f"- tokenizer: {tok.get('name', '?')} (sha256 {str(tok.get('sha256', ''))[:12]}…, "
                     f"vocab {tok.get('vocab_size', '?')})",
                     f"- classifier: {clf.get('kind', 'none')} {clf.get('id', '')}".rstrip(),
                     f"- manifests: {', '.join(m.name for m in self.audit.manifests) or 'none'}",
-                    f"- foresight {idx.get('foresight_version', '?')}", ""]
+                    f"- foresight {idx.foresight_version}", ""]
 
     def composition(self) -> None:
         self.md += ["## Tokens by source × label", ""]
@@ -227,16 +227,17 @@ class Report:
                     f"CSV: [{self.csv(hist, 'scores.csv')}](scores.csv)", ""]
 
     def drops(self) -> None:
-        acc = self.audit.index.get("accounting") or {}
-        rows = [(kind, reason, n) for kind in ("dropped", "errored") for reason, n in _flatten(acc.get(kind) or {})]
+        acc = self.audit.index.accounting
+        rows = [(kind, reason, n) for kind in ("dropped", "errored")
+                for reason, n in sorted(getattr(acc, kind).items() if acc else ())]
         drops = pl.DataFrame(rows, schema={"kind": pl.String, "reason": pl.String, "documents": pl.Int64},
                              orient="row").sort("documents", descending=True)
-        read = acc.get("read")
+        read = acc.read if acc else None
         dup_rows = drops.filter(pl.col("reason").str.contains(DUPLICATE_REASON)) if drops.height else drops
         dups = int(dup_rows["documents"].sum()) if dup_rows.height else 0
         kinds = ", ".join(f"{r}: {n:,}" for r, n in dup_rows.select("reason", "documents").rows())
         self.md += ["## Drop reasons and duplicates (index accounting)", "",
-                    f"- documents read: {read if read is not None else 'n/a'}, kept: {acc.get('kept', 'n/a')}",
+                    f"- documents read: {read if read is not None else 'n/a'}, kept: {acc.kept if acc else 'n/a'}",
                     f"- duplicates removed: {dups:,}" + (f" ({100 * dups / read:.2f} % of read)" if read else "")
                     + (f" — {kinds}" if kinds else ""), ""]
         if drops.height:
@@ -261,17 +262,6 @@ class Report:
         path.write_text("\n".join(self.md) + "\n", encoding="utf-8")
         self.summary.files.insert(0, path)
         return self.summary
-
-
-def _flatten(counts: dict[str, Any], prefix: str = "") -> list[tuple[str, int]]:
-    """{reason: n} or {stage: {reason: n}} → [(reason or stage/reason, n)]."""
-    out: list[tuple[str, int]] = []
-    for key, value in sorted(counts.items()):
-        if isinstance(value, dict):
-            out += _flatten(value, f"{prefix}{key}/")
-        elif isinstance(value, (int, float)):
-            out.append((f"{prefix}{key}", int(value)))
-    return out
 
 
 def write_report(audit: AuditConnection, out: str | Path) -> ReportSummary:

@@ -16,35 +16,29 @@ import duckdb
 import pyarrow as pa
 
 from foresight.audit.sandbox import AuditError
+from foresight.formats.index import ShardIndex
+from foresight.formats.manifest import POOL_SCHEMA, ManifestHeader
 from foresight.formats.schema import EXCLUDED_DIR, RESULTS_FILE, segment_schema
 from foresight.formats.segments import create_segments_view
 from foresight.formats.splits import BUCKET_COLUMN, DEFAULT_HELDOUT_FRACTION, heldout_sql
 from foresight.formats.sql import duckdb_type, quote_ident, quote_literal
 from foresight.formats.taxonomy import GROUPS, LABEL_NAMES, score_column
-from foresight.manifests.read import check_entries_hash, read_header
 from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, MANIFEST_FILE, ManifestError
+from foresight.trainer.results import RESULTS_SCHEMA
 
 VIEWS = ("segments", "documents", "entries", "manifests", "pools", "results", "excluded")
 
-# entries.parquet columns and their DuckDB types, derived from the manifest's own schema; cast so every manifest
-# unions cleanly.
+# Column types derived from the schemas of the layers that own the files, never a second hand-kept list:
+# entries.parquet (manifests; cast so every manifest unions cleanly) and results.parquet's fixed columns (trainer).
 ENTRY_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.name, duckdb_type(f.type)) for f in ENTRIES_SCHEMA)
-RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("mixture", "VARCHAR"), ("tokens", "BIGINT"), ("final_loss", "DOUBLE"),
-    ("manifest_sha256", "VARCHAR"), ("checkpoint_sha256", "VARCHAR"),
-)
-POOL_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
-    ("pool", pa.string()), ("where", pa.string()), ("weight", pa.float64()), ("target_tokens", pa.int64()),
-    ("achieved_tokens", pa.int64()), ("segments", pa.int64()), ("documents", pa.int64()),
-    ("epochs", pa.int64()), ("cut", pa.bool_()),
-)
+RESULT_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.name, duckdb_type(f.type)) for f in RESULTS_SCHEMA)
 
 
 @dataclass(frozen=True)
 class Manifest:
     name: str
     dir: Path
-    header: dict[str, Any]
+    header: ManifestHeader
 
     @property
     def entries_path(self) -> Path:
@@ -52,23 +46,23 @@ class Manifest:
 
 
 def read_manifest(mdir: str | Path, expected_index_sha: str, problems: list[str]) -> Manifest:
-    """A manifest's header, checked by ``manifests.read.read_header`` (format, keys, spec and header hashes:
+    """A manifest's header, checked by ``ManifestHeader.load`` (format, keys, spec and header hashes:
     refused); an entries file or shard index that no longer matches is appended to ``problems`` (warned, or
     refused with --strict)."""
     mdir = Path(mdir).resolve()
     try:
-        header = read_header(mdir)
-        entries_match = check_entries_hash(mdir, header)
+        header = ManifestHeader.load(mdir)
+        entries_match = header.verify(mdir)
     except ManifestError as e:
         raise AuditError(str(e)) from None
     if not entries_match:
         problems.append(f"{mdir / ENTRIES_FILE}: sha256 differs from entries_sha256 in {mdir / MANIFEST_FILE} "
                         "(edited after it was built?)")
-    built_from = (header.get("shards") or {}).get("index_sha256")
-    if built_from and built_from != expected_index_sha:
+    built_from = header.shards.index_sha256
+    if built_from != expected_index_sha:
         problems.append(f"{mdir / MANIFEST_FILE}: built from a shard index with sha256 {built_from[:12]}…, "
                         f"not this shard directory's index.json ({expected_index_sha[:12]}…)")
-    return Manifest(str(header.get("name") or mdir.name), mdir, header)
+    return Manifest(header.name or mdir.name, mdir, header)
 
 
 def unique_names(manifests: list[Manifest]) -> list[Manifest]:
@@ -79,15 +73,15 @@ def unique_names(manifests: list[Manifest]) -> list[Manifest]:
     return [Manifest(f"{m.name}@{m.dir.name}", m.dir, m.header) if seen[m.name] > 1 else m for m in manifests]
 
 
-def create_segments(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any]) -> None:
+def create_segments(con: duckdb.DuckDBPyConnection, root: Path, index: ShardIndex) -> None:
     """``segments``: every indexed shard file, Hive-partitioned, plus ``file`` (relative path) and ``row``."""
     # A missing file was already reported by the hash check; leave it out so the rest stays queryable.
     base = str(root)
-    files = [path for f in index["files"] if f.get("rows", 1)
-             and os.path.isfile(path := os.path.join(base, f["path"]))]  # strings: 10 k pathlib joins cost ~1 s
+    files = [path for f in index.files if f.rows
+             and os.path.isfile(path := os.path.join(base, f.path))]  # strings: 10 k pathlib joins cost ~1 s
     if not files:
         # No rows at all: an empty table with the shard schema, so queries still bind.
-        empty = segment_schema(index.get("classifier") is not None).empty_table()
+        empty = segment_schema(index.classifier is not None).empty_table()
         empty = empty.append_column("file", pa.array([], pa.string())).append_column("row", pa.array([], pa.int64()))
         _table(con, "segments", empty)
         return
@@ -174,25 +168,20 @@ def create_manifest_tables(con: duckdb.DuckDBPyConnection, manifests: list[Manif
     pool_rows: list[dict[str, Any]] = []
     for m in manifests:
         h = m.header
-        spec = h.get("spec") or {}
-        target_r, target_v = _share_targets(spec)
-        shares = h.get("shares") or {}
+        target_r, target_v = _share_targets(h.spec)
         rows.append({
-            "manifest": m.name, "dir": str(m.dir), "format": h.get("format"), "spec_sha256": h.get("spec_sha256"),
-            "shards_root": (h.get("shards") or {}).get("root"),
-            "index_sha256": (h.get("shards") or {}).get("index_sha256"),
-            "tokenizer_sha256": h.get("tokenizer_sha256"), "seed": _int(h.get("seed")),
-            "total_tokens": _int(h.get("total_tokens")), "reasoning_share": _float(shares.get("reasoning")),
-            "visual_share": _float(shares.get("visual")), "target_reasoning_share": target_r,
-            "target_visual_share": target_v, "pool_count": len(h.get("pools") or {}),
-            "entries_sha256": h.get("entries_sha256"), "created_by": h.get("created_by"),
-            "spec": json.dumps(spec, sort_keys=True),
+            "manifest": m.name, "dir": str(m.dir), "format": h.format, "spec_sha256": h.spec_sha256,
+            "shards_root": h.shards.root, "index_sha256": h.shards.index_sha256,
+            "tokenizer_sha256": h.tokenizer_sha256, "seed": h.seed,
+            "total_tokens": h.total_tokens, "reasoning_share": _float(h.shares.get("reasoning")),
+            "visual_share": _float(h.shares.get("visual")), "target_reasoning_share": target_r,
+            "target_visual_share": target_v, "pool_count": len(h.pools),
+            "entries_sha256": h.entries_sha256, "created_by": h.created_by,
+            "spec": json.dumps(h.spec, sort_keys=True),
         })
-        for pool, p in sorted((h.get("pools") or {}).items()):
-            pool_rows.append({"manifest": m.name, "pool": pool, **{
-                name: (p.get(name) if name in ("where", "cut") else
-                       _float(p.get(name)) if name == "weight" else _int(p.get(name)))
-                for name, _ in POOL_FIELDS[1:]}})
+        for pool, p in sorted(h.pools.items()):
+            pool_rows.append({"manifest": m.name, "pool": pool,
+                              **{name: getattr(p, name) for name in POOL_SCHEMA.names[1:]}})
     schema = pa.schema([
         ("manifest", pa.string()), ("dir", pa.string()), ("format", pa.string()), ("spec_sha256", pa.string()),
         ("shards_root", pa.string()), ("index_sha256", pa.string()), ("tokenizer_sha256", pa.string()),
@@ -202,12 +191,8 @@ def create_manifest_tables(con: duckdb.DuckDBPyConnection, manifests: list[Manif
         ("created_by", pa.string()), ("spec", pa.string()),
     ])
     _table(con, "manifests", pa.Table.from_pylist(rows, schema=schema))
-    pool_schema = pa.schema([("manifest", pa.string()), *POOL_FIELDS])
+    pool_schema = pa.schema([("manifest", pa.string()), *POOL_SCHEMA])
     _table(con, "pools", pa.Table.from_pylist(pool_rows, schema=pool_schema))
-
-
-def _int(v: Any) -> int | None:
-    return None if v is None else int(v)
 
 
 def _float(v: Any) -> float | None:
@@ -253,7 +238,7 @@ def create_excluded(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     )
 
 
-def create_views(con: duckdb.DuckDBPyConnection, root: Path, index: dict[str, Any], manifests: list[Manifest],
+def create_views(con: duckdb.DuckDBPyConnection, root: Path, index: ShardIndex, manifests: list[Manifest],
                  sweep_dir: Path | None, heldout_fraction: float = DEFAULT_HELDOUT_FRACTION) -> None:
     create_segments(con, root, index)
     create_documents(con, heldout_fraction)

@@ -68,11 +68,11 @@ def find_tokenizer(shards_root: Path, explicit: Path | None, expected_sha256: st
     if explicit is not None:
         candidates = [Path(explicit)]
     else:
-        from foresight.formats.index import INDEX_FILE, read_index
+        from foresight.formats.index import INDEX_FILE, ShardIndex
 
         name = "tokenizer.json"
         if (shards_root / INDEX_FILE).is_file():  # read through the index's own checks, not as loose JSON
-            name = (read_index(shards_root).get("tokenizer") or {}).get("name") or name
+            name = ShardIndex.load(shards_root).tokenizer.get("name") or name
         candidates = [shards_root / "tokenizer.json", shards_root.parent / Path(name).name]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:

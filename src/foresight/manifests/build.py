@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -11,18 +10,11 @@ import pyarrow.parquet as pq
 
 from foresight.formats import __version__
 from foresight.formats.arrowpool import system_pool
-from foresight.formats.atomic import check_output_dir, replacing_dir, write_json_atomic
+from foresight.formats.atomic import check_output_dir, replacing_dir
 from foresight.formats.hashing import sha256_file
 from foresight.formats.lock import locked
-from foresight.manifests.schema import (
-    ENTRIES_FILE,
-    ENTRIES_SCHEMA,
-    FORMAT,
-    HEADER_HASH_KEY,
-    MANIFEST_FILE,
-    PARQUET_OPTS,
-    header_digest,
-)
+from foresight.formats.manifest import ManifestHeader, ShardsRef
+from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
 from foresight.mixtures.planner import Plan, plan
 from foresight.mixtures.spec import MixtureSpec, load_spec
 
@@ -55,32 +47,30 @@ def entries_table(p: Plan) -> pa.Table:
     }, schema=ENTRIES_SCHEMA)
 
 
-def header(p: Plan, entries_sha256: str, n_entries: int) -> dict[str, Any]:
-    spec = p.spec.to_dict()
-    head = {
-        "format": FORMAT,
-        "name": p.spec.name,
-        "spec": spec,
-        "spec_sha256": p.spec.sha256,
-        "spec_text": p.spec.text,
-        "shards": {"root": str(p.shards.root), "index_sha256": p.shards.index_sha256,
-                   "rows": int(p.shards.index["totals"]["rows"]), "tokens": int(p.shards.index["totals"]["tokens"])},
-        "tokenizer_sha256": p.shards.tokenizer.get("sha256"),
-        "tokenizer": p.shards.tokenizer,
-        "seed": p.spec.seed,
-        "total_tokens": p.total_tokens,
-        "pools": {pp.name: pp.header() for pp in p.pools},
-        "pool_names": [pp.name for pp in p.pools],  # spec order (json keys are sorted)
-        "shares": p.shares,
-        "entries": n_entries,
-        "entries_sha256": entries_sha256,
+def header(p: Plan, entries_sha256: str, n_entries: int) -> ManifestHeader:
+    totals = p.shards.index.totals
+    return ManifestHeader(
+        format=FORMAT,
+        name=p.spec.name,
+        spec=p.spec.to_dict(),
+        spec_sha256=p.spec.sha256,
+        spec_text=p.spec.text,
+        shards=ShardsRef(str(p.shards.root), p.shards.index_sha256, totals.rows, totals.tokens),
+        tokenizer_sha256=p.shards.tokenizer.get("sha256"),
+        tokenizer=p.shards.tokenizer,
+        seed=p.spec.seed,
+        total_tokens=p.total_tokens,
+        pools={pp.name: pp.header() for pp in p.pools},
+        pool_names=tuple(pp.name for pp in p.pools),  # spec order (json keys are sorted)
+        shares=p.shares,
+        entries=n_entries,
+        entries_sha256=entries_sha256,
         # no library versions here: the selection is defined by fixed arithmetic, so a rebuild after an upgrade
         # gives the same bytes
-        "selection": {"order_key": ORDER_KEY, "training_order": TRAINING_ORDER},
-        "created_by": f"foresight {__version__}",
-    }
-    head[HEADER_HASH_KEY] = header_digest(head)
-    return head
+        selection={"order_key": ORDER_KEY, "training_order": TRAINING_ORDER},
+        created_by=f"foresight {__version__}",
+        header_sha256="",
+    ).sealed()
 
 
 def check_manifest_target(out_dir: str | Path, overwrite: bool = False) -> Path:
@@ -105,7 +95,7 @@ def write_manifest(p: Plan, out_dir: str | Path, overwrite: bool = False) -> Pat
         with replacing_dir(out) as tmp, system_pool():
             table = entries_table(p)
             pq.write_table(table, tmp / ENTRIES_FILE, **PARQUET_OPTS)
-            write_json_atomic(tmp / MANIFEST_FILE, header(p, sha256_file(tmp / ENTRIES_FILE), table.num_rows))
+            header(p, sha256_file(tmp / ENTRIES_FILE), table.num_rows).write(tmp)
     return out
 
 

@@ -28,8 +28,9 @@ import pyarrow as pa
 
 from foresight.formats.atomic import check_output_dir, check_output_file, replacing
 from foresight.formats.errors import InputError
-from foresight.formats.index import shard_files, verified_index
+from foresight.formats.index import ShardIndex
 from foresight.formats.lock import locked
+from foresight.formats.manifest import ManifestHeader
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.manifests.read import read, read_verified, referenced_rows
 from foresight.manifests.schema import MANIFEST_FILE
@@ -40,8 +41,8 @@ MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
 
 
-def _vocab_size(head: dict[str, Any]) -> int:
-    vocab = (head.get("tokenizer") or {}).get("vocab_size")
+def _vocab_size(head: ManifestHeader) -> int:
+    vocab = (head.tokenizer or {}).get("vocab_size")
     if not isinstance(vocab, int) or vocab <= 0:
         raise InputError("manifest.json has no tokenizer.vocab_size; rebuild the manifest with this version")
     return vocab
@@ -67,7 +68,7 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
     return lengths
 
 
-def heldout_token_arrays(head: dict[str, Any], root: Path, trained: pa.Array,
+def heldout_token_arrays(head: ManifestHeader, root: Path, trained: pa.Array,
                          batch_rows: int = 4096) -> Iterator[np.ndarray]:
     """Token arrays of the held-out segments matching any of the manifest's pools (after its ``exclude``
     expressions other than ``heldout`` itself), in shard (file, row) order: the validation split that goes with
@@ -77,12 +78,12 @@ def heldout_token_arrays(head: dict[str, Any], root: Path, trained: pa.Array,
 
     from foresight.mixtures import sandbox
 
-    spec = head.get("spec") or {}
+    spec = head.spec
     # the validation split reads held-out rows of every shard file, not only the manifest's: check them all
-    files = shard_files(root, verified_index(root))
+    files = ShardIndex.load(root).verified(root).shard_files(root)
     con = sandbox.connect(files, float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)))
     try:
-        pools = [p["where"] for p in head["pools"].values() if p.get("where")]
+        pools = [p.where for p in head.pools.values() if p.where]
         exclude = [e for e in spec.get("exclude", []) if e.strip().lower() != "heldout"]
         for i, expr in enumerate([*pools, *exclude]):
             sandbox.check_expression(con, expr, f"{MANIFEST_FILE} pool/exclude {i}")
@@ -108,12 +109,12 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     lengths = write_token_stream(manifest_dir, out / "train.bin", dtype, shards_root, rehash=False)  # verified above
     trained = df["id"].unique().to_arrow().cast(pa.string())
     val = _write_stream(heldout_token_arrays(head, root, trained), out / "val.bin", dtype)
-    tok = head.get("tokenizer") or {}
+    tok = head.tokenizer or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
             "train_tokens": int(lengths.sum()), "val_tokens": int(sum(val)), "entries": len(lengths),
-            "manifest": head["name"], "entries_sha256": head["entries_sha256"],
-            "tokenizer_sha256": head["tokenizer_sha256"],
-            "heldout_fraction": (head.get("spec") or {}).get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)}
+            "manifest": head.name, "entries_sha256": head.entries_sha256,
+            "tokenizer_sha256": head.tokenizer_sha256,
+            "heldout_fraction": head.spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)}
     with replacing(out / "meta.pkl") as tmp:
         tmp.write_bytes(pickle.dumps(meta, protocol=4))
     return {"format": "nanogpt", "dir": str(out), "dtype": dtype.name, "tokens": meta["train_tokens"],
@@ -160,7 +161,7 @@ def export_jsonl(manifest_dir: Path, out: Path, shards_root: Path | None = None)
     with replacing(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for i, row in enumerate(df.drop("text_sha256").iter_rows(named=True)):
             u = int(inverse[i])
-            row.update(text=texts[u], source=sources[u], url=urls[u], manifest=head["name"],
+            row.update(text=texts[u], source=sources[u], url=urls[u], manifest=head.name,
                        text_sha256=df["text_sha256"][i].hex(), partial=row["end"] - row["start"] < seg_tokens[u])
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     return {"format": "jsonl", "entries": len(df), "tokens": int(df["n_tokens"].sum())}

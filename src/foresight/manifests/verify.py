@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from foresight.formats.index import ShardIndexError, UnsafePathError, read_index, safe_shard_path, verified_index
-from foresight.manifests.read import (
-    check_entries_hash,
-    entries_path,
-    load_entries,
-    read_header,
-    referenced_rows,
-    shard_root,
-)
-from foresight.manifests.schema import POOL_KEYS, ManifestError
+from foresight.formats.index import ShardIndex, ShardIndexError, UnsafePathError, safe_shard_path
+from foresight.formats.manifest import ManifestHeader, PoolHeader
+from foresight.manifests.read import entries_path, load_entries, referenced_rows
+from foresight.manifests.schema import ManifestError
 
 
 def _entry(df: pl.DataFrame, i: int) -> str:
@@ -48,7 +41,7 @@ def sha_matrix(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return data[fixed.offset * 32:(fixed.offset + len(fixed)) * 32].reshape(-1, 32)
 
 
-def check_rows(df: pl.DataFrame, pools: dict[str, Any]) -> None:
+def check_rows(df: pl.DataFrame, pools: dict[str, PoolHeader]) -> None:
     """Per-entry checks that need no shard data, in entry order."""
     n = len(df)
     start, end = df["start"].to_numpy().astype(np.int64), df["end"].to_numpy().astype(np.int64)
@@ -61,28 +54,26 @@ def check_rows(df: pl.DataFrame, pools: dict[str, Any]) -> None:
     _first(df, df["text_sha256"].bin.size().to_numpy() != 32, "text_sha256 is not 32 bytes")
 
 
-def check_totals(df: pl.DataFrame, head: dict[str, Any]) -> None:
+def check_totals(df: pl.DataFrame, head: ManifestHeader) -> None:
     """Per-pool sums and counts against the header, and the pools against total_tokens."""
-    pools = head["pools"]
+    pools = head.pools
     per = {r["pool"]: r for r in df.group_by("pool").agg(
         pl.col("n_tokens").cast(pl.Int64).sum().alias("tokens"), pl.len().alias("entries"),
         pl.col("id").n_unique().alias("segments"), pl.col("doc_id").n_unique().alias("documents"),
         (pl.col("epoch").max() + 1).alias("epochs")).to_dicts()}
     for name, p in pools.items():
-        missing = [k for k in POOL_KEYS if k not in p]
-        if missing:
-            raise ManifestError(f"manifest.json: pool {name!r} lacks {missing}")
         got = per.get(name, {"tokens": 0, "entries": 0, "segments": 0, "documents": 0, "epochs": 0})
-        if not p["achieved_tokens"] == p["target_tokens"] == got["tokens"]:
+        if not p.achieved_tokens == p.target_tokens == got["tokens"]:
             raise ManifestError(f"pool {name!r}: entries sum to {got['tokens']} tokens, header says target "
-                                f"{p['target_tokens']} / achieved {p['achieved_tokens']}")
+                                f"{p.target_tokens} / achieved {p.achieved_tokens}")
         for k in ("segments", "documents", "epochs"):
-            if got[k] != p[k]:
-                raise ManifestError(f"pool {name!r}: {k} is {got[k]} in entries.parquet, {p[k]} in manifest.json")
-    total = sum(p["target_tokens"] for p in pools.values())
-    if total != head["total_tokens"] or int(df["n_tokens"].cast(pl.Int64).sum() or 0) != total:
+            if got[k] != getattr(p, k):
+                raise ManifestError(f"pool {name!r}: {k} is {got[k]} in entries.parquet, {getattr(p, k)} in "
+                                    "manifest.json")
+    total = sum(p.target_tokens for p in pools.values())
+    if total != head.total_tokens or int(df["n_tokens"].cast(pl.Int64).sum() or 0) != total:
         raise ManifestError(f"pools sum to {total} tokens, entries to {int(df['n_tokens'].cast(pl.Int64).sum() or 0)}, "
-                            f"header total_tokens is {head['total_tokens']}")
+                            f"header total_tokens is {head.total_tokens}")
 
 
 def check_paths(root: Path, df: pl.DataFrame, indexed: set[str] | None) -> None:
@@ -97,9 +88,9 @@ def check_paths(root: Path, df: pl.DataFrame, indexed: set[str] | None) -> None:
             raise ManifestError(f"{_entry(df, i)}: file {rel!r} is not in the shard index")
 
 
-def check_entries(manifest_dir: str | Path, head: dict[str, Any], df: pl.DataFrame) -> None:
-    check_rows(df, head["pools"])
-    check_paths(Path(head["shards"]["root"]), df, None)
+def check_entries(manifest_dir: str | Path, head: ManifestHeader, df: pl.DataFrame) -> None:
+    check_rows(df, head.pools)
+    check_paths(Path(head.shards.root), df, None)
     check_totals(df, head)
 
 
@@ -152,14 +143,14 @@ def _retokenized_differs(tokenizer: Path, texts: list[str], tokens: pa.ChunkedAr
     return bad
 
 
-def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
+def diagnose_edit(manifest_dir: str | Path, head: ManifestHeader) -> None:
     """entries.parquet no longer has the recorded hash: find and name the first entry that is wrong."""
     path = entries_path(manifest_dir)
     base = f"{path}: sha256 differs from entries_sha256 in manifest.json (entries edited after the build)"
     try:
         df = load_entries(manifest_dir)
-        check_rows(df, head["pools"])
-        root = Path(head["shards"]["root"])
+        check_rows(df, head.pools)
+        root = Path(head.shards.root)
         check_paths(root, df, None)
         check_against_shards(root, df, deep=False)
         check_totals(df, head)
@@ -171,20 +162,20 @@ def diagnose_edit(manifest_dir: str | Path, head: dict[str, Any]) -> None:
                         f"rewritten; rebuild the manifest")
 
 
-def verified_shards(head: dict[str, Any], df: pl.DataFrame, shards_root: str | Path | None) -> Path:
+def verified_shards(head: ManifestHeader, df: pl.DataFrame, shards_root: str | Path | None) -> Path:
     """The shard root after checking, before any row is read: its index.json is the one the manifest was built
     from (so a rewritten file whose index was re-hashed is refused too), every entry file is confined to the root
     and listed in the index, the tokenizer matches, and each referenced file's sha256 matches the index."""
-    root = shard_root(head, shards_root)
+    root = head.shard_root(shards_root)
     try:
-        index = read_index(root)
+        index = ShardIndex.load(root)
     except ShardIndexError as e:
         raise ManifestError(str(e)) from None
-    check_paths(root, df, {f["path"] for f in index["files"]})
-    if head.get("tokenizer_sha256") != (index.get("tokenizer") or {}).get("sha256"):
+    check_paths(root, df, {f.path for f in index.files})
+    if head.tokenizer_sha256 != index.tokenizer_sha256:
         raise ManifestError("tokenizer_sha256 differs from the shard index's tokenizer")
     try:
-        verified_index(root, set(df["file"].unique().to_list()), index)
+        index.verified(root, set(df["file"].unique().to_list()))
     except ShardIndexError as e:
         raise ManifestError(f"{e}; the manifest was built from the files as they were") from None
     return root
@@ -196,11 +187,11 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
 
     ``deep`` re-reads every referenced row: its text's sha256, its token count, and its token ids re-tokenized
     with the manifest's tokenizer (``tokenizer``, else found next to the shards; its sha256 must match)."""
-    head = read_header(manifest_dir)
-    if not check_entries_hash(manifest_dir, head):
+    head = ManifestHeader.load(manifest_dir)
+    if not head.verify(manifest_dir):
         diagnose_edit(manifest_dir, head)
     df = load_entries(manifest_dir)
-    check_rows(df, head["pools"])
+    check_rows(df, head.pools)
     check_totals(df, head)
     root = verified_shards(head, df, shards_root)
     tok_path = None
@@ -208,7 +199,7 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
         from foresight.formats.tokenizer import find_tokenizer
 
         try:
-            tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head["tokenizer_sha256"])
+            tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head.tokenizer_sha256)
         except (FileNotFoundError, ValueError) as e:
             raise ManifestError(f"--deep checks token ids by re-tokenizing: {e}") from None
     check_against_shards(root, df, deep, tok_path)

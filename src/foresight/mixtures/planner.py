@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from foresight.formats.arrowpool import system_pool
 from foresight.formats.errors import InputError
+from foresight.formats.manifest import PoolHeader
 from foresight.formats.shardio import ROW_BITS, ROW_MASK, read_rows
 from foresight.mixtures import sandbox
 from foresight.mixtures.select import (
@@ -56,12 +57,10 @@ class PoolPlan:
     epochs: int = 0
     cut: bool = False
 
-    def header(self) -> dict[str, Any]:
-        return {"where": self.where, "weight": self.weight, "target_tokens": self.target_tokens,
-                "achieved_tokens": self.achieved_tokens, "segments": self.segments, "documents": self.documents,
-                "epochs": self.epochs, "cut": self.cut, "entries": self.entries, "order": self.order,
-                "max_repetition": self.max_repetition, "available_tokens": self.available_tokens,
-                "available_segments": self.available_segments}
+    def header(self) -> PoolHeader:
+        return PoolHeader(self.where, self.weight, self.target_tokens, self.achieved_tokens, self.segments,
+                          self.documents, self.epochs, self.cut, self.entries, self.order, self.max_repetition,
+                          self.available_tokens, self.available_segments)
 
 
 @dataclass

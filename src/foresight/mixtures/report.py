@@ -7,29 +7,31 @@ from typing import Any
 
 from rich.table import Table
 
+from foresight.formats.manifest import PoolHeader
+
 
 def _pct(x: float | None) -> str:
     return "n/a (unlabelled shards)" if x is None else f"{100 * x:.1f} %"
 
 
-def mixture_table(name: str, total: int, pools: dict[str, dict[str, Any]], shares: dict[str, float | None],
+def mixture_table(name: str, total: int, pools: dict[str, PoolHeader], shares: dict[str, float | None],
                   feasible_note: bool = False) -> Table:
-    """One row per pool (from manifest-header-style dicts) plus a total row and the label shares."""
+    """One row per pool (as the manifest header records it) plus a total row and the label shares."""
     table = Table(title=f"mixture {name}: {total:,} tokens", title_justify="left")
     for col in ("pool", "weight", "target", "achieved", "segments", "documents", "epochs", "cut"):
         table.add_column(col, justify="left" if col == "pool" else "right")
     if feasible_note:
         table.add_column("available", justify="right")
     for name_, p in pools.items():  # callers pass spec order
-        row = [name_, f"{p['weight']:.4g}", f"{p['target_tokens']:,}", f"{p['achieved_tokens']:,}",
-               f"{p['segments']:,}", f"{p['documents']:,}", str(p["epochs"]), "yes" if p["cut"] else "no"]
+        row = [name_, f"{p.weight:.4g}", f"{p.target_tokens:,}", f"{p.achieved_tokens:,}",
+               f"{p.segments:,}", f"{p.documents:,}", str(p.epochs), "yes" if p.cut else "no"]
         if feasible_note:
-            rep = p["max_repetition"]
-            row.append(f"{p['available_tokens']:,}" + (f" x{rep:g}" if rep != 1 else ""))
+            rep = p.max_repetition
+            row.append(f"{p.available_tokens:,}" + (f" x{rep:g}" if rep != 1 else ""))
         table.add_row(*row)
-    achieved = sum(p["achieved_tokens"] for p in pools.values())
-    tail = ["total", "1", f"{sum(p['target_tokens'] for p in pools.values()):,}", f"{achieved:,}",
-            f"{sum(p['segments'] for p in pools.values()):,}", f"{sum(p['documents'] for p in pools.values()):,}",
+    achieved = sum(p.achieved_tokens for p in pools.values())
+    tail = ["total", "1", f"{sum(p.target_tokens for p in pools.values()):,}", f"{achieved:,}",
+            f"{sum(p.segments for p in pools.values()):,}", f"{sum(p.documents for p in pools.values()):,}",
             "", ""]
     if feasible_note:
         tail.append("")

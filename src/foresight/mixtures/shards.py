@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.formats.index import ShardIndexError, index_sha256, read_index, verified_index
+from foresight.formats.index import ShardIndex, ShardIndexError, index_sha256
 
 
 @dataclass(frozen=True)
 class ShardSet:
     root: Path  # absolute
-    index: dict[str, Any]
+    index: ShardIndex
     index_sha256: str
     relpaths: tuple[str, ...]  # index order (sorted by path)
 
@@ -22,21 +22,20 @@ class ShardSet:
 
     def sources(self) -> list[str]:
         """Sources that have at least one row."""
-        by = self.index.get("totals", {}).get("by_source", {})
-        return sorted(s for s, agg in by.items() if s and agg.get("rows", 0) > 0)
+        return sorted(s for s, agg in self.index.totals.by_source.items() if s and agg.rows > 0)
 
     @property
     def tokenizer(self) -> dict[str, Any]:
-        return self.index.get("tokenizer") or {}
+        return self.index.tokenizer
 
 
 def open_shards(root: str | Path, verify: bool = True, paths: set[str] | None = None) -> ShardSet:
     """Read ``index.json``, check every file path is safe and (``verify``) that every file's sha256 matches."""
     root = Path(root).absolute()
-    index = read_index(root)
-    rels = tuple(f["path"] for f in index.get("files", []) if f.get("rows", 0) > 0)
+    index = ShardIndex.load(root)
+    rels = tuple(f.path for f in index.files if f.rows > 0)
     if not rels:
         raise ShardIndexError(f"{root / 'index.json'} lists no shard file with rows; nothing to mix")
     if verify:  # read_index has confined every path to the root
-        verified_index(root, set(rels) if paths is None else paths, index)
+        index.verified(root, set(rels) if paths is None else paths)
     return ShardSet(root, index, index_sha256(root), rels)

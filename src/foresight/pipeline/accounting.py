@@ -10,7 +10,8 @@ when the task completes, so a resumed run counts exactly the tasks that finished
   ``… near_duplicate``;
 - kept documents, segments and tokens: the shard writer step's ``documents``, ``segments`` and ``tokens``.
 
-Steps are told apart by their datatrove ``name``. This module sums them over every stage of a run.
+Steps are told apart by their datatrove ``name``. This module sums them over every stage of a run into a
+:class:`foresight.formats.accounting.Accounting` (the typed record that ``stats/`` and ``index.json`` hold).
 """
 
 from __future__ import annotations
@@ -19,25 +20,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from foresight.formats.errors import ForesightError
+from foresight.formats.accounting import Accounting, AccountingError
 
 DATATROVE_DROPPED = "dropped_"  # datatrove filters count each drop with its reason under this prefix
 ERRORED = "errored_"  # the reader counts each unreadable record with its reason under this prefix
 DOCUMENTS = "documents"  # datatrove's per-step document count (readers, writers)
+SEGMENTS, TOKENS = "segments", "tokens"  # the shard writer's own datatrove stats
 # Steps whose plain datatrove ``dropped`` count is a drop reason of its own (named by pipeline/stages/dedup.py).
 EXACT_DUPLICATE, NEAR_DUPLICATE = "exact_duplicate", "near_duplicate"
 DROPPING_STEPS = (EXACT_DUPLICATE, NEAR_DUPLICATE)
-READ, KEPT, SEGMENTS, TOKENS = "read", "kept", "segments", "tokens"
 READER_STEP = "📖 foresight reader"  # pipeline/stages/read.py
 WRITER_STEP = "💽 shard writer"  # pipeline/stages/write.py
 
-
-class AccountingError(ForesightError, RuntimeError):
-    """The invariant read = kept + Σ dropped + Σ errored does not hold: documents went missing."""
-
-
-def empty() -> dict[str, Any]:
-    return {READ: 0, KEPT: 0, "dropped": {}, "errored": {}, SEGMENTS: 0, TOKENS: 0}
+__all__ = ["Accounting", "AccountingError", "from_datatrove_stats", "rank_accounting"]
 
 
 def _value(v: Any) -> int:
@@ -47,79 +42,38 @@ def _value(v: Any) -> int:
     return int(v or 0)
 
 
-def _bump(counts: dict[str, int], reason: str, n: int) -> None:
-    counts[reason] = counts.get(reason, 0) + n
-
-
-def _step(acc: dict[str, Any], name: str, stats: dict[str, Any]) -> None:
+def _step(acc: Accounting, name: str, stats: dict[str, Any]) -> Accounting:
     dedup_reason = next((r for r in DROPPING_STEPS if name.endswith(f" {r}")), None)
     reader, writer = name.endswith(READER_STEP), name.endswith(WRITER_STEP)  # datatrove saves "<type>: <name>"
     for stat, v in stats.items():
         n = _value(v)
         if stat.startswith(DATATROVE_DROPPED):  # datatrove's BaseFilter: dropped_<reason>
-            _bump(acc["dropped"], stat[len(DATATROVE_DROPPED):], n)
+            acc += Accounting(dropped={stat[len(DATATROVE_DROPPED):]: n})
         elif dedup_reason and stat == "dropped":  # datatrove's dedup filters: one reason per step
-            _bump(acc["dropped"], dedup_reason, n)
+            acc += Accounting(dropped={dedup_reason: n})
         elif reader and stat.startswith(ERRORED):
-            _bump(acc["errored"], stat[len(ERRORED):], n)
-            acc[READ] += n
+            acc += Accounting(read=n, errored={stat[len(ERRORED):]: n})
         elif reader and stat == DOCUMENTS:
-            acc[READ] += n
+            acc = acc.bump(read=n)
         elif writer and stat in (DOCUMENTS, SEGMENTS, TOKENS):
-            acc[KEPT if stat == DOCUMENTS else stat] += n
-
-
-def from_datatrove_stats(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Our counts from one task's datatrove stats file (a list of per-step stats)."""
-    acc = empty()
-    for step in steps:
-        _step(acc, str(step.get("name", "")), step.get("stats", {}))
+            acc = acc.bump(**{"kept" if stat == DOCUMENTS else stat: n})
     return acc
 
 
-def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = empty()
-    for k in (READ, KEPT, SEGMENTS, TOKENS):
-        out[k] = a.get(k, 0) + b.get(k, 0)
-    for k in ("dropped", "errored"):
-        merged = dict(a.get(k, {}))
-        for reason, n in b.get(k, {}).items():
-            merged[reason] = merged.get(reason, 0) + n
-        out[k] = dict(sorted(merged.items()))
-    return out
+def from_datatrove_stats(steps: list[dict[str, Any]]) -> Accounting:
+    """Our counts from one task's datatrove stats file (a list of per-step stats)."""
+    acc = Accounting()
+    for step in steps:
+        acc = _step(acc, str(step.get("name", "")), step.get("stats", {}))
+    return acc
 
 
-def rank_accounting(logging_dirs: list[Path], rank: int) -> dict[str, Any]:
+def rank_accounting(logging_dirs: list[Path], rank: int) -> Accounting:
     """Counts of one rank summed over the per-rank stages (whose logging dirs are given)."""
-    acc = empty()
+    acc = Accounting()
     for d in logging_dirs:
         path = Path(d) / "stats" / f"{rank:05d}.json"
         if not path.is_file():
             raise AccountingError(f"{path} missing: stage {Path(d).name} did not complete rank {rank}; rerun curate")
-        acc = add(acc, from_datatrove_stats(json.loads(path.read_text(encoding="utf-8"))))
+        acc += from_datatrove_stats(json.loads(path.read_text(encoding="utf-8")))
     return acc
-
-
-def balance(acc: dict[str, Any]) -> int:
-    """read − (kept + Σ dropped + Σ errored); zero when nothing was lost or double counted."""
-    return acc[READ] - acc[KEPT] - sum(acc["dropped"].values()) - sum(acc["errored"].values())
-
-
-def check(acc: dict[str, Any], what: str = "run") -> None:
-    """Fail loudly if documents were lost or double counted."""
-    diff = balance(acc)
-    if diff != 0:
-        raise AccountingError(
-            f"accounting invariant violated for {what}: read={acc[READ]} but kept={acc[KEPT]} + "
-            f"dropped={sum(acc['dropped'].values())} + errored={sum(acc['errored'].values())} "
-            f"differs by {diff}; this is a pipeline bug — please report it with the stats/ directory"
-        )
-
-
-def summary_rows(acc: dict[str, Any]) -> list[tuple[str, int]]:
-    """(label, count) rows for a summary table."""
-    rows = [("read", acc[READ]), ("kept", acc[KEPT])]
-    rows += [(f"dropped: {r}", n) for r, n in sorted(acc["dropped"].items())]
-    rows += [(f"errored: {r}", n) for r, n in sorted(acc["errored"].items())]
-    rows += [("segments", acc[SEGMENTS]), ("tokens", acc[TOKENS])]
-    return rows

@@ -77,13 +77,12 @@ def run_probes(model_path: str | Path, *, shards: Path | None = None, probes: li
 def pools_from_manifest(manifest_dir: Path, shards: Path | None = None) -> dict[str, str]:
     """Pool name → SQL predicate from a manifest header (for per-pool bpb), after checking the header's hashes
     and, with ``shards``, that their index.json is the one the manifest was built from."""
-    from foresight.manifests import read_header
-    from foresight.manifests.read import shard_root
+    from foresight.formats.manifest import ManifestHeader
 
-    head = read_header(manifest_dir)
+    head = ManifestHeader.load(manifest_dir)
     if shards is not None:
-        shard_root(head, shards)
-    return {name: p["where"] for name, p in head.get("pools", {}).items() if p.get("where")}
+        head.shard_root(shards)
+    return {name: p.where for name, p in head.pools.items() if p.where}
 
 
 def write_row(row: dict[str, Any], out: Path) -> Path:

@@ -140,17 +140,17 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     manifest_dir = Path(manifest_dir)
     manifests.verify(manifest_dir, shards_root=shards_root)  # the shards it will read, not the recorded root
     header, _ = manifests.read(manifest_dir)
-    root = Path(shards_root or header["shards"]["root"])
+    root = Path(shards_root or header.shards.root)
     from foresight.formats.tokenizer import find_tokenizer
 
-    tok = find_tokenizer(root, tokenizer, header["tokenizer_sha256"])
-    meta = {"path": str(manifest_dir.resolve()), "name": header.get("name"),
-            "sha256": sha256_file(manifest_dir / "manifest.json"), "total_tokens": int(header["total_tokens"]),
-            "shares": header.get("shares"), "entries_sha256": header.get("entries_sha256")}
+    tok = find_tokenizer(root, tokenizer, header.tokenizer_sha256)
+    meta = {"path": str(manifest_dir.resolve()), "name": header.name,
+            "sha256": sha256_file(manifest_dir / "manifest.json"), "total_tokens": header.total_tokens,
+            "shares": header.shares, "entries_sha256": header.entries_sha256}
 
     def write(token_file: Path) -> int:  # one shard file's tokens in memory at a time (manifests.stream)
         return int(manifests.write_token_stream(manifest_dir, token_file, shards_root=shards_root,
                                                 rehash=False).sum())  # verified just above
 
     return train_arrays(write, out, tokenizer_json=tok, model=model, cfg=cfg, resume=resume, manifest=meta,
-                        expected_tokens=int(header["total_tokens"]), overwrite=overwrite)
+                        expected_tokens=header.total_tokens, overwrite=overwrite)

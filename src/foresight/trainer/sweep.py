@@ -216,7 +216,7 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     """manifest → train → probe for one mixture and seed; returns its results row."""
     from foresight import manifests
     from foresight.formats.hashing import sha256_file
-    from foresight.manifests.read import read_header
+    from foresight.formats.manifest import ManifestHeader
     from foresight.mixtures import load_spec
     from foresight.trainer.probe import ProbeSettings, pools_from_manifest, run_probes
     from foresight.trainer.run import train_manifest
@@ -235,8 +235,8 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     probe_opts = from_table(ProbeSettings, sweep.probe, f"sweep {sweep.name} [probe]").kwargs()
     scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir, shards),
                         color_plot=base / "color_mds.png", **probe_opts)
-    head = read_header(mdir)  # the format and header checks every manifest reader applies
-    shares = head.get("shares") or {}
+    head = ManifestHeader.load(mdir)  # the format and header checks every manifest reader applies
+    shares = head.shares
     swept = shares.get(sweep.swept) if sweep.swept in shares and shares.get(sweep.swept) is not None \
         else m.nominal_share
     row: dict[str, Any] = {"mixture": m.name, "seed": model_seed, "swept_share": swept,
@@ -252,7 +252,8 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
 def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | None = None, device: str = "auto",
               progress: bool = True, log: Callable[[str], None] = print) -> Path:
     """Run (or finish) every mixture of the sweep and write ``results.parquet``; returns its path."""
-    import polars as pl
+    from foresight.trainer.results import write_results
+
     sweep = load_sweep(sweep_path)
     out.mkdir(parents=True, exist_ok=True)
     specs = _spec_paths(sweep, out)
@@ -279,5 +280,4 @@ def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | No
         write_json_atomic(done, {"key": key, "row": row})
         rows.append(row)
     path = out / RESULTS_FILE
-    pl.from_dicts(rows, infer_schema_length=None).write_parquet(path)
-    return path
+    return write_results(rows, path)

@@ -33,12 +33,13 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight manifest verify demo/manifests/lsbs_mix6 --deep
         """
-        from foresight.manifests import read_header
+        from foresight.formats.manifest import ManifestHeader
         from foresight.manifests import verify as verify_manifest
 
         verify_manifest(manifest, deep=deep, shards_root=shards, tokenizer=tokenizer)
-        head = read_header(manifest)
-        console.print(f"ok: {manifest} ({head['name']}, {head['total_tokens']:,} tokens, {head.get('entries', '?')} "
+        head = ManifestHeader.load(manifest)
+        entries = "?" if head.entries is None else head.entries
+        console.print(f"ok: {manifest} ({head.name}, {head.total_tokens:,} tokens, {entries} "
                       f"entries{', deep' if deep else ''})")
 
     @group.command("export")
@@ -67,10 +68,8 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight manifest show demo/manifests/lsbs_mix6
         """
-        from foresight.manifests import read_header
+        from foresight.formats.manifest import ManifestHeader
         from foresight.mixtures.report import mixture_table
 
-        head = read_header(manifest)
-        names = head.get("pool_names") or list(head["pools"])  # the header's dict is key-sorted; keep spec order
-        pools = {n: head["pools"][n] for n in names}
-        _wide().print(mixture_table(head["name"], head["total_tokens"], pools, head["shares"]))
+        head = ManifestHeader.load(manifest)
+        _wide().print(mixture_table(head.name, head.total_tokens, head.ordered_pools, head.shares))

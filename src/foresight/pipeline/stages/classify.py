@@ -125,12 +125,12 @@ def read_segments(root: str | Path, columns: tuple[str, ...] = ("id", "doc_id", 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from foresight.formats.index import shard_files, verified_index
+    from foresight.formats.index import ShardIndex
 
-    index = verified_index(root)  # labels and teacher prompts come from the files index.json describes
+    index = ShardIndex.load(root).verified(root)  # labels and teacher prompts come from the files index.json describes
     wanted = list(columns) + (["source"] if stratify and "source" not in columns else [])
     tables = []
-    for f in shard_files(root, index):
+    for f in index.shard_files(root):
         schema = pq.read_schema(f)
         missing = [c for c in wanted if c not in schema.names]
         if missing:

@@ -13,10 +13,10 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
-from foresight.formats.atomic import write_json_atomic
-from foresight.formats.index import build_index, write_index
+from foresight.formats.accounting import Accounting, AccountingError
+from foresight.formats.index import IndexedFile, ShardIndex
 from foresight.formats.schema import DATA_DIR, STATS_DIR
-from foresight.pipeline import accounting
+from foresight.pipeline.accounting import rank_accounting
 
 
 def shard_relpaths(root: Path) -> list[str]:
@@ -30,7 +30,7 @@ def shard_relpaths(root: Path) -> list[str]:
 REBUILD = "rebuild with `foresight curate … --overwrite`"
 
 
-def check_written(root: Path, tasks: int, files: list[dict[str, Any]]) -> None:
+def check_written(root: Path, tasks: int, files: tuple[IndexedFile, ...]) -> None:
     """Every indexed shard must be exactly what a writer task produced (not foreign, not modified since)."""
     from foresight.pipeline.stages.write import written_record
 
@@ -38,41 +38,41 @@ def check_written(root: Path, tasks: int, files: list[dict[str, Any]]) -> None:
     for rank in range(tasks):
         rec = written_record(root, rank)
         if not rec.is_file():
-            raise accounting.AccountingError(f"{rec} missing: the write stage did not finish rank {rank}; rerun curate")
+            raise AccountingError(f"{rec} missing: the write stage did not finish rank {rank}; rerun curate")
         written.update(json.loads(rec.read_text(encoding="utf-8")))
     for f in files:
-        if written.get(f["path"]) != f["sha256"]:
-            what = "was not written by this run" if f["path"] not in written else "changed after it was written"
-            raise accounting.AccountingError(f"{root / f['path']} {what}; {REBUILD}")
-    missing = sorted(set(written) - {f["path"] for f in files})
+        if written.get(f.path) != f.sha256:
+            what = "was not written by this run" if f.path not in written else "changed after it was written"
+            raise AccountingError(f"{root / f.path} {what}; {REBUILD}")
+    missing = sorted(set(written) - {f.path for f in files})
     if missing:
-        raise accounting.AccountingError(f"{root / missing[0]} is missing; {REBUILD}")
+        raise AccountingError(f"{root / missing[0]} is missing; {REBUILD}")
 
 
 def finalize(root: str | Path, logging_dirs: list[str], tasks: int, tokenizer: dict[str, Any],
-             classifier: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
+             classifier: dict[str, Any] | None, config: dict[str, Any]) -> ShardIndex:
     """Write stats/ and index.json for a finished run; raises AccountingError if documents went missing."""
     root = Path(root)
     stats = root / STATS_DIR
     stats.mkdir(parents=True, exist_ok=True)
-    total = accounting.empty()
+    total = Accounting()
     for rank in range(tasks):
-        acc = accounting.rank_accounting([Path(d) for d in logging_dirs], rank)
-        accounting.check(acc, f"rank {rank}")
-        write_json_atomic(stats / f"{rank:05d}.json", acc)
-        total = accounting.add(total, acc)
-    accounting.check(total, "the run")
-    write_json_atomic(stats / "accounting.json", total)
-    index = build_index(root, shard_relpaths(root), tokenizer=tokenizer, classifier=classifier, config=config,
-                        accounting=total)
-    check_written(root, tasks, index["files"])
-    if index["totals"]["tokens"] != total[accounting.TOKENS]:
-        raise accounting.AccountingError(
-            f"shards hold {index['totals']['tokens']} tokens but the writer counted {total[accounting.TOKENS]}: "
+        acc = rank_accounting([Path(d) for d in logging_dirs], rank)
+        acc.check(f"rank {rank}")
+        acc.write(stats / f"{rank:05d}.json")
+        total += acc
+    total.check("the run")
+    total.write(stats / "accounting.json")
+    index = ShardIndex.build(root, shard_relpaths(root), tokenizer=tokenizer, classifier=classifier, config=config,
+                             accounting=total)
+    check_written(root, tasks, index.files)
+    if index.totals.tokens != total.tokens:
+        raise AccountingError(
+            f"shards hold {index.totals.tokens} tokens but the writer counted {total.tokens}: "
             f"stale or foreign files under {root / DATA_DIR}; rerun with --overwrite"
         )
-    write_index(root, index)
-    logger.info(f"index written: {json.dumps(index['totals'])}")
+    index.write(root)
+    logger.info(f"index written: {json.dumps(index.to_dict()['totals'])}")
     return index
 
 

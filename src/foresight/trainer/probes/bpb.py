@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from foresight.formats.errors import InputError
-from foresight.formats.index import verified_index
+from foresight.formats.index import ShardIndex
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.trainer.probes.features import LoadedModel, require_causal, token_nll
 
@@ -35,8 +35,8 @@ def heldout_segments(shards: str | Path, fraction: float = DEFAULT_HELDOUT_FRACT
     from foresight.mixtures.sandbox import check_expression, columns, connect
 
     root = Path(shards)
-    index = verified_index(root)  # bits-per-byte of rewritten text would be a number about other data
-    files = [root / f["path"] for f in index["files"]]
+    index = ShardIndex.load(root).verified(root)  # bits-per-byte of rewritten text would be about other data
+    files = index.shard_files(root)
     if not files:
         raise InputError(f"{root}: the shard index lists no files")
     # the sandboxed, read-only view the mixtures use: a pool expression from manifest.json is checked like a
