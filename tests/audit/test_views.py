@@ -189,3 +189,32 @@ def test_entry_view_types_are_what_duckdb_reads_from_the_manifest_schema(tmp_pat
     pq.write_table(ENTRIES_SCHEMA.empty_table(), path)
     read = duckdb.connect().execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     assert [(name, typ) for name, typ, *_ in read] == list(ENTRY_COLUMNS)
+
+
+def test_results_and_pools_view_types_are_what_duckdb_reads_from_their_schemas(tmp_path, env):
+    """The empty results view's types come from trainer.results.RESULTS_SCHEMA, and a results.parquet the
+    sweep writes (write_results) reads back with exactly those types for its fixed columns; the pools table's
+    types come from formats.manifest.POOL_SCHEMA, as DuckDB reads that schema from Parquet."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from foresight.audit.views import RESULT_COLUMNS
+    from foresight.formats.manifest import POOL_SCHEMA
+    from foresight.trainer.results import RESULTS_SCHEMA, write_results
+
+    def described(path: Path) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in duckdb.connect().execute(
+            f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+
+    assert [c for c, _ in RESULT_COLUMNS] == RESULTS_SCHEMA.names
+    row = {"mixture": "m", "seed": 0, "swept_share": 0.5, "reasoning_share": None, "visual_share": None,
+           "tokens": 10, "final_loss": 3.0, "bpb_overall": 1.5, "manifest_sha256": "a", "checkpoint_sha256": "b"}
+    read = dict(described(write_results([row], tmp_path / "results.parquet")))
+    assert [(c, read[c]) for c, _ in RESULT_COLUMNS] == list(RESULT_COLUMNS)  # a column of nulls too
+    assert read["bpb_overall"] == "DOUBLE"
+    with connect(env["shards"]) as au:
+        assert au.columns("results") == list(RESULT_COLUMNS)
+
+    pq.write_table(POOL_SCHEMA.empty_table(), tmp_path / "pools.parquet")
+    with connect(env["shards"], [env["mixA"]]) as au:
+        assert au.columns("pools") == [("manifest", "VARCHAR"), *described(tmp_path / "pools.parquet")]
