@@ -1,5 +1,5 @@
 """The formats every layer shares, at the bottom of the import order (docs/architecture.md): the shard schema,
-index and hashes, the held-out split, atomic writes, the tokenizer contract and the SQL helpers. Nothing here
-imports another foresight package."""
+the typed JSON formats (``ShardIndex``, ``ManifestHeader``, ``Accounting``) and hashes, the held-out split,
+atomic writes, the tokenizer contract and the SQL helpers. Nothing here imports another foresight package."""
 
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,10 @@ class PoolHeader:
     available_segments: int | None = optional()
 
 
-# The pools view of the audit: one row per manifest pool; its columns, typed as the header's fields.
-POOL_SCHEMA = pa.schema([
-    ("pool", pa.string()), ("where", pa.string()), ("weight", pa.float64()), ("target_tokens", pa.int64()),
-    ("achieved_tokens", pa.int64()), ("segments", pa.int64()), ("documents", pa.int64()),
-    ("epochs", pa.int64()), ("cut", pa.bool_()),
-])
+_ARROW = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
+# A table of pools (the audit's ``pools`` view): the pool's name, then PoolHeader's fields every header has.
+POOL_SCHEMA = pa.schema([("pool", pa.string())] + [(f.name, _ARROW[str(f.type)]) for f in fields(PoolHeader)
+                                                   if f.default is MISSING])
 
 
 @dataclass(frozen=True)
