@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from foresight.formats.tokenizer import load_tokenizer
 from foresight.formats.settings import SettingsError
+from foresight.formats.tokenizer import load_tokenizer
 from foresight.pipeline.config import FilterConfig, load_config
 from foresight.pipeline.langid import looks_like_code
 from foresight.pipeline.stages.language import LanguageFilter

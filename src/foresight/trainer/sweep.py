@@ -273,10 +273,12 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
 
 
 def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | None = None, device: str = "auto",
-              progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    """Run (or finish) every mixture of the sweep and write ``results.parquet``; returns its path."""
+              progress: bool = True, log: Callable[[str], None] = print,
+              overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Path:
+    """Run (or finish) every mixture of the sweep, with ``--set`` ``overrides`` applied to the sweep file, and write
+    ``results.parquet``; returns its path."""
     import polars as pl
-    sweep = load_sweep(sweep_path)
+    sweep = load_sweep(sweep_path, overrides)
     out.mkdir(parents=True, exist_ok=True)
     specs = _spec_paths(sweep, out)
     total = common_total(sweep, specs, shards)
