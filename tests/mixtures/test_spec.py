@@ -45,7 +45,7 @@ def test_negative_weight_refused(tmp_path: Path) -> None:
     ('total_tokens = 10\npools = 3\n', r"s.toml: pools: expected a table, got 3"),
     ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 0\n', r"s.toml: \[pools\]: all pool weights are 0"),
     ("total_tokens = 10\nseed = = 1\n", r"s.toml: line 2, column 8: not valid TOML \(invalid value\)$"),
-    ("total_tokens = [", r"s.toml: end of document: not valid TOML"),
+    ("total_tokens = [", r"s.toml: end of file: not valid TOML"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, body: str, match: str) -> None:
     with pytest.raises(SpecError, match=match):

@@ -99,7 +99,7 @@ def _decode_problem(e: Exception) -> str:
         return f"not UTF-8 text (byte {e.start})"
     msg = str(e)
     m = re.search(r"\s*\(at (line \d+, column \d+|end of document)\)$", msg)
-    where = f"{m.group(1)}: " if m else ""
+    where = f"{m.group(1).replace('end of document', 'end of file')}: " if m else ""
     reason = msg[:m.start()] if m else msg
     return f"{where}not valid TOML ({reason[:1].lower()}{reason[1:]})"
 
