@@ -160,6 +160,16 @@ def test_config_rejects_unknown_keys_and_bad_types(tmp_path: Path) -> None:
     bad.write_text("[language]\nthreshold = \"high\"\n")
     with pytest.raises(SettingsError, match=r"p.toml: \[language\] threshold: expected a number, got \"high\""):
         load_config(bad)
+    bad.write_text("[filters.gopher_quality]\nmin_doc_wrds = 10\n")
+    with pytest.raises(SettingsError, match=r"p.toml: \[filters.gopher_quality\] min_doc_wrds: unknown key; did you "
+                                            r"mean min_doc_words\?$"):
+        load_config(bad)
+    bad.write_text("[filters.c4]\nlanguage = 1\n")
+    with pytest.raises(SettingsError, match=r"p.toml: \[filters.c4\] language: expected a language code"):
+        load_config(bad)
+    with pytest.raises(SettingsError, match=r"^--set: \[segment\] max_tokens: expected an integer ≥ 16, got 8$"):
+        load_config(None, ["segment.max_tokens=8"])
+    assert load_config(None, ["segment.max_tokens=64"]).segment.max_tokens == 64
     good = tmp_path / "ok.toml"
     good.write_text("[dedup.minhash]\nenabled = false\n[filters.gopher_quality]\nmin_doc_words = 10\n")
     cfg = load_config(good)

@@ -57,13 +57,14 @@ class Invalid(ValueError):
 def setting(default: Any = MISSING, *, default_factory: Any = MISSING, ge: Any = None, gt: Any = None,
             le: Any = None, lt: Any = None, choices: Sequence[Any] | None = None,
             parse: Callable[[Any], Any] | None = None, key_check: Callable[[str], None] | None = None,
-            note: str = "", rest: bool = False) -> Any:
+            entry_check: Callable[[str, Any], None] | None = None, note: str = "", rest: bool = False) -> Any:
     """A schema field with checks: bounds (applied to each item of a list), ``choices``, ``parse`` (raw TOML
     value → field value, raising :class:`Invalid`; replaces the type-hint conversion), ``key_check`` (names of
-    a ``dict[str, ...]`` table), ``note`` (said when the key is missing or wrong), ``rest`` (a ``dict`` field that
-    collects the table's other keys, unchecked, e.g. a datatrove filter's keyword arguments)."""
+    a ``dict[str, ...]`` table), ``entry_check`` (its loaded entries, ``(name, value)``), ``note`` (said when the
+    key is missing or wrong), ``rest`` (a ``dict`` field that collects the table's other keys, unchecked here,
+    e.g. a datatrove filter's keyword arguments)."""
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "parse": parse, "key_check": key_check,
-            "note": note, "rest": rest}
+            "entry_check": entry_check, "note": note, "rest": rest}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
@@ -244,7 +245,7 @@ def _load(cls: type[T], raw: Mapping[str, Any], doc: Settings, where: Where, bas
         if rest is not None and (key == rest or key not in by_name):
             extra[key] = value
         elif key not in by_name:
-            raise doc.error(where, key, "unknown key" + _suggest(key, by_name))
+            raise doc.error(where, key, unknown(key, by_name))
         else:
             values[key] = _field(hints[key], by_name[key], value, doc, where, key, values[key])
     if rest is not None:
@@ -263,11 +264,12 @@ def _load(cls: type[T], raw: Mapping[str, Any], doc: Settings, where: Where, bas
     return obj
 
 
-def _suggest(key: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+def unknown(key: str, known: Mapping[str, Any] | Sequence[str], what: str = "key") -> str:
+    """"unknown key; did you mean steps?", or the known names when none is close."""
     close = difflib.get_close_matches(key, list(known), n=1)
     if close:
-        return f"; did you mean {_part(close[0])}?"
-    return f"; known: {', '.join(sorted(_part(k) for k in known))}"
+        return f"unknown {what}; did you mean {_part(close[0])}?"
+    return f"unknown {what}; known: {', '.join(sorted(_part(k) for k in known))}"
 
 
 def _schema(hint: Any) -> tuple[str, Any]:
@@ -313,7 +315,7 @@ def _tables(cls: Any, meta: Mapping[str, Any], value: Mapping[str, Any], doc: Se
     out = dict(current)
     for name, sub in value.items():
         if current and name not in current:
-            raise doc.error(where, name, "unknown table" + _suggest(name, current))
+            raise doc.error(where, name, unknown(name, current, "table"))
         if meta.get("key_check"):
             try:
                 meta["key_check"](name)
@@ -322,6 +324,11 @@ def _tables(cls: Any, meta: Mapping[str, Any], value: Mapping[str, Any], doc: Se
         if not isinstance(sub, Mapping):
             raise doc.error(where, name, f"expected a table [{dotted((*where, name))}], got {show(sub)}")
         out[name] = _load(cls, sub, doc, (*where, name), current.get(name))
+        if meta.get("entry_check"):
+            try:
+                meta["entry_check"](name, out[name])
+            except Invalid as e:
+                raise doc.error((*where, name), e.key, e.problem) from None
     return out
 
 

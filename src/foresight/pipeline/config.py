@@ -6,12 +6,13 @@ the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.formats.settings import Invalid, Settings, setting
+from foresight.formats.settings import Invalid, Settings, setting, show, unknown
 
 # Curated sources whose text is not web prose (names match the sample corpus / LSBS sources).
 CURATED = ("code", "math", "academia", "encyclopedia")
@@ -38,6 +39,33 @@ class FilterConfig:
     enabled: bool = True
     exempt_sources: tuple[str, ...] = ()
     kwargs: Mapping[str, Any] = setting(default_factory=dict, rest=True)
+
+
+def filter_class(name: str) -> Any:
+    """The datatrove filter behind a [filters.<name>] table."""
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    return {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter,
+            "fineweb_quality": FineWebQualityFilter, "c4": C4QualityFilter}[name]
+
+
+def check_filter_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """A filter table's other keys must be keyword arguments of its datatrove filter (checked when the file is
+    read, so a typo names the file, the table and the key instead of failing when the stage is built)."""
+    if not kwargs:
+        return
+    known = [p for p in inspect.signature(filter_class(name).__init__).parameters
+             if p not in ("self", "exclusion_writer")]
+    for key in kwargs:
+        if key not in known:
+            raise Invalid(unknown(key, known), key)
+    if not isinstance(kwargs.get("language", "en"), str):
+        raise Invalid(f"expected a language code such as \"en\", got {show(kwargs['language'])}", "language")
 
 
 def _default_filters() -> dict[str, FilterConfig]:
@@ -142,7 +170,8 @@ class PipelineConfig:
 
     read: ReadConfig = ReadConfig()
     normalise: NormaliseConfig = NormaliseConfig()
-    filters: Mapping[str, FilterConfig] = field(default_factory=_default_filters)
+    filters: Mapping[str, FilterConfig] = setting(default_factory=_default_filters,
+                                                  entry_check=lambda name, f: check_filter_kwargs(name, f.kwargs))
     language: LanguageConfig = LanguageConfig()
     dedup: DedupConfig = DedupConfig()
     segment: SegmentConfig = SegmentConfig()
