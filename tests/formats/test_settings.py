@@ -143,6 +143,7 @@ def test_overrides_parse_as_toml_values_or_bare_strings() -> None:
         "total": 5, "train": {"lr": 0.002, "probes": ["bpb"], "quiet": True}, "device": "cuda",
         "pools": {"a.b": {"where": "lang = 'en'"}}, "name": ""}
     assert parse_overrides(["a=1", "a.b=2"]) == {"a": {"b": 2}}  # a later override replaces the earlier
+    assert parse_overrides(["a=1\nb = 2", "c=" + "[" * 3000]) == {"a": "1\nb = 2", "c": "[" * 3000}
 
 
 @pytest.mark.parametrize("bad", ["total", "=5", "a..b=1", "a b=1"])

@@ -187,16 +187,11 @@ def parse_overrides(items: Sequence[str], label: str = "--set") -> dict[str, Any
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        try:
-            path = _key_path(tomllib.loads(f"{key} = 0")) if sep and key.strip() else None
-        except tomllib.TOMLDecodeError:
-            path = None
+        path = _key_path(_toml(f"{key} = 0")) if sep and key.strip() else []
         if not path:
             raise SettingsError(label, problem=f"{show(item)}: expected TABLE.KEY=VALUE, e.g. segment.max_tokens=512")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"] if value.strip() else value
-        except tomllib.TOMLDecodeError:
-            parsed = value.strip()
+        doc = _toml(f"v = {value}")  # a TOML value, else (not TOML, or more than one value) a bare string
+        parsed = doc["v"] if list(doc) == ["v"] else value.strip()
         node = out
         for part in path[:-1]:
             if not isinstance(node.get(part), dict):
@@ -204,6 +199,13 @@ def parse_overrides(items: Sequence[str], label: str = "--set") -> dict[str, Any
             node = node[part]
         node[path[-1]] = parsed
     return out
+
+
+def _toml(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return {}
 
 
 def _key_path(doc: dict[str, Any]) -> list[str]:
