@@ -88,7 +88,7 @@ def test_types_defaults_and_nested_tables(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("total = 1\n[pools.code]\nweight = \"x\"\n",
-     r'mix.toml: [pools.code] weight: expected a number, got "x" (e.g. weight = 0.25)'),
+     r'mix.toml: [pools.code] weight: expected a number ≥ 0, got "x" (e.g. weight = 0.25)'),
     ("total = 1\n[pools.code]\nweight = -1\n",
      r"mix.toml: [pools.code] weight: expected a number ≥ 0, got -1 (e.g. weight = 0.25)"),
     ("total = 1\n[pools.code]\nwhere = \"a\"\n", "mix.toml: [pools.code] weight: missing (e.g. weight = 0.25)"),

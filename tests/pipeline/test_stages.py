@@ -158,7 +158,8 @@ def test_config_rejects_unknown_keys_and_bad_types(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"p.toml: \[segment\] max_tokenz: unknown key; did you mean max_tokens\?"):
         load_config(bad)
     bad.write_text("[language]\nthreshold = \"high\"\n")
-    with pytest.raises(SettingsError, match=r"p.toml: \[language\] threshold: expected a number, got \"high\""):
+    with pytest.raises(SettingsError, match=r"p.toml: \[language\] threshold: expected a number from 0.0 to 1.0, "
+                                            r"got \"high\""):
         load_config(bad)
     bad.write_text("[filters.gopher_quality]\nmin_doc_wrds = 10\n")
     with pytest.raises(SettingsError, match=r"p.toml: \[filters.gopher_quality\] min_doc_wrds: unknown key; did you "

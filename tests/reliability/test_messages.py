@@ -196,7 +196,7 @@ def test_settings_errors_print_their_table_literally(shards: Path, tmp_path: Pat
     spec.write_text('total_tokens = 100\n[pools.a]\nwhere = "reasoning"\nweight = 0.5\n'
                     '[pools.b]\nwhere = "NOT reasoning"\nweight = 0.5\n')
     res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards), "--set", "pools.a.weight=x"])
-    assert res.exit_code == 1 and '--set: [pools.a] weight: expected a number, got "x"' in res.output, res.output
+    assert res.exit_code == 1 and '--set: [pools.a] weight: expected a number ≥ 0, got "x"' in res.output, res.output
     res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards), "--set", "pools.a.wieght=1"])
     assert res.exit_code == 1 and "--set: [pools.a] wieght: unknown key; did you mean weight?" in res.output
     spec.write_text(spec.read_text().replace("weight = 0.5\n", "weight = -0.5\n", 1))

@@ -302,7 +302,7 @@ def _field(hint: Any, f: dataclasses.Field, value: Any, doc: Settings, where: Wh
         else:
             ok, out = convert(hint, value)
             if not ok:
-                raise Invalid(f"expected {describe(hint)}, got {show(value)}")
+                raise Invalid(f"expected {describe(hint)}{_rule(meta)}, got {show(value)}")
         _check_range(out, meta, hint, value)
     except Invalid as e:
         note = meta.get("note")
@@ -334,18 +334,24 @@ def _tables(cls: Any, meta: Mapping[str, Any], value: Mapping[str, Any], doc: Se
     return out
 
 
+_BOUNDS = (("ge", "≥", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b), ("le", "≤", lambda v, b: v <= b),
+           ("lt", "<", lambda v, b: v < b))
+
+
+def _rule(meta: Mapping[str, Any]) -> str:
+    """The bounds in words: " ≥ 0", " from 0 to 1", " ≥ 0 and < 1" (or "")."""
+    active = [(meta[name], sign) for name, sign, _ in _BOUNDS if meta.get(name) is not None]
+    if [s for _, s in active] == ["≥", "≤"]:
+        return f" from {active[0][0]} to {active[1][0]}"
+    return "".join(f" {'and ' if i else ''}{s} {b}" for i, (b, s) in enumerate(active))
+
+
 def _check_range(out: Any, meta: Mapping[str, Any], hint: Any, raw: Any) -> None:
     items = out if isinstance(out, (list, tuple)) else [out]
-    bounds = [(meta.get("ge"), "≥", lambda v, b: v >= b), (meta.get("gt"), ">", lambda v, b: v > b),
-              (meta.get("le"), "≤", lambda v, b: v <= b), (meta.get("lt"), "<", lambda v, b: v < b)]
-    active = [(b, sign, ok) for b, sign, ok in bounds if b is not None]
-    if any(v is not None and not ok(v, b) for v in items for b, _, ok in active):
+    if any(v is not None and meta.get(name) is not None and not ok(v, meta[name])
+           for v in items for name, _, ok in _BOUNDS):
         what = describe(hint) if not isinstance(out, (list, tuple)) else "numbers"
-        if [s for _, s, _ in active] == ["≥", "≤"]:
-            rule = f"from {active[0][0]} to {active[1][0]}"
-        else:
-            rule = " and ".join(f"{s} {b}" for b, s, _ in active)
-        raise Invalid(f"expected {what} {rule}, got {show(raw)}")
+        raise Invalid(f"expected {what}{_rule(meta)}, got {show(raw)}")
     choices = meta.get("choices")
     if choices is not None and any(v not in choices for v in items):
         raise Invalid(f"expected one of {', '.join(show(c) for c in choices)}, got {show(raw)}")
