@@ -17,27 +17,35 @@ BASE = ('total_tokens = 1000\nseed = 1\n[pools.a]\nwhere = "reasoning"\nweight =
 
 def test_weights_must_sum_to_one(tmp_path: Path) -> None:
     path = write_spec(tmp_path / "s.toml", BASE.format(a=0.5, b=0.6))
-    with pytest.raises(SpecError, match=r"sum to 1\.1.*--normalize"):
+    with pytest.raises(SpecError, match=r"s.toml: \[pools\]: pool weights sum to 1\.1.*--normalize"):
         load_spec(path)
     spec = load_spec(path, normalize=True)
     assert spec.weights() == [Fraction(5, 11), Fraction(6, 11)]
 
 
 def test_negative_weight_refused(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="pools.a.weight = -0.5 is negative"):
+    with pytest.raises(SpecError, match=r"s.toml: \[pools.a\] weight: expected a number ≥ 0, got -0.5 \(a fraction"):
         load_spec(write_spec(tmp_path / "s.toml", BASE.format(a=-0.5, b=1.5)))
 
 
 @pytest.mark.parametrize("body,match", [
-    ('seed = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', "missing total_tokens"),
-    ('total_tokens = 10\nbogus = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', "unknown key"),
-    ('total_tokens = 10\n[pools.a]\nweight = 1\n', "give where"),
-    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\norder = "by score"\n', "order must be"),
-    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\nmax_repetition = 0.5\n', "max_repetition must be"),
-    ('total_tokens = -5\n[pools.a]\nwhere = "x"\nweight = 1\n', "must be positive"),
+    ('seed = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', r"s.toml: total_tokens: missing \(e.g."),
+    ('total_tokens = 10\nbogus = 1\n[pools.a]\nwhere = "x"\nweight = 1\n', r"s.toml: bogus: unknown key; known: "),
+    ('total_tokens = 10\n[pools.a]\nweight = 1\n', r"s.toml: \[pools.a\]: give where"),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\norder = "by score"\n',
+     r's.toml: \[pools.a\] order: expected "random" or'),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 1\nmax_repetition = 0.5\n',
+     r"s.toml: \[pools.a\] max_repetition: expected a number ≥ 1, got 0.5 \(1 = never repeat"),
+    ('total_tokens = -5\n[pools.a]\nwhere = "x"\nweight = 1\n', "s.toml: total_tokens: expected a positive token"),
     ('total_tokens = 10\nprecedence = ["a"]\n[pools.a]\nwhere = "x"\nweight = 0.5\n[pools.b]\nwhere = "y"\n'
-     'weight = 0.5\n', "every pool exactly once"),
-    ("total_tokens = [", "not valid TOML"),
+     'weight = 0.5\n', r"s.toml: precedence: \['a'\] must list every pool exactly once"),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweigth = 1\n', r"s.toml: \[pools.a\] weigth: unknown key; did you "
+     r"mean weight\?"),
+    ('total_tokens = 10\n[pools."a b"]\nwhere = "x"\nweight = 1\n', r's.toml: \[pools\] "a b": a pool name may'),
+    ('total_tokens = 10\npools = 3\n', r"s.toml: pools: expected a table, got 3"),
+    ('total_tokens = 10\n[pools.a]\nwhere = "x"\nweight = 0\n', r"s.toml: \[pools\]: all pool weights are 0"),
+    ("total_tokens = 10\nseed = = 1\n", r"s.toml: line 2, column 8: not valid TOML \(invalid value\)$"),
+    ("total_tokens = [", r"s.toml: end of file: not valid TOML"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, body: str, match: str) -> None:
     with pytest.raises(SpecError, match=match):

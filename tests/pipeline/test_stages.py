@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
+from foresight.formats.settings import SettingsError
 from foresight.formats.tokenizer import load_tokenizer
-from foresight.pipeline.config import ConfigError, FilterConfig, load_config
+from foresight.pipeline.config import FilterConfig, load_config
 from foresight.pipeline.langid import looks_like_code
 from foresight.pipeline.stages.language import LanguageFilter
 from foresight.pipeline.stages.normalise import DropEmpty, Normalise, normalise_text
@@ -154,11 +155,22 @@ def test_full_default_filters_run_balances(tmp_path: Path) -> None:
 def test_config_rejects_unknown_keys_and_bad_types(tmp_path: Path) -> None:
     bad = tmp_path / "p.toml"
     bad.write_text("[segment]\nmax_tokenz = 5\n")
-    with pytest.raises(ConfigError, match=r"unknown key \[segment.max_tokenz\]"):
+    with pytest.raises(SettingsError, match=r"p.toml: \[segment\] max_tokenz: unknown key; did you mean max_tokens\?"):
         load_config(bad)
     bad.write_text("[language]\nthreshold = \"high\"\n")
-    with pytest.raises(ConfigError, match=r"\[language.threshold\]"):
+    with pytest.raises(SettingsError, match=r"p.toml: \[language\] threshold: expected a number from 0.0 to 1.0, "
+                                            r"got \"high\""):
         load_config(bad)
+    bad.write_text("[filters.gopher_quality]\nmin_doc_wrds = 10\n")
+    with pytest.raises(SettingsError, match=r"p.toml: \[filters.gopher_quality\] min_doc_wrds: unknown key; did you "
+                                            r"mean min_doc_words\?$"):
+        load_config(bad)
+    bad.write_text("[filters.c4]\nlanguage = 1\n")
+    with pytest.raises(SettingsError, match=r"p.toml: \[filters.c4\] language: expected a language code"):
+        load_config(bad)
+    with pytest.raises(SettingsError, match=r"^--set: \[segment\] max_tokens: expected an integer ≥ 16, got 8$"):
+        load_config(None, ["segment.max_tokens=8"])
+    assert load_config(None, ["segment.max_tokens=64"]).segment.max_tokens == 64
     good = tmp_path / "ok.toml"
     good.write_text("[dedup.minhash]\nenabled = false\n[filters.gopher_quality]\nmin_doc_words = 10\n")
     cfg = load_config(good)

@@ -68,7 +68,11 @@ def test_sweep_errors_show_the_table_name(shards: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "x.toml"
     sweep.write_text('model = "tiny"\nmixtures = ["lsbs_mix0"]\n[train]\nlr = "fast"\n')
     res = runner.invoke(app, ["sweep", "run", str(sweep), "--shards", str(shards), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 1 and "[train]" in res.output and "lr" in res.output, res.output
+    assert res.exit_code == 1 and 'x.toml: [train] lr: expected a number, got "fast"' in res.output, res.output
+    res = runner.invoke(app, ["sweep", "run", str(sweep), "--shards", str(shards), "--out", str(tmp_path / "o"),
+                              "--set", "train.lr=0.01", "--set", "probe.bpb_limit=all"])
+    assert res.exit_code == 1 and '--set: [probe] bpb_limit: expected an integer, got "all"' in res.output, \
+        res.output
 
 
 def test_audit_cells_and_headers_are_not_markup(shards: Path) -> None:
@@ -184,3 +188,41 @@ def test_huge_totals_with_unbounded_repetition_are_refused(shards: Path, tmp_pat
                     '[pools.a]\nwhere = "reasoning"\nweight = 0.5\n[pools.b]\nwhere = "NOT reasoning"\nweight = 0.5\n')
     res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards)])
     assert res.exit_code == 1 and "manifest entries, more than 2,147,483,647" in res.output, res.output
+
+
+def test_settings_errors_print_their_table_literally(shards: Path, tmp_path: Path) -> None:
+    """One format for every settings file and --set: FILE: [TABLE] KEY: PROBLEM, brackets intact."""
+    spec = tmp_path / "mix.toml"
+    spec.write_text('total_tokens = 100\n[pools.a]\nwhere = "reasoning"\nweight = 0.5\n'
+                    '[pools.b]\nwhere = "NOT reasoning"\nweight = 0.5\n')
+    res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards), "--set", "pools.a.weight=x"])
+    assert res.exit_code == 1 and '--set: [pools.a] weight: expected a number ≥ 0, got "x"' in res.output, res.output
+    res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards), "--set", "pools.a.wieght=1"])
+    assert res.exit_code == 1 and "--set: [pools.a] wieght: unknown key; did you mean weight?" in res.output
+    spec.write_text(spec.read_text().replace("weight = 0.5\n", "weight = -0.5\n", 1))
+    res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards)])
+    assert res.exit_code == 1 and "mix.toml: [pools.a] weight: expected a number ≥ 0, got -0.5" in res.output
+    config = tmp_path / "pipeline.toml"
+    config.write_text("[segment]\nmax_tokenz = 64\n")
+    tok = make_tokenizer(tmp_path)
+    curate = ["curate", str(tmp_path), "--out", str(tmp_path / "c"), "--tokenizer", str(tok)]
+    res = runner.invoke(app, [*curate, "--config", str(config)])
+    assert res.exit_code == 1 and "pipeline.toml: [segment] max_tokenz: unknown key; did you mean max_tokens?" \
+        in res.output, res.output
+    res = runner.invoke(app, [*curate, "--set", "language.threshold=2"])
+    assert res.exit_code == 1 and "--set: [language] threshold: expected a number from 0.0 to 1.0, got 2" \
+        in res.output, res.output
+    res = runner.invoke(app, [*curate, "--set", "segment"])
+    assert res.exit_code == 1 and '--set: "segment": expected TABLE.KEY=VALUE' in res.output, res.output
+
+
+def test_set_overrides_the_spec(shards: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "mix.toml"
+    spec.write_text('total_tokens = 400\n[pools.a]\nwhere = "reasoning"\nweight = 0.5\n'
+                    '[pools.b]\nwhere = "NOT reasoning"\nweight = 0.5\n')
+    plain = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards)])
+    res = runner.invoke(app, ["mix", "plan", str(spec), "--shards", str(shards), "--set", "pools.a.weight=0.25",
+                              "--set", "pools.b.weight=0.75"])
+    assert plain.exit_code == 0 and res.exit_code == 0, res.output
+    assert re.search(r"\ba\b.*\b100\b", res.output) and re.search(r"\bb\b.*\b300\b", res.output), res.output
+    assert re.search(r"\ba\b.*\b200\b", plain.output), plain.output

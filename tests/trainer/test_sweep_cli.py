@@ -219,17 +219,22 @@ def test_bad_seeds_are_refused(tmp_path: Path, line: str, message: str) -> None:
 
 
 @pytest.mark.parametrize("table, message", [
-    ("[train]\nlr = \"fast\"", r"\[train\]: lr = 'fast' is not float"),
-    ("[train]\nlearning_rate = 0.1", r"\[train\]: unknown key\(s\) \['learning_rate'\]"),
-    ("[train]\nbetas = [0.9]", r"\[train\]: betas = \[0.9\] is not tuple\[float, float\]"),
-    ("[probe]\nbpb_limit = \"all\"", r"\[probe\]: bpb_limit = 'all' is not int"),
-    ("[probe]\nprobes = \"bpb\"", r"\[probe\]: probes = 'bpb' is not list\[str\]"),
+    ("[train]\nlr = \"fast\"", r"s.toml: \[train\] lr: expected a number, got \"fast\"$"),
+    ("[train]\nlearning_rate = 0.1", r"s.toml: \[train\] learning_rate: unknown key"),
+    ("[train]\nbetas = [0.9]", r"s.toml: \[train\] betas: expected a list of 2 numbers, got \[0.9\]$"),
+    ("[probe]\nbpb_limit = \"all\"", r"s.toml: \[probe\] bpb_limit: expected an integer, got \"all\"$"),
+    ("[probe]\nprobes = \"bpb\"", r"s.toml: \[probe\] probes: expected a list of strings, got \"bpb\"$"),
+    ("[grid]\nwhere = \"reasoning\"\nshares = [0, 120]", r"s.toml: \[grid\] shares: expected numbers from 0 to 100"),
+    ("[grid]\nshares = [0, 50]", r"s.toml: \[grid\] where: missing \(a SQL predicate"),
+    ("total_tokens = \"lots\"", r"s.toml: total_tokens: expected a token count"),
+    ("modle = \"tiny\"", r"s.toml: modle: unknown key; did you mean model\?"),
 ])
 def test_settings_tables_are_typed(tmp_path: Path, table: str, message: str) -> None:
     """[train] and [probe] load into TrainConfig / ProbeSettings when the file is read, before any run."""
     from foresight.trainer.sweep import load_sweep
     path = tmp_path / "s.toml"
-    path.write_text(f'mixtures = ["lsbs_mix0"]\n{table}\n', encoding="utf-8")
+    mixtures = "" if "[grid]" in table else 'mixtures = ["lsbs_mix0"]\n'
+    path.write_text(f'{mixtures}{table}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         load_sweep(path)
 

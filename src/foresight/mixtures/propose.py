@@ -201,15 +201,14 @@ def provenance(p: Proposal, results_sha256: str, target: str, maximize: bool) ->
 def write_proposal(p: Proposal, sweep_dir: Path, out: Path, target: str, maximize: bool) -> tuple[Path, Path]:
     """The proposed spec (its header and [provenance] carry the prediction) and a sweep file that runs it with the
     designed sweep's budget, model, seeds and probes: ``OUT`` and ``OUT``'s stem + ``.sweep.toml``."""
-    import tomllib
-
     from foresight.formats.hashing import sha256_file
     from foresight.formats.schema import RESULTS_FILE
+    from foresight.formats.settings import Settings
     from foresight.mixtures.design import spec_text, sweep_text
     from foresight.mixtures.spec import parse_spec
 
     design = read_design(sweep_dir)
-    base = parse_spec(tomllib.loads(design["base_spec"]), f"{sweep_dir}/design.json base_spec")
+    base = parse_spec(Settings.parse(design["base_spec"], f"{sweep_dir}/design.json base_spec"))
     cons = Constraints.from_dict(design["constraints"])
     sha = sha256_file(sweep_dir / RESULTS_FILE)
     prov = provenance(p, sha, target, maximize)

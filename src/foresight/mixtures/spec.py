@@ -7,15 +7,14 @@ from __future__ import annotations
 import decimal
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from foresight.formats.errors import InputError
+from foresight.formats.settings import Invalid, Settings, SettingsError, setting, show
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 
 WEIGHT_TOLERANCE = 1e-6
@@ -24,13 +23,10 @@ _POOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ORDER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(desc|asc)\s*$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGbBtT]?)\s*$")
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
-TOP_KEYS = {"name", "description", "total_tokens", "seed", "max_repetition", "order", "exclude", "precedence",
-            "heldout_fraction", "pools", "provenance"}
-POOL_KEYS = {"where", "source", "weight", "max_repetition", "order"}
 
 
-class SpecError(InputError):
-    """A mixture spec that cannot be used; the message names the file, the key and the fix."""
+# One error type for every settings file (formats.settings); the name stays for library callers.
+SpecError = SettingsError
 
 
 @dataclass(frozen=True)
@@ -88,127 +84,109 @@ class MixtureSpec:
         }
 
 
-def parse_tokens(value: Any, where: str) -> int | None:
-    """A token count: an integer, or a string like "20M", "1.5B"; "max" means the largest feasible total."""
-    if isinstance(value, bool):
-        raise SpecError(f"{where}: expected a token count, got {value!r}")
-    if isinstance(value, int):
+def parse_tokens(value: Any) -> int | None:
+    """A token count: an integer, or a string like "20M", "1.5B"; "max" (None) means the largest feasible total.
+    Raises :class:`Invalid` (the settings loader names the file and key)."""
+    if isinstance(value, int) and not isinstance(value, bool):
         n = value
     elif isinstance(value, str) and value.strip().lower() == "max":
         return None
     elif isinstance(value, str) and (m := _SIZE.match(value)):
         n = int(Fraction(m.group(1)) * _SUFFIX[m.group(2).lower()])
     else:
-        raise SpecError(f"{where}: expected a token count like 20000000, \"20M\" or \"max\", got {value!r}")
+        raise Invalid(f"expected a token count like 20000000, \"20M\" or \"max\", got {show(value)}")
     if n <= 0:
-        raise SpecError(f"{where}: token count must be positive, got {n}")
+        raise Invalid(f"expected a positive token count, got {show(value)}")
     return n
 
 
-def _number(value: Any, where: str) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{where}: expected a number, got {value!r}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise SpecError(f"{where}: expected a finite number, got {value!r}")
-    return Fraction(str(value))  # the decimal the user wrote, exactly (0.1 -> 1/10)
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
+def _expressions(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SpecError(f"{where}: expected a SQL expression or a list of them, got {value!r}")
+        raise Invalid(f"expected a SQL expression or a list of them, got {show(value)}")
     return tuple(v.strip() for v in value)
 
 
-def _check_order(value: Any, where: str) -> str:
+def _order(value: Any) -> str:
     if not isinstance(value, str) or not (value.strip().lower() == "random" or _ORDER.match(value)):
-        raise SpecError(f"{where}: order must be \"random\" or \"<score column> desc\" "
-                        f"(e.g. \"score_math_reasoning desc\"), got {value!r}")
+        raise Invalid(f"expected \"random\" or \"<score column> desc\" (e.g. \"score_math_reasoning desc\"), "
+                      f"got {show(value)}")
     return "random" if value.strip().lower() == "random" else " ".join(value.split()).lower()
 
 
-def _repetition(value: Any, where: str) -> Fraction:
-    r = _number(value, where)
-    if r < 1:
-        raise SpecError(f"{where}: max_repetition must be >= 1 (1 = never repeat a segment), got {value!r}")
-    return r
+def _text(what: str) -> Any:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid(f"expected {what}, got {show(value)}")
+        return value.strip()
+    return parse
 
 
-def _pool(name: str, raw: Any, where: str, default_rep: Fraction, default_order: str) -> PoolSpec:
+def _pool_name(name: str) -> None:
     if not _POOL_NAME.match(name):
-        raise SpecError(f"{where}: pool name {name!r} may only use letters, digits, '_', '-' and '.'")
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: expected a table [pools.{name}] with where/source and weight")
-    unknown = sorted(set(raw) - POOL_KEYS)
-    if unknown:
-        raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(POOL_KEYS)}")
-    if "weight" not in raw:
-        raise SpecError(f"{where}: missing weight (a fraction of total_tokens, e.g. weight = 0.25)")
-    weight = _number(raw["weight"], f"{where}.weight")
-    if weight < 0:
-        raise SpecError(f"{where}.weight = {raw['weight']} is negative; weights are token fractions >= 0")
-    cond = raw.get("where")
-    source = raw.get("source")
-    if cond is None and source is None:
-        raise SpecError(f"{where}: give where = \"<SQL boolean expression>\" or source = \"<LSBS source>\"")
-    if cond is not None and (not isinstance(cond, str) or not cond.strip()):
-        raise SpecError(f"{where}.where: expected a non-empty SQL boolean expression, got {cond!r}")
-    if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise SpecError(f"{where}.source: expected a source name such as \"web-crawl\", got {source!r}")
-    rep = _repetition(raw["max_repetition"], f"{where}.max_repetition") if "max_repetition" in raw else default_rep
-    order = _check_order(raw["order"], f"{where}.order") if "order" in raw else default_order
-    return PoolSpec(name, weight, cond.strip() if cond else None, source.strip() if source else None, rep, order)
+        raise Invalid("a pool name may only use letters, digits, '_', '-' and '.'")
 
 
-def parse_spec(data: dict[str, Any], label: str, normalize: bool = False) -> MixtureSpec:
-    """Validate a spec dict (from TOML); ``label`` names the file in error messages."""
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise SpecError(f"spec {label}: unknown key(s) {unknown}; allowed: {sorted(TOP_KEYS)}")
-    if "total_tokens" not in data:
-        raise SpecError(f"spec {label}: missing total_tokens (e.g. total_tokens = \"20M\", or \"max\")")
-    total = parse_tokens(data["total_tokens"], f"spec {label}: total_tokens")
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError(f"spec {label}: seed must be a non-negative integer, got {seed!r}")
-    rep = _repetition(data.get("max_repetition", 1), f"spec {label}: max_repetition")
-    order = _check_order(data.get("order", "random"), f"spec {label}: order")
-    raw_pools = data.get("pools")
-    if not isinstance(raw_pools, dict) or not raw_pools:
-        raise SpecError(f"spec {label}: no pools; add [pools.<name>] tables with where/source and weight")
-    if len(raw_pools) > MAX_POOLS:
-        raise SpecError(f"spec {label}: {len(raw_pools)} pools; at most {MAX_POOLS} are supported")
-    pools = tuple(_pool(n, p, f"spec {label}: pools.{n}", rep, order) for n, p in raw_pools.items())
-    _check_weights(pools, label, normalize)
-    precedence = None
-    if "precedence" in data:
-        precedence = _strings(data["precedence"], f"spec {label}: precedence")
-        if sorted(precedence) != sorted(p.name for p in pools):
-            raise SpecError(f"spec {label}: precedence {list(precedence)} must list every pool exactly once "
-                            f"({[p.name for p in pools]})")
-    frac = data.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
-        raise SpecError(f"spec {label}: heldout_fraction must be in [0, 1), got {frac!r}")
-    if not isinstance(data.get("provenance", {}), dict):
-        raise SpecError(f"spec {label}: provenance must be a table ([provenance] key = value, ...)")
-    exclude = _strings(data["exclude"], f"spec {label}: exclude") if "exclude" in data else ()
-    name = data.get("name", Path(label).stem)
-    if not isinstance(name, str) or not name:
-        raise SpecError(f"spec {label}: name must be a non-empty string")
-    return MixtureSpec(name=name, total_tokens=total, seed=seed, pools=pools, exclude=exclude,
-                       precedence=precedence, heldout_fraction=float(frac),
-                       description=str(data.get("description", "")), normalized=normalize)
+@dataclass(frozen=True)
+class PoolTable:
+    """A ``[pools.<name>]`` table as written; unset max_repetition/order take the spec's top-level values."""
+
+    weight: Fraction = setting(ge=0, note="a fraction of total_tokens, e.g. weight = 0.25")
+    where: str | None = setting(None, parse=_text("a non-empty SQL boolean expression"))
+    source: str | None = setting(None, parse=_text("a source name such as \"web-crawl\""))
+    max_repetition: Fraction | None = setting(None, ge=1, note="1 = never repeat a segment")
+    order: str | None = setting(None, parse=_order)
+
+    def settings_check(self) -> None:
+        if self.where is None and self.source is None:
+            raise Invalid("give where = \"<SQL boolean expression>\" or source = \"<LSBS source>\"")
 
 
-def _check_weights(pools: tuple[PoolSpec, ...], label: str, normalize: bool) -> None:
+@dataclass(frozen=True)
+class SpecTable:
+    """A spec file as written (docs/mixtures.md)."""
+
+    total_tokens: int | None = setting(parse=parse_tokens, note="e.g. total_tokens = \"20M\", or \"max\"")
+    name: str | None = setting(None, parse=_text("a non-empty string"))
+    description: str = ""
+    seed: int = setting(0, ge=0)
+    max_repetition: Fraction = setting(Fraction(1), ge=1, note="1 = never repeat a segment")
+    order: str = setting("random", parse=_order)
+    exclude: tuple[str, ...] = setting((), parse=_expressions)
+    precedence: tuple[str, ...] | None = setting(None, parse=_expressions)
+    heldout_fraction: float = setting(DEFAULT_HELDOUT_FRACTION, ge=0, lt=1)
+    pools: dict[str, PoolTable] = setting(default_factory=dict, key_check=_pool_name)
+    provenance: dict[str, Any] = setting(default_factory=dict)
+
+
+def parse_spec(doc: Settings, normalize: bool = False) -> MixtureSpec:
+    """Validate a spec document (from :meth:`Settings.read`/``parse``, overrides applied)."""
+    t = doc.load(SpecTable)
+    if not t.pools:
+        raise doc.error((), "pools", "no pools; add [pools.<name>] tables with where/source and weight")
+    if len(t.pools) > MAX_POOLS:
+        raise doc.error((), "pools", f"{len(t.pools)} pools; at most {MAX_POOLS} are supported")
+    pools = tuple(PoolSpec(name, p.weight, p.where, p.source,
+                           t.max_repetition if p.max_repetition is None else p.max_repetition,
+                           t.order if p.order is None else p.order) for name, p in t.pools.items())
+    _check_weights(pools, doc, normalize)
+    if t.precedence is not None and sorted(t.precedence) != sorted(p.name for p in pools):
+        raise doc.error((), "precedence", f"{list(t.precedence)} must list every pool exactly once "
+                                          f"({[p.name for p in pools]})")
+    return MixtureSpec(name=t.name if t.name is not None else Path(doc.file).stem, total_tokens=t.total_tokens,
+                       seed=t.seed, pools=pools, exclude=t.exclude, precedence=t.precedence,
+                       heldout_fraction=t.heldout_fraction, description=t.description, normalized=normalize)
+
+
+def _check_weights(pools: tuple[PoolSpec, ...], doc: Settings, normalize: bool) -> None:
     total = sum((p.weight for p in pools), Fraction(0))
     if total == 0:
-        raise SpecError(f"spec {label}: all pool weights are 0")
+        raise doc.error("pools", "", "all pool weights are 0")
     if not normalize and abs(total - 1) > Fraction(WEIGHT_TOLERANCE):
         listing = ", ".join(f"{p.name}={decimal_text(p.weight)}" for p in pools)
-        raise SpecError(f"spec {label}: pool weights sum to {decimal_text(total)}, not 1 ({listing}); "
-                        f"fix them or pass --normalize to scale them to 1")
+        raise doc.error("pools", "", f"pool weights sum to {decimal_text(total)}, not 1 ({listing}); "
+                                     f"fix them or pass --normalize to scale them to 1")
 
 
 def decimal_text(x: Fraction, digits: int = 30) -> str:
@@ -254,25 +232,22 @@ def resolve_spec_path(spec: str | Path) -> Path:
     if isinstance(spec, str) and "/" not in spec and preset.is_file():
         return Path(str(preset))
     hint = ", ".join(n for n in preset_names() if not n.startswith("lsbs_vision_"))
-    raise SpecError(f"spec {spec} is neither a file nor a preset name (presets: {hint}, lsbs_vision_r<R>_v<V>; "
-                    f"`foresight mix presets` lists them)")
+    raise SpecError(str(spec), problem=f"neither a file nor a preset name (presets: {hint}, "
+                                       f"lsbs_vision_r<R>_v<V>; `foresight mix presets` lists them)")
 
 
 def load_spec(spec: str | Path, normalize: bool = False, total_tokens: int | str | None = None,
-              seed: int | None = None) -> MixtureSpec:
-    """Read and validate a spec file or preset; ``total_tokens``/``seed`` override the file's values."""
+              seed: int | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> MixtureSpec:
+    """Read and validate a spec file or preset; ``total_tokens``/``seed`` (``--total-tokens``/``--seed``) and
+    ``overrides`` (``--set KEY=VALUE`` strings or a nested mapping) override the file's values."""
     path = resolve_spec_path(spec)
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
-        raise SpecError(f"spec {path}: not valid TOML ({e})") from None
+    doc = Settings.read(path).override(overrides)
     if total_tokens is not None:
-        data["total_tokens"] = total_tokens
+        doc.override({"total_tokens": total_tokens}, "--total-tokens")
     if seed is not None:
-        data["seed"] = seed
-    parsed = parse_spec(data, str(path), normalize)
-    return replace(parsed, path=str(path), text=raw.decode("utf-8"), sha256=hashlib.sha256(raw).hexdigest())
+        doc.override({"seed": seed}, "--seed")
+    parsed = parse_spec(doc, normalize)
+    return replace(parsed, path=str(path), text=doc.text, sha256=hashlib.sha256(doc.text.encode()).hexdigest())
 
 
 __all__ = ["MixtureSpec", "PoolSpec", "SpecError", "load_spec", "parse_spec", "parse_tokens", "preset_names",

@@ -6,15 +6,13 @@ the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-import tomllib
-
-from foresight.formats.errors import InputError
+from foresight.formats.settings import Invalid, Settings, setting, show, unknown
 
 # Curated sources whose text is not web prose (names match the sample corpus / LSBS sources).
 CURATED = ("code", "math", "academia", "encyclopedia")
@@ -25,7 +23,7 @@ class ReadConfig:
     text_key: str = "text"
     # Documents longer than this (characters) are counted as errored/too_large instead of clogging the
     # word-level filters; raise it if your corpus has legitimately huge documents (docs/pipeline.md: memory).
-    max_doc_chars: int = 5_000_000
+    max_doc_chars: int = setting(5_000_000, ge=1)
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,39 @@ class NormaliseConfig:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    """One datatrove quality filter: ``kwargs`` are its constructor arguments (free-form, checked by it)."""
+    """One datatrove quality filter: ``kwargs`` are its constructor arguments (the table's other keys, free-form,
+    checked by the filter when it is built)."""
 
     enabled: bool = True
     exempt_sources: tuple[str, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = setting(default_factory=dict, rest=True)
+
+
+def filter_class(name: str) -> Any:
+    """The datatrove filter behind a [filters.<name>] table."""
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    return {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter,
+            "fineweb_quality": FineWebQualityFilter, "c4": C4QualityFilter}[name]
+
+
+def check_filter_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """A filter table's other keys must be keyword arguments of its datatrove filter (checked when the file is
+    read, so a typo names the file, the table and the key instead of failing when the stage is built)."""
+    if not kwargs:
+        return
+    known = [p for p in inspect.signature(filter_class(name).__init__).parameters
+             if p not in ("self", "exclusion_writer")]
+    for key in kwargs:
+        if key not in known:
+            raise Invalid(unknown(key, known), key)
+    if not isinstance(kwargs.get("language", "en"), str):
+        raise Invalid(f"expected a language code such as \"en\", got {show(kwargs['language'])}", "language")
 
 
 def _default_filters() -> dict[str, FilterConfig]:
@@ -57,10 +83,15 @@ def _default_filters() -> dict[str, FilterConfig]:
 class LanguageConfig:
     enabled: bool = True
     languages: tuple[str, ...] = ("en",)
-    threshold: float = 0.65
+    threshold: float = setting(0.65, ge=0.0, le=1.0)
     # lid.176 scores code and formula-heavy text low; these sources (and detected code) are exempt.
     exempt_sources: tuple[str, ...] = ("code", "math", "academia")
     detect_code: bool = True
+
+    def settings_check(self) -> None:
+        if self.enabled and not self.languages:
+            raise Invalid("empty: list the languages to keep, e.g. [\"en\"], or set enabled = false",
+                          "languages")
 
 
 @dataclass(frozen=True)
@@ -85,20 +116,20 @@ class DedupConfig:
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    max_tokens: int = 1024
-    batch_size: int = 256
+    max_tokens: int = setting(1024, ge=16)
+    batch_size: int = setting(256, ge=1)
 
 
 @dataclass(frozen=True)
 class TokenizeConfig:
-    batch_size: int = 256
+    batch_size: int = setting(256, ge=1)
 
 
 @dataclass(frozen=True)
 class ClassifyConfig:
     enabled: bool = True
     model: str = ""
-    batch_size: int = 64
+    batch_size: int = setting(64, ge=1)
     device: str = "auto"
 
 
@@ -139,7 +170,8 @@ class PipelineConfig:
 
     read: ReadConfig = ReadConfig()
     normalise: NormaliseConfig = NormaliseConfig()
-    filters: Mapping[str, FilterConfig] = field(default_factory=_default_filters)
+    filters: Mapping[str, FilterConfig] = setting(default_factory=_default_filters,
+                                                  entry_check=lambda name, f: check_filter_kwargs(name, f.kwargs))
     language: LanguageConfig = LanguageConfig()
     dedup: DedupConfig = DedupConfig()
     segment: SegmentConfig = SegmentConfig()
@@ -165,103 +197,16 @@ def _to_dict(obj: Any) -> Any:
     return obj
 
 
-def _from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """The dataclass ``cls`` from its (already validated) nested-table form."""
-    if cls is FilterConfig:
-        meta = {k: data[k] for k in FILTER_META_KEYS if k in data}
-        return FilterConfig(meta.get("enabled", True), tuple(meta.get("exempt_sources", ())),
-                            {k: v for k, v in data.items() if k not in FILTER_META_KEYS})
-    hints = get_type_hints(cls)
-    out = {}
-    for f in fields(cls):
-        value, hint = data[f.name], hints[f.name]
-        if is_dataclass(hint):
-            value = _from_dict(hint, value)
-        elif f.name == "filters":
-            value = {name: _from_dict(FilterConfig, section) for name, section in value.items()}
-        elif isinstance(value, list):
-            value = tuple(value)
-        out[f.name] = value
-    return cls(**out)
-
-
-# Every setting with its default, in the nested-table form the TOML file is checked against.
-DEFAULTS: dict[str, Any] = PipelineConfig().as_dict()
-
-# Keys whose values are free-form keyword arguments for a datatrove filter (passed through unchecked).
+# The datatrove filters a [filters.<name>] table may configure (the default filter set).
 FILTER_SECTIONS = ("gopher_repetition", "gopher_quality", "fineweb_quality", "c4")
-FILTER_META_KEYS = ("enabled", "exempt_sources")
 
 
-class ConfigError(InputError):
-    """pipeline.toml is malformed or names an unknown key."""
-
-
-def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str, free_form: bool = False) -> dict[str, Any]:
-    out = copy.deepcopy(defaults)
-    for key, value in given.items():
-        path = f"{where}.{key}" if where else key
-        if key not in defaults:
-            if free_form:  # datatrove filter kwargs: validated when the filter is constructed
-                out[key] = value
-                continue
-            known = ", ".join(sorted(defaults))
-            raise ConfigError(f"unknown key [{path}] in pipeline.toml; known keys here: {known}")
-        if isinstance(defaults[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{path}] must be a table, got {type(value).__name__}")
-            out[key] = _merge(defaults[key], value, path, free_form=where == "filters")
-        else:
-            out[key] = _check_type(defaults[key], value, path)
-    return out
-
-
-def _check_type(default: Any, value: Any, path: str) -> Any:
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"[{path}] = {value!r}: expected {type(default).__name__} like {default!r}")
-    return value
-
-
-def validate(cfg: PipelineConfig) -> PipelineConfig:
-    """Check value ranges that the type check cannot."""
-    if cfg.segment.max_tokens < 16:
-        raise ConfigError(f"[segment.max_tokens] = {cfg.segment.max_tokens}: must be ≥ 16")
-    if not 0.0 <= cfg.language.threshold <= 1.0:
-        raise ConfigError(f"[language.threshold] = {cfg.language.threshold}: must be between 0 and 1")
-    if cfg.language.enabled and not cfg.language.languages:
-        raise ConfigError("[language.languages] is empty: list the languages to keep, e.g. [\"en\"]")
-    for section in ("segment", "tokenize", "classify"):
-        if getattr(cfg, section).batch_size < 1:
-            raise ConfigError(f"[{section}.batch_size] must be ≥ 1")
-    if cfg.read.max_doc_chars < 1:
-        raise ConfigError("[read.max_doc_chars] must be ≥ 1")
-    return cfg
-
-
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    """Defaults, updated by the TOML file at ``path`` (if any) and then by ``overrides`` (same shape); every key
-    is checked by name and type, and the result is a frozen :class:`PipelineConfig`."""
-    given: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config {path} not found; see docs/pipeline.example.toml for a template")
-        try:
-            given = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
-            raise ConfigError(f"{path} is not valid TOML: {e}") from None
-    cfg = _merge(DEFAULTS, given, "")
-    if overrides:
-        cfg = _merge(cfg, overrides, "")
-    return validate(_from_dict(PipelineConfig, cfg))
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None,
+                ) -> PipelineConfig:
+    """Defaults, updated by the TOML file at ``path`` (if any) and then by ``overrides`` (the same nested shape,
+    or ``--set`` strings such as ``segment.max_tokens=512``); every key is checked by name, type and range
+    (formats.settings), and the result is a frozen :class:`PipelineConfig`."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"config {path} not found; see docs/pipeline.example.toml for a template")
+    doc = Settings.read(path) if path is not None else Settings({}, "pipeline.toml")
+    return doc.override(overrides).load(PipelineConfig)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from foresight.formats.schema import RESULTS_FILE
+from foresight.formats.settings import Settings
 
 PLOT_FILE = "predicted_vs_achieved.png"
 
@@ -39,8 +38,8 @@ def proposals(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def _provenance(spec: Path) -> dict[str, Any]:
     """A proposal's ``[provenance]`` table, or {} for a spec that is not a proposal."""
-    prov = tomllib.loads(spec.read_text(encoding="utf-8")).get("provenance", {}) if spec.is_file() else {}
-    return prov if prov.get("kind") == "foresight-proposal" else {}
+    prov = Settings.read(spec).table("provenance") if spec.is_file() else {}
+    return prov if isinstance(prov, dict) and prov.get("kind") == "foresight-proposal" else {}
 
 
 def _num(v: Any, digits: int = 4) -> str:

@@ -25,20 +25,17 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import tomllib
+from typing import Any, TypeVar
 
 from foresight.formats.atomic import write_json_atomic
-from foresight.formats.errors import InputError
 from foresight.formats.index import index_sha256
 from foresight.formats.schema import RESULTS_FILE
-from foresight.formats.tables import from_table
+from foresight.formats.settings import Invalid, Settings, load_table, setting, show
 
-SWEEP_KEYS = {"name", "model", "total_tokens", "seed", "seeds", "swept", "mixtures", "grid", "train", "probe"}
+T = TypeVar("T")
 BUNDLED = Path(__file__).resolve().parent / "sweeps"
 PATH_KEYS = ("knowledge_items", "vision_model", "pairs")  # [probe] paths, relative to the sweep file
 
@@ -62,6 +59,11 @@ class Sweep:
     probe: dict[str, Any] = field(default_factory=dict)
     grid_where: str | None = None
     seeds: list[int] | None = None  # None: one run per mixture (the `seed` key and [train] seed, as before)
+    file: str = ""  # the sweep file: [train] and [probe] errors name it
+
+    def settings(self, cls: type[T], table: str) -> T:
+        """[train] or [probe] as TrainConfig / ProbeSettings (checked when the file was loaded)."""
+        return load_table(cls, getattr(self, table), self.file or f"sweep {self.name}", table)
 
     def runs(self) -> list[tuple[SweepMixture, int | None]]:
         """(mixture, seed) pairs in run order; the seed is None for a single-seed sweep."""
@@ -71,22 +73,6 @@ class Sweep:
 def run_dir(out: Path, m: SweepMixture, seed: int | None) -> Path:
     """Where one run's manifest/, run/ and result.json live: the mixture's folder, or its seed-<s>/ sub-folder."""
     return out / m.name if seed is None else out / m.name / f"seed-{seed}"
-
-
-def _parse_seeds(data: dict[str, Any], train: dict[str, Any], path: Path) -> list[int] | None:
-    """``seeds = [0, 1]``: distinct non-negative ints; it replaces both the `seed` key and [train] seed."""
-    if "seeds" not in data:
-        return None
-    seeds = data["seeds"]
-    if (not isinstance(seeds, list) or not seeds
-            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)):
-        raise InputError(f"sweep {path}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise InputError(f"sweep {path}: seeds repeat ({seeds})")
-    # one seed drives the manifest and the model; a second, fixed one would make the spread mean something else
-    if "seed" in data or "seed" in train:
-        raise InputError(f"sweep {path}: give `seeds = [...]` or `seed` / [train] seed, not both")
-    return seeds
 
 
 def _slug(s: str) -> str:
@@ -108,52 +94,89 @@ def resolve_sweep_path(sweep: str | Path) -> Path:
     raise FileNotFoundError(f"sweep {sweep} is neither a file nor a bundled sweep ({', '.join(bundled_sweeps())})")
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Parse and validate a sweep file (or bundled sweep name); errors name the file and key."""
+def _seeds(value: Any) -> list[int]:
+    """``seeds = [0, 1]``: distinct non-negative ints; it replaces both the `seed` key and [train] seed."""
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)):
+        raise Invalid(f"expected a non-empty list of non-negative integers, got {show(value)}")
+    if len(set(value)) != len(value):
+        raise Invalid(f"seeds repeat ({show(value)})")
+    return value
+
+
+def _mixtures(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise Invalid(f"expected a non-empty list of presets or spec paths, got {show(value)}")
+    return value
+
+
+def _budget(value: Any) -> int | str:
+    """The raw total_tokens (it is part of each run's key), checked as a token count now, before any run."""
+    from foresight.mixtures.spec import parse_tokens
+    parse_tokens(value)  # raises Invalid
+    return value
+
+
+@dataclass(frozen=True)
+class GridTable:
+    """``[grid]``: one pool ``where`` at each share (percent), the rest ``NOT (where)``."""
+
+    where: str = setting(note="a SQL predicate, e.g. where = \"reasoning\"")
+    shares: list[int | float] = setting(ge=0, le=100, note="percentages, e.g. shares = [0, 25, 50]")
+
+
+@dataclass(frozen=True)
+class SweepTable:
+    """A sweep file as written (the module docstring); [train] and [probe] are checked against TrainConfig and
+    ProbeSettings, and kept as written (they are part of each run's key)."""
+
+    name: str | None = None
+    model: str = "tiny"
+    total_tokens: int | str | None = setting(None, parse=_budget)
+    seed: int | None = setting(None, ge=0)
+    seeds: list[int] | None = setting(None, parse=_seeds)
+    swept: str | None = None
+    mixtures: list[str] | None = setting(None, parse=_mixtures)
+    grid: GridTable | None = None
+    train: dict[str, Any] = setting(default_factory=dict)
+    probe: dict[str, Any] = setting(default_factory=dict)
+
+
+def load_sweep(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Sweep:
+    """Parse and validate a sweep file (or bundled sweep name), with ``--set`` ``overrides`` applied; errors name
+    the file, the table and the key (formats.settings)."""
     from foresight.trainer.probe import ProbeSettings
     from foresight.trainer.train import TrainConfig
     path = resolve_sweep_path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, RecursionError) as e:  # RecursionError: nested too deeply
-        raise InputError(f"sweep {path}: cannot read TOML ({e})") from None
-    unknown = set(data) - SWEEP_KEYS
-    if unknown:
-        raise InputError(f"sweep {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SWEEP_KEYS)}")
-    if ("mixtures" in data) == ("grid" in data):
-        raise InputError(f"sweep {path}: give exactly one of `mixtures = [...]` or a `[grid]` table")
-    train = dict(data.get("train", {}))
-    from_table(TrainConfig, train, f"sweep {path} [train]")  # names and types, before any run starts
-    probe = dict(data.get("probe", {}))
+    doc = Settings.read(path).override(overrides)
+    t = doc.load(SweepTable)
+    if (t.mixtures is None) == (t.grid is None):
+        raise doc.error((), "mixtures", "give exactly one of `mixtures = [...]` or a [grid] table")
+    doc.load(TrainConfig, "train")  # names and types, before any run starts
+    probe = dict(t.probe)
     for key in PATH_KEYS:
         if isinstance(probe.get(key), str):
             probe[key] = str((path.parent / probe[key]).resolve())
-    from_table(ProbeSettings, probe, f"sweep {path} [probe]")
-    grid_where = None
-    if "grid" in data:
-        grid = data["grid"]
-        grid_where = grid.get("where")
-        shares = grid.get("shares")
-        if not isinstance(grid_where, str) or not isinstance(shares, list) or not shares:
-            raise InputError(f"sweep {path}: [grid] needs where = \"SQL predicate\" and shares = [percent, ...]")
-        if any(not isinstance(s, (int, float)) or not 0 <= s <= 100 for s in shares):
-            raise InputError(f"sweep {path}: [grid] shares must be percentages in [0, 100]")
-        label = _slug(data.get("swept", grid_where))
-        mixtures = [SweepMixture(f"{label}_{s:g}", "", s / 100) for s in shares]
+    doc.load(ProbeSettings, "probe", raw=probe)
+    if t.grid is not None:
+        if not t.grid.shares:
+            raise doc.error("grid", "shares", "empty; give the percentages to train, e.g. shares = [0, 25, 50]")
+        label = _slug(t.swept if t.swept is not None else t.grid.where)
+        mixtures = [SweepMixture(f"{label}_{s:g}", "", s / 100) for s in t.grid.shares]
     else:
-        items = data["mixtures"]
-        if not isinstance(items, list) or not all(isinstance(m, str) for m in items) or not items:
-            raise InputError(f"sweep {path}: mixtures must be a non-empty list of presets or spec paths")
         mixtures = []
-        for m in items:
+        for m in t.mixtures or []:
             spec = str((path.parent / m).resolve()) if (path.parent / m).is_file() else m
             mixtures.append(SweepMixture(_slug(Path(m).stem if m.endswith(".toml") else m), spec))
     names = [m.name for m in mixtures]
     if len(set(names)) != len(names):
-        raise InputError(f"sweep {path}: mixture names repeat ({names})")
-    seeds = _parse_seeds(data, train, path)
-    return Sweep(str(data.get("name", path.stem)), str(data.get("model", "tiny")), data.get("total_tokens"),
-                 data.get("seed"), str(data.get("swept", "reasoning")), mixtures, train, probe, grid_where, seeds)
+        raise doc.error((), "mixtures" if t.grid is None else "grid", f"mixture names repeat ({names})")
+    # one seed drives the manifest and the model; a second, fixed one would make the spread mean something else
+    if t.seeds is not None and (t.seed is not None or "seed" in t.train):
+        raise doc.error((), "seeds", "give `seeds = [...]` or `seed` / [train] seed, not both")
+    return Sweep(t.name if t.name is not None else path.stem, t.model, t.total_tokens, t.seed,
+                 t.swept if t.swept is not None else "reasoning", mixtures, dict(t.train), probe,
+                 t.grid.where if t.grid else None, t.seeds, str(path))
 
 
 def grid_spec_text(name: str, where: str, share: float, seed: int, heldout_fraction: float | None = None) -> str:
@@ -228,11 +251,11 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
     shutil.rmtree(rdir, ignore_errors=True)
     manifest_seed, model_seed = _seeds_of(sweep, seed)
     manifests.build(load_spec(spec, total_tokens=total, seed=manifest_seed), shards, mdir, overwrite=True)
-    cfg = replace(from_table(TrainConfig, sweep.train, f"sweep {sweep.name} [train]"),
+    cfg = replace(sweep.settings(TrainConfig, "train"),
                   seed=model_seed, device=device, progress=progress)
     model = Path(sweep.model) if sweep.model.endswith(".json") else sweep.model
     info = train_manifest(mdir, rdir, model=model, cfg=cfg, tokenizer=tokenizer, shards_root=shards)
-    probe_opts = from_table(ProbeSettings, sweep.probe, f"sweep {sweep.name} [probe]").kwargs()
+    probe_opts = sweep.settings(ProbeSettings, "probe").kwargs()
     scores = run_probes(rdir, shards=shards, device=device, pools=pools_from_manifest(mdir, shards),
                         color_plot=base / "color_mds.png", **probe_opts)
     head = ManifestHeader.load(mdir)  # the format and header checks every manifest reader applies
@@ -250,11 +273,13 @@ def run_mixture(sweep: Sweep, m: SweepMixture, spec: Path, total: int | str, sha
 
 
 def run_sweep(sweep_path: Path, shards: Path, out: Path, *, tokenizer: Path | None = None, device: str = "auto",
-              progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    """Run (or finish) every mixture of the sweep and write ``results.parquet``; returns its path."""
+              progress: bool = True, log: Callable[[str], None] = print,
+              overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Path:
+    """Run (or finish) every mixture of the sweep, with ``--set`` ``overrides`` applied to the sweep file, and write
+    ``results.parquet``; returns its path."""
     from foresight.trainer.results import write_results
 
-    sweep = load_sweep(sweep_path)
+    sweep = load_sweep(sweep_path, overrides)
     out.mkdir(parents=True, exist_ok=True)
     specs = _spec_paths(sweep, out)
     total = common_total(sweep, specs, shards)

@@ -33,6 +33,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 _debug = False
 
 
+def set_option(example: str) -> Any:
+    """``--set TABLE.KEY=VALUE`` (repeatable): overrides a setting of the command's TOML file
+    (formats.settings; docs/settings.md)."""
+    return typer.Option(None, "--set", metavar="TABLE.KEY=VALUE",
+                        help=f"Override a setting of the file, e.g. {example} (repeatable; see docs/settings.md).")
+
+
 def is_user_error(e: BaseException) -> bool:
     return isinstance(e, USER_ERRORS)
 

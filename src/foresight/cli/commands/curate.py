@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from foresight.cli import interrupt
-from foresight.cli.commands.common import console, disk_full, out_path, user_errors
+from foresight.cli.commands.common import console, disk_full, out_path, set_option, user_errors
 from foresight.formats.errors import InputError, SetupError
 
 
@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
                                         "document, with its reason, to OUT/excluded/<step>/ ([write] exclusions)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="--executor slurm: print the sbatch scripts that "
                                                               "would be submitted, and submit nothing."),
+        set_: list[str] = set_option("segment.max_tokens=512"),
     ) -> None:
         """Run the curation pipeline: read → normalise → filter → dedup → segment → tokenize → classify → write.
 
@@ -106,6 +107,7 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight curate demo/corpus --out demo/shards --tokenizer demo/tokenizer.json --workers 2
         """
+        from foresight.formats.settings import parse_overrides
         from foresight.pipeline.curate import plan_curation, prepare_output
 
         if workers < 1:
@@ -114,7 +116,8 @@ def register(app: typer.Typer) -> None:
             raise InputError("--dry-run prints Slurm scripts: use it with --executor slurm")
         t0 = time.time()
         p = plan_curation(inputs, out, tokenizer, config=config, tasks=tasks, source=source, text_key=text_key,
-                 classifier=classifier, overrides={"write": {"exclusions": True}} if exclusions else None)
+                 classifier=classifier,
+                 overrides=parse_overrides([*(set_ or []), *(["write.exclusions=true"] if exclusions else [])]))
         if p.ignored:
             console.print(f"ignored {len(p.ignored)} file(s) of unknown format (e.g. {p.ignored[0]})", style="yellow")
         from foresight.pipeline.inputstate import unreadable_inputs

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from foresight.cli.commands.common import console, default_command_group, out_path, user_errors
+from foresight.cli.commands.common import console, default_command_group, out_path, set_option, user_errors
 
 
 def _wide() -> Console:
@@ -18,10 +18,11 @@ def _wide() -> Console:
 SPEC_HELP = "Mixture spec (TOML file) or a preset name such as lsbs_mix6 (see `foresight mix presets`)."
 
 
-def _load(spec: str, normalize: bool, total_tokens: str | None, seed: int | None):  # noqa: ANN202
+def _load(spec: str, normalize: bool, total_tokens: str | None, seed: int | None,  # noqa: ANN202
+          overrides: list[str] | None):
     from foresight.mixtures import load_spec
 
-    return load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
+    return load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed, overrides=overrides)
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
                                                                   "in only once the new one is complete)."),
         memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
                                          "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
+        set_: list[str] = set_option("pools.code.weight=0.3"),
     ) -> None:
         """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
 
@@ -54,8 +56,8 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures.report import plan_table
 
         check_manifest_target(out, overwrite)  # before the plan's minutes of work (checked again under the lock)
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,
-                 memory_limit=memory_limit)
+        p = plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads,
+                 read_columns=ENTRY_SHARD_COLUMNS, memory_limit=memory_limit)
         out_dir = write_manifest(p, out, overwrite)
         _wide().print(plan_table(p))
         console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
@@ -71,6 +73,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", help="DuckDB threads."),
         memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
                                          "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
+        set_: list[str] = set_option("pools.code.weight=0.3"),
     ) -> None:
         """Show the mixture table without writing; fails on an infeasible spec (pool, tokens needed, available).
 
@@ -79,7 +82,7 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed), shards, threads=threads, memory_limit=memory_limit)
+        p = plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads, memory_limit=memory_limit)
         _wide().print(plan_table(p))
         console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from foresight.cli.commands.common import console, default_command_group, out_path, user_errors
+from foresight.cli.commands.common import console, default_command_group, out_path, set_option, user_errors
 from foresight.formats.errors import InputError
 
 
@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No training progress bars."),
         threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; 1 is "
                                                             "often fastest on a busy machine)."),
+        set_: list[str] = set_option("train.lr=0.002"),
     ) -> None:
         """Run every mixture of the sweep (finished ones are skipped) and write results.parquet.
 
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
         set_threads(threads)
         with locked(check_output_dir(out), f"sweep {out}"):
             path = run_sweep(sweep, shards, out, tokenizer=tokenizer, device=device, progress=not quiet,
-                             log=lambda s: console.print(s, highlight=False))
+                             log=lambda s: console.print(s, highlight=False), overrides=set_)
         typer.echo(markdown_table(out))
         console.print(f"wrote {path}; draw it with `foresight sweep plot {out}`")
 

@@ -11,28 +11,17 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 
 from foresight.formats.errors import InputError
-from foresight.pipeline.config import FILTER_SECTIONS, FilterConfig
+from foresight.pipeline.config import FILTER_SECTIONS, FilterConfig, filter_class
 from foresight.pipeline.stages.words import release_word_cache, windowed
 
 _LONG_TEXT = 1 << 20  # after a text this long, datatrove's word cache is cleared
 
 
 def make_filter(name: str, kwargs: dict[str, Any]) -> BaseFilter:
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
-
-    classes = {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter,
-               "fineweb_quality": FineWebQualityFilter, "c4": C4QualityFilter}
-    kwargs = dict(kwargs)
+    kwargs = dict(kwargs)  # names checked when pipeline.toml was read (config.check_filter_kwargs)
     language = kwargs.pop("language", "en")
-    if not isinstance(language, str):
-        raise InputError(f"[filters.{name}] in pipeline.toml: language must be a language code such as \"en\"")
     try:
-        return classes[name](language=windowed(language), **kwargs)
+        return filter_class(name)(language=windowed(language), **kwargs)
     except TypeError as e:
         raise InputError(f"[filters.{name}] in pipeline.toml: {e}") from e
 
