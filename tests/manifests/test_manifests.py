@@ -213,3 +213,25 @@ def test_plan_reads_back_only_doc_id_and_the_writer_the_rest(built: tuple[Path, 
     assert p.entry_rows.column_names == ["doc_id"]
     out = write_manifest(p, tmp_path / "m2")
     assert (out / "entries.parquet").read_bytes() == (mdir / "entries.parquet").read_bytes()
+
+
+@pytest.mark.parametrize("group", [1, 7, 1 << 20])
+def test_entries_written_a_row_group_at_a_time_are_the_bytes_of_one_write(
+        built: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int) -> None:
+    """write_entries never holds the whole entries table, yet writes exactly what one write_table of it would,
+    with row groups of one entry, of seven (a last group cut short) or all in one."""
+    import importlib
+
+    from foresight.mixtures import plan
+
+    build_mod = importlib.import_module("foresight.manifests.build")  # the package exports a function `build`
+    shards, _ = built
+    p = plan(write_spec(tmp_path / "s.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards,
+             read_columns=build_mod.ENTRY_SHARD_COLUMNS)
+    opts = {**build_mod.PARQUET_OPTS, "row_group_size": group}
+    monkeypatch.setattr(build_mod, "PARQUET_OPTS", opts)
+    pq.write_table(build_mod.entries_table(p), tmp_path / "whole.parquet", **opts)
+    n = build_mod.write_entries(p, tmp_path / "grouped.parquet")
+    assert n == len(p.selection) and n > 7 and n % 7
+    assert (tmp_path / "grouped.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "grouped.parquet").num_row_groups == -(-n // group)
