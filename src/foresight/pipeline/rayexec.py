@@ -82,8 +82,9 @@ class RayExecutor(RayPipelineExecutor):
                     try:
                         ray.get(d)
                     except Exception as e:
-                        raise RuntimeError(f"{self.name} task {rank} failed (after up to {self.retries} retries "
-                                           f"of a lost worker or node): {_one_line(e)}") from None
+                        raise RuntimeError(f"{self.name} task {rank} failed: {_one_line(e)} (a lost worker or "
+                                           f"node is retried [executor.ray] retries = {self.retries} times; "
+                                           "rerun to resume)") from None
         finally:
             for d in running:
                 ray.cancel(d, force=True)
@@ -103,3 +104,14 @@ def task_nodes(logging_dir: str | Path) -> dict[int, dict[str, Any]]:
     """rank → where its last attempt ran (``node_id``, ``node_ip``, ``hostname``, ``pid``), for one stage."""
     d = Path(logging_dir) / NODES_DIR
     return {int(p.stem): json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.is_dir() else {}
+
+
+def node_summary(logging_dirs: list[str]) -> str:
+    """One line: how many tasks of these stages ran on each node (as recorded by the tasks that ran last)."""
+    counts: dict[tuple[str, str], int] = {}
+    for d in logging_dirs:
+        for rec in task_nodes(d).values():
+            key = (rec["node_id"][:12], rec["hostname"])
+            counts[key] = counts.get(key, 0) + 1
+    parts = ", ".join(f"{nid} ({host}) {n}" for (nid, host), n in sorted(counts.items()))
+    return f"ray: {sum(counts.values())} task(s) on {len(counts)} node(s): {parts}"

@@ -147,9 +147,13 @@ def register(app: typer.Typer) -> None:
             resumed = prepare_output(p, overwrite)
             log = p.work / "curate.log"
             _run(p, executor, workers, verbose, log)
-        if executor != "local":
+        if executor == "slurm":
             console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
             return
+        if executor == "ray":  # where each task ran: OUT/_work/logs/<stage>/nodes/<rank>.json
+            from foresight.pipeline.rayexec import node_summary
+
+            console.print(node_summary([s.logging_dir for s in p.stages]), highlight=False, markup=False)
         if resumed:
             console.print("resumed an earlier run: only unfinished tasks were run", style="green")
         from foresight.cli.commands.shards import print_summary
