@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="tokenizer.json to use "
                                        "(`foresight tokenizer train`)."),
-        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
+        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local and ray executors)."),
         tasks: int | None = typer.Option(None, "--tasks", help="Number of tasks (shards per source); default "
                                                                "min(input files, 8). Output depends on it."),
         executor: str = typer.Option("local", "--executor", help="local, slurm or ray."),
