@@ -52,6 +52,9 @@ def test_ray_stages_take_retries_from_the_config_and_report_where_tasks_ran(tmp_
     ex = build_executors(stages, "ray", 2, load_config(cfg).executor)
     assert [type(e) for e in ex] == [RayExecutor] * 2 and [e.retries for e in ex] == [5, 5]
     assert ex[1].depends is ex[0] and ex[0].name == "filter"
+    cfg.write_text("[executor.ray]\nretries = -1\n")  # -1 would be Ray's "retry for ever"
+    with pytest.raises(Exception, match=r"\[executor.ray\] retries: expected an integer ≥ 0, got -1"):
+        load_config(cfg)
     for stage, rank, node in (("filter", 0, "a" * 40), ("filter", 1, "b" * 40), ("segment", 0, "a" * 40)):
         write_jsonl(tmp_path / stage / "nodes" / f"{rank:05d}.json",
                     [{"rank": rank, "node_id": node, "node_ip": "10.0.0.1", "hostname": f"h{node[0]}", "pid": 7}])
