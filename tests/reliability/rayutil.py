@@ -38,14 +38,15 @@ class Corpus:
         return [cfg if a == self.config else a for a in self.args]
 
 
-def ray_corpus(tmp: Path, files: int = 4, docs: int = 150) -> Corpus:
+def ray_corpus(tmp: Path, files: int = 4, docs: int = 100) -> Corpus:
     """``files`` inputs of ``docs`` documents (a few seconds of work per task on 2 cores), 4 tasks, 2 workers,
     and the local executor's output for them."""
     src = tmp / "in"
     for k in range(files):
         write_jsonl(src / "web" / f"{k}.jsonl", [{"text": prose(1000 * k + i, 300)} for i in range(docs)])
     cfg = tmp / "c.toml"
-    cfg.write_text("[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n[classify]\nenabled = false\n")
+    cfg.write_text("[language]\nenabled = false\n[dedup.exact]\nenabled = false\n[dedup.minhash]\nenabled = false\n"
+                   "[classify]\nenabled = false\n")  # stages: filter, segment, finalize (fewer Ray tasks)
     args: list[object] = ["curate", src, "--tokenizer", make_tokenizer(tmp), "--config", cfg, "--tasks", "4",
                           "--workers", "2"]
     ref = cli(*args, "--out", tmp / "local")

@@ -21,7 +21,7 @@ from tests.reliability.rayutil import alive, ray_corpus, ray_env, two_node_clust
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
-PER_RANK = ("filter", "exact-sigs", "segment")  # the stages with one task per rank (4 here)
+PER_RANK = ("filter", "segment")  # the stages with one task per rank (4 here)
 
 
 def _nodes(out: Path, stage: str) -> dict[int, dict]:

@@ -84,7 +84,7 @@ class RayExecutor(RayPipelineExecutor):
                     except Exception as e:
                         raise RuntimeError(f"{self.name} task {rank} failed: {_one_line(e)} (a lost worker or "
                                            f"node is retried [executor.ray] retries = {self.retries} times; "
-                                           "rerun to resume)") from None
+                                           "rerun to resume)") from e  # the task traceback stays chained
         finally:
             for d in running:
                 ray.cancel(d, force=True)
