@@ -1,7 +1,9 @@
-"""``curate --executor ray`` killed with SIGKILL leaves no Ray process behind, and the rerun is byte-identical."""
+"""``curate --executor ray`` killed with SIGKILL (the driver, or one Ray worker running a task): no hang, no Ray
+process left behind, and the run (or its rerun) is byte-identical to the local executor's."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,66 +13,105 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_tokenizer
-from tests.pipeline.util import prose, tree_digest, write_jsonl
-from tests.reliability.chain import cli, env
+from tests.pipeline.util import tree_digest
+from tests.reliability.chain import cli_cmd
+from tests.reliability.rayutil import Corpus, alive, kill_session, ray_corpus, ray_env, session
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
 
-def _session(sid: int) -> list[tuple[int, str]]:
-    """(pid, name) of the live processes of session ``sid``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                raw = (d / "stat").read_text()
-            except OSError:
-                continue
-            fields = raw[raw.rindex(")") + 2:].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                out.append((int(d.name), raw[raw.index("(") + 1:raw.rindex(")")]))
-    return out
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    return ray_corpus(tmp_path_factory.mktemp("ray"))
+
+
+def _launch(args: list[object], out: Path) -> subprocess.Popen:
+    """``curate --executor ray`` in its own session (so every process it starts can be found), stderr to a file."""
+    with open(out.parent / f"{out.name}.stderr", "w") as err:
+        return subprocess.Popen(cli_cmd(*args, "--out", out, "--executor", "ray"), env=ray_env(),
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _assert_nothing_left(sid: int) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline and session(sid):
+        time.sleep(0.5)
+    left = kill_session(sid, wait=5) if session(sid) else []  # whatever survived, so the test leaves nothing
+    assert not left and not session(sid), f"Ray processes outlived curate: {session(sid) or left}"
+
+
+def _rerun(c: Corpus, out: Path) -> None:
+    res = subprocess.run(cli_cmd(*c.args, "--out", out, "--executor", "ray"), env=ray_env(), capture_output=True,
+                         text=True, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
 
 
 @pytest.mark.timeout(600)
-def test_kill_9_of_the_driver_leaves_no_ray_process_and_the_rerun_is_identical(tmp_path: Path) -> None:
-    src = tmp_path / "in"
-    for k in range(4):
-        write_jsonl(src / "web" / f"{k}.jsonl", [{"text": prose(100 * k + i, 300)} for i in range(150)])
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n[classify]\nenabled = false\n")
-    args = ["curate", src, "--tokenizer", make_tokenizer(tmp_path), "--config", cfg, "--tasks", "4", "--workers", "2"]
-    ref = cli(*args, "--out", tmp_path / "local")
-    assert ref.returncode == 0, ref.stderr
-    out = tmp_path / "ray"
-    run_env = {k: v for k, v in env().items() if k != "RAY_ADDRESS"}  # a local cluster, started by curate
-    proc = subprocess.Popen([sys.executable, "-m", "foresight", *map(str, args), "--out", str(out), "--executor",
-                             "ray"], env=run_env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def test_kill_9_of_the_driver_leaves_no_ray_process_and_the_rerun_is_identical(corpus: Corpus) -> None:
+    out = corpus.root / "ray-driver"
+    proc = _launch(corpus.args, out)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
-            names = [n for _, n in _session(proc.pid)]
-            if any("RankWorker" in n for n in names) and any("raylet" in n for n in names):
+            names = [n for _, n in session(proc.pid)]
+            if any("run_rank" in n for n in names) and any("raylet" in n for n in names):
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "curate finished before its Ray workers were seen"
         time.sleep(1)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.time() + 60
-        while time.time() < deadline and _session(proc.pid):
-            time.sleep(0.5)
-        assert not _session(proc.pid), f"Ray processes outlived kill -9 of curate: {_session(proc.pid)}"
+        _assert_nothing_left(proc.pid)
     finally:
-        for pid, _ in _session(proc.pid):  # whatever survived, so the test leaves nothing either
+        kill_session(proc.pid, wait=5)
+    _rerun(corpus, out)
+    assert tree_digest(out) == tree_digest(corpus.local)
+
+
+def _running_filter_task(out: Path, proc: subprocess.Popen, timeout: float = 240) -> tuple[int, int]:
+    """(rank, pid) of a ``filter`` task that is running now: its node record (written as the task starts, by the
+    worker process that runs it) names a live process. The first stage, so the kill always lands in ``filter``."""
+    nodes = out / "_work" / "logs" / "filter" / "nodes"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        for rec in nodes.glob("*.json") if nodes.is_dir() else ():
             try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    res = subprocess.run([sys.executable, "-m", "foresight", *map(str, args), "--out", str(out), "--executor",
-                          "ray"], env=run_env, capture_output=True, text=True, timeout=400)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert tree_digest(out) == tree_digest(tmp_path / "local")
+                r = json.loads(rec.read_text())
+            except ValueError:  # being written
+                continue
+            if alive(r["pid"]) and not (nodes.parent / "completions" / f"{r['rank']:05d}").exists():
+                return r["rank"], r["pid"]
+        time.sleep(0.1)
+    raise AssertionError(f"no running filter task seen (curate exit status {proc.poll()})")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("retries", [3, 0])
+def test_kill_9_of_a_ray_worker_is_retried_or_one_line_never_a_hang(corpus: Corpus, retries: int) -> None:
+    """Used to hang: datatrove ran each task in a pool inside a Ray actor, and the pool waited for ever for the
+    result of a child killed with ``kill -9`` (then the next stage polled for it every 2 minutes)."""
+    out = corpus.root / f"ray-worker-{retries}"
+    # [executor.ray] is not part of the data: the rerun, with the default config, resumes this run
+    proc = _launch(corpus.with_config(f"[executor.ray]\nretries = {retries}\n", f"retries-{retries}.toml"), out)
+    try:
+        rank, pid = _running_filter_task(out, proc)
+        os.kill(pid, signal.SIGKILL)
+        try:
+            rc = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"curate --executor ray hung for 300 s after kill -9 of the worker running filter task {rank}")
+        _assert_nothing_left(proc.pid)
+    finally:
+        kill_session(proc.pid, wait=5)
+    err = (out.parent / f"{out.name}.stderr").read_text()
+    if retries:
+        assert rc == 0, err[-3000:]
+        rec = json.loads((out / "_work/logs/filter/nodes" / f"{rank:05d}.json").read_text())
+        assert rec["pid"] != pid  # Ray ran the task again, in another worker
+    else:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert rc != 0 and len(lines) == 1, err
+        assert f"filter task {rank} failed: WorkerCrashedError" in lines[0] and "rerun" in lines[0], lines[0]
+        _rerun(corpus, out)
+    assert tree_digest(out) == tree_digest(corpus.local)

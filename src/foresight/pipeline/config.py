@@ -154,6 +154,7 @@ class SlurmConfig:
 class RayConfig:
     cpus_per_task: int = 1
     mem_per_cpu_gb: float = 2.0
+    retries: int = setting(3, ge=0)  # Ray reruns a task whose worker process or node died, up to this many times
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,10 @@ def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: E
             partition=slurm.partition, time=slurm.time, qos=slurm.qos, cpus_per_task=slurm.cpus_per_task,
             mem_per_cpu_gb=slurm.mem_per_cpu_gb, venv_path=slurm.venv_path or None,
         )
-    from datatrove.executor.ray import RayPipelineExecutor
+    from foresight.pipeline.rayexec import RayExecutor
 
-    return RayPipelineExecutor(**common, workers=workers if workers > 1 else -1,
-                               cpus_per_task=opts.ray.cpus_per_task, mem_per_cpu_gb=opts.ray.mem_per_cpu_gb)
+    return RayExecutor(**common, workers=workers if workers > 1 else -1, name=stage.name, retries=opts.ray.retries,
+                       cpus_per_task=opts.ray.cpus_per_task, mem_per_cpu_gb=opts.ray.mem_per_cpu_gb)
 
 
 def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="pipeline.toml (see docs/pipeline.md)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="tokenizer.json to use "
                                        "(`foresight tokenizer train`)."),
-        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
+        workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local and ray executors)."),
         tasks: int | None = typer.Option(None, "--tasks", help="Number of tasks (shards per source); default "
                                                                "min(input files, 8). Output depends on it."),
         executor: str = typer.Option("local", "--executor", help="local, slurm or ray."),
@@ -147,9 +147,13 @@ def register(app: typer.Typer) -> None:
             resumed = prepare_output(p, overwrite)
             log = p.work / "curate.log"
             _run(p, executor, workers, verbose, log)
-        if executor != "local":
+        if executor == "slurm":
             console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
             return
+        if executor == "ray":  # where each task ran: OUT/_work/logs/<stage>/nodes/<rank>.json
+            from foresight.pipeline.rayexec import node_summary
+
+            console.print(node_summary([s.logging_dir for s in p.stages]), highlight=False, markup=False)
         if resumed:
             console.print("resumed an earlier run: only unfinished tasks were run", style="green")
         from foresight.cli.commands.shards import print_summary
