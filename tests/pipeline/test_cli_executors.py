@@ -99,6 +99,8 @@ def test_slurm_dry_run_prints_valid_sbatch_scripts(tmp_path: Path) -> None:
         assert body.startswith("#!/bin/bash\n") and "#SBATCH --partition=cpu" in body
         assert "#SBATCH --time=02:00:00" in body and re.search(r"#SBATCH --array=0-\d+", body)
         assert re.search(r"launch_pickled_pipeline \S+/_work/logs/\S+/executor.pik", body)
+        launcher_dir = re.search(r"^export PATH=(\S+):\"\$PATH\"$", body, flags=re.M)  # this Python's, first
+        assert launcher_dir and Path(launcher_dir.group(1), "launch_pickled_pipeline").is_file()
         assert ("--dependency=afterok:" in body) == (i > 0)
         if shutil.which("bash"):
             assert subprocess.run(["bash", "-n"], input=body, text=True).returncode == 0
@@ -107,6 +109,30 @@ def test_slurm_dry_run_prints_valid_sbatch_scripts(tmp_path: Path) -> None:
     res = runner.invoke(app, ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
                               "--dry-run"])
     assert res.exit_code == 1 and "--executor slurm" in res.output
+
+
+def test_slurm_jobs_run_this_python_or_the_configured_venv(tmp_path: Path) -> None:
+    """Jobs find datatrove's launcher of the foresight that submitted them, not whatever PATH holds (with
+    `.venv/bin/foresight` run unactivated they found none: tests/pipeline/test_slurm_cluster.py); venv_path
+    is a venv directory (or its activate script) and is checked on submission."""
+    import sysconfig
+
+    from foresight.pipeline.config import SlurmConfig
+    from foresight.pipeline.executors import job_environment
+
+    scripts = Path(sysconfig.get_path("scripts")).resolve()
+    assert job_environment(SlurmConfig(partition="cpu")) == f'export PATH={scripts}:"$PATH"'
+    venv = tmp_path / "my env"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "activate").write_text("")
+    for given in (venv, venv / "bin" / "activate"):
+        assert job_environment(SlurmConfig(partition="cpu", venv_path=str(given))) == \
+            f"source '{venv}/bin/activate'"
+    with pytest.raises(ValueError, match="venv_path .*no .*bin/activate"):
+        job_environment(SlurmConfig(partition="cpu", venv_path=str(tmp_path)))
+    p = _plan(tmp_path, executor={"slurm": {"venv_path": str(venv)}})
+    script = build_executors(p.stages, "slurm", options=p.config.executor)[0].get_launch_file_contents({}, "x")
+    assert f"source '{venv}/bin/activate'" in script
 
 
 def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:

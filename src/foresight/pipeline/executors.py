@@ -5,13 +5,18 @@ The step lists are the same whatever the executor; only the executor class and i
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
+import sysconfig
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 
 from foresight.formats.errors import InputError
-from foresight.pipeline.config import ExecutorConfig
+from foresight.pipeline.config import ExecutorConfig, SlurmConfig
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -58,12 +63,39 @@ def _make(kind: str, stage: Stage, common: dict[str, Any], workers: int, opts: E
         return SlurmPipelineExecutor(
             **common, workers=workers if workers > 1 else -1, job_name=f"foresight-{stage.name}",
             partition=slurm.partition, time=slurm.time, qos=slurm.qos, cpus_per_task=slurm.cpus_per_task,
-            mem_per_cpu_gb=slurm.mem_per_cpu_gb, venv_path=slurm.venv_path or None,
+            mem_per_cpu_gb=slurm.mem_per_cpu_gb, env_command=job_environment(slurm),
         )
     from foresight.pipeline.rayexec import RayExecutor
 
     return RayExecutor(**common, workers=workers if workers > 1 else -1, name=stage.name, retries=opts.ray.retries,
                        cpus_per_task=opts.ray.cpus_per_task, mem_per_cpu_gb=opts.ray.mem_per_cpu_gb)
+
+
+LAUNCHER = "launch_pickled_pipeline"  # datatrove's console script that every Slurm task runs (through srun)
+
+
+def job_environment(slurm: SlurmConfig) -> str:
+    """The shell line each sbatch script runs first, so that its tasks run this foresight's Python.
+
+    ``venv_path`` (a virtual environment's directory, or its ``bin/activate``) is activated. Without it the job
+    gets the directory of this interpreter's console scripts first on ``PATH``: datatrove's scripts call
+    ``launch_pickled_pipeline`` and ``merge_stats`` by name, and a ``foresight`` started without activating its
+    venv (``.venv/bin/foresight``) otherwise had jobs that found no launcher, or another environment's."""
+    if slurm.venv_path:
+        venv = Path(slurm.venv_path).expanduser().resolve()
+        activate = venv if venv.name == "activate" else venv / "bin" / "activate"
+        if not activate.is_file():
+            raise InputError(f"[executor.slurm] venv_path {slurm.venv_path}: no {activate}; give the directory of "
+                             "a virtual environment (python -m venv) that has foresight installed")
+        return f"source {shlex.quote(str(activate))}"
+    scripts = Path(sysconfig.get_path("scripts"))
+    if not (scripts / LAUNCHER).is_file():
+        found = shutil.which(LAUNCHER)
+        if found is None:
+            raise InputError(f"--executor slurm: datatrove's {LAUNCHER} script is not installed next to "
+                             f"{sys.executable}; reinstall foresight there or set [executor.slurm] venv_path")
+        scripts = Path(found).parent
+    return f"export PATH={shlex.quote(str(scripts.resolve()))}:\"$PATH\""
 
 
 def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
@@ -72,7 +104,7 @@ def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
     submitted with (each job starts after the previous one succeeded)."""
     out = []
     for i, ex in enumerate(executors):
-        run = f"launch_pickled_pipeline {ex.logging_dir.resolve_paths('executor.pik')}"
+        run = f"{LAUNCHER} {ex.logging_dir.resolve_paths('executor.pik')}"
         script = ex.get_launch_file_contents(ex.get_sbatch_args(ex.tasks), f"srun -l -n 1 {run}")
         after = f" --dependency=afterok:<job id of {executors[i - 1].job_name}>" if i else ""
         head = f"# submitted as: sbatch --export=ALL,RUN_OFFSET=0{after} {ex.job_name}.slurm\n"
