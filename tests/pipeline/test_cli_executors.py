@@ -135,6 +135,34 @@ def test_slurm_jobs_run_this_python_or_the_configured_venv(tmp_path: Path) -> No
     assert f"source '{venv}/bin/activate'" in script
 
 
+def test_no_run_into_out_while_its_slurm_jobs_are_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun (any executor) while jobs of an earlier --executor slurm launch into OUT are pending or running
+    would run their tasks twice into the same shards: refused naming the jobs and the scancel line (a real
+    cluster: tests/pipeline/test_slurm_cluster.py)."""
+    import os
+
+    from foresight.formats.atomic import write_json_atomic
+    from foresight.pipeline.curate import OutputDirError, prepare_output
+    from foresight.pipeline.executors import SLURM_JOBS_FILE
+
+    p = _plan(tmp_path)
+    assert prepare_output(p) is False
+    write_json_atomic(p.work / SLURM_JOBS_FILE, [{"name": "foresight-filter", "id": "11"},
+                                                 {"name": "foresight-finalize", "id": "19"}])
+    bin_dir, queue = tmp_path / "bin", tmp_path / "queue"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncat {queue}\n')
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    queue.write_text("19|PENDING (Dependency)\n19|PENDING (Dependency)\n42|RUNNING (None)\n")
+    with pytest.raises(OutputDirError, match=r"still queued: foresight-finalize \(job 19: PENDING \(Dependency\)\)\. "
+                                             r".*\(scancel 19\)"):
+        prepare_output(p)
+    assert (tmp_path / "args").read_text().split()[-2:] == ["-j", "11,19"]
+    queue.write_text("")  # they ended: the rerun resumes
+    assert prepare_output(p) is True
+
+
 def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:
     p = _plan(tmp_path, executor={"slurm": {"partition": ""}})
     with pytest.raises(ValueError, match="partition"):

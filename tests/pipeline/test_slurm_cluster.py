@@ -76,10 +76,11 @@ def _curate(cluster: SlurmCluster, cwd: Path, args: list[str]) -> subprocess.Com
                           capture_output=True, text=True, env=_job_env(cluster), cwd=cwd, timeout=120)
 
 
-def _launch(cluster: SlurmCluster, run: dict, out: Path) -> None:
+def _launch(cluster: SlurmCluster, run: dict, out: Path) -> subprocess.CompletedProcess:
     res = _curate(cluster, run["tmp"], [*run["args"], "--out", str(out), "--executor", "slurm"])
     assert res.returncode == 0, res.stdout + res.stderr + cluster.logs(out)
-    assert "launched on slurm" in res.stdout
+    assert "foresight-finalize" in res.stdout and "rerun this same command" in res.stdout
+    return res
 
 
 def _done(out: Path, stage: str) -> set[int]:
@@ -114,6 +115,15 @@ def _assert_identical(local: dict[str, str], out: Path) -> None:
 def test_slurm_run_is_byte_identical_to_local(cluster: SlurmCluster, run: dict) -> None:
     out = run["tmp"] / "slurm"
     _launch(cluster, run, out)
+    final = _job_id(cluster, "finalize")
+    cluster.cmd("scontrol", "hold", final)  # keeps the run queued while it is launched again: refused
+    queued = {j["id"].split("_")[0] for j in cluster.jobs()}
+    again = _curate(cluster, run["tmp"], [*run["args"], "--out", str(out), "--executor", "slurm"])
+    said = again.stdout + again.stderr
+    assert again.returncode == 1 and "still queued" in said and "scancel" in said, said
+    assert f"foresight-finalize (job {final}: PENDING" in said
+    assert {j["id"].split("_")[0] for j in cluster.jobs()} <= queued  # nothing submitted
+    cluster.cmd("scontrol", "release", final)
     cluster.wait_idle(JOB_TIMEOUT, "(curate --executor slurm)", extra_logs=out)
     assert (out / "index.json").is_file(), f"the finalize job wrote no index\n{cluster.logs(out)}"
     _assert_identical(run["local"], out)

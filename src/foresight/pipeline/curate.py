@@ -28,7 +28,13 @@ from foresight.formats.errors import InputError
 from foresight.formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR
 from foresight.pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
 from foresight.pipeline.config import PipelineConfig, load_config
-from foresight.pipeline.executors import Stage, build_executors
+from foresight.pipeline.executors import (
+    SLURM_JOBS_FILE,
+    Stage,
+    build_executors,
+    queued_slurm_jobs,
+    record_slurm_jobs,
+)
 from foresight.pipeline.readers import InputFile, clean_source, discover_inputs
 
 WORK_DIR = "_work"
@@ -205,6 +211,7 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     except (OSError, ValueError):
         cache = {}  # a damaged cache only costs re-hashing
     want = json.loads(json.dumps(fingerprint(p, cache), sort_keys=True))
+    _refuse_queued_jobs(p)
     if p.out.exists() and any(p.out.iterdir()):
         if not (p.work.is_dir() or (p.out / INDEX_FILE).is_file()):
             raise OutputDirError(f"{p.out} exists and is not a foresight shard directory; choose an empty --out")
@@ -228,6 +235,16 @@ def prepare_output(p: RunPlan, overwrite: bool = False) -> bool:
     write_json_atomic(run_file, want)
     write_json_atomic(cache_file, cache)
     return False
+
+
+def _refuse_queued_jobs(p: RunPlan) -> None:
+    """No run (resumed, overwriting, any executor) while Slurm jobs of an earlier launch into OUT are queued."""
+    queued = queued_slurm_jobs(p.work / SLURM_JOBS_FILE)
+    if queued:
+        jobs = "; ".join(f"{name} (job {job}: {state})" for name, job, state in queued)
+        raise OutputDirError(f"Slurm jobs of an earlier launch into {p.out} are still queued: {jobs}. Wait for "
+                             f"them to end, or cancel them (scancel {' '.join(j for _, j, _ in queued)}), "
+                             "then rerun")
 
 
 def completed_tasks(stages: list[Stage]) -> list[tuple[str, int, int]]:
@@ -278,18 +295,23 @@ def connect_ray(workers: int = 1) -> Callable[[], None] | None:
     return disconnect
 
 
-def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> None:
-    """Run (or, for Slurm/Ray, launch) every stage; the last executor runs its dependencies first."""
+def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> list[tuple[str, str]]:
+    """Run (or, for Slurm/Ray, launch) every stage; the last executor runs its dependencies first.
+    Returns the (job name, id) of each Slurm job submitted (recorded in ``_work``, for the next run's check)."""
     if executor == "local":
         from foresight.pipeline.orphans import install
 
         install()  # the Manager server and pool workers die with us, even on kill -9
     disconnect = connect_ray(workers) if executor == "ray" else None
+    executors = build_executors(p.stages, executor, workers, p.config.executor)
     try:
-        build_executors(p.stages, executor, workers, p.config.executor)[-1].run()
+        executors[-1].run()
     finally:
         if disconnect is not None:
             disconnect()
+        if executor == "slurm":  # also after a failed sbatch: the jobs submitted before it are queued
+            jobs = record_slurm_jobs(p.work / SLURM_JOBS_FILE, executors)
+    return jobs if executor == "slurm" else []
 
 
 def execute(p: RunPlan, executor: str = "local", workers: int = 1, overwrite: bool = False) -> bool:

@@ -5,8 +5,10 @@ The step lists are the same whatever the executor; only the executor class and i
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
+import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -15,7 +17,8 @@ from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 
-from foresight.formats.errors import InputError
+from foresight.formats.atomic import write_json_atomic
+from foresight.formats.errors import InputError, SetupError
 from foresight.pipeline.config import ExecutorConfig, SlurmConfig
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -111,3 +114,32 @@ def slurm_scripts(executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
         first, rest = script.split("\n", 1)
         out.append((ex.job_name, f"{first}\n{head}{rest}"))
     return out
+
+
+SLURM_JOBS_FILE = "slurm_jobs.json"  # under OUT/_work: the stage jobs of the last --executor slurm launch
+
+
+def record_slurm_jobs(path: Path, executors: list[PipelineExecutor]) -> list[tuple[str, str]]:
+    """Write (job name, id) of every stage job that was submitted (a stage already complete submits none)."""
+    jobs = [(ex.job_name, str(ex.job_id)) for ex in executors if ex.job_id not in (None, -1)]
+    write_json_atomic(path, [{"name": name, "id": job} for name, job in jobs])
+    return jobs
+
+
+def queued_slurm_jobs(path: Path) -> list[tuple[str, str, str]]:
+    """(name, id, states) of the jobs recorded at ``path`` that Slurm still has pending or running.
+
+    A rerun submitted while they are queued would rewrite the ranks their pending tasks read and run tasks
+    twice at once into the same shards; where Slurm is not installed no job can be queued."""
+    jobs = {j["id"]: j["name"] for j in json.loads(path.read_text(encoding="utf-8"))} if path.is_file() else {}
+    if not jobs or shutil.which("squeue") is None:
+        return []
+    res = subprocess.run(["squeue", "-h", "-o", "%F|%T (%r)", "-j", ",".join(jobs)], capture_output=True,
+                         text=True, timeout=60)
+    if res.returncode != 0 and "Invalid job id" not in res.stderr:  # (all of them already purged)
+        raise SetupError(f"squeue failed checking the earlier launch's jobs: {res.stderr.strip()}")
+    states: dict[str, set[str]] = {}
+    for line in res.stdout.splitlines():
+        job, _, state = line.partition("|")
+        states.setdefault(job, set()).add(state)
+    return [(name, job, ", ".join(sorted(states[job]))) for job, name in jobs.items() if job in states]

@@ -146,9 +146,9 @@ def register(app: typer.Typer) -> None:
         with locked(p.out, f"--out {p.out}"):  # two runs into one --out would mix their tasks
             resumed = prepare_output(p, overwrite)
             log = p.work / "curate.log"
-            _run(p, executor, workers, verbose, log)
+            jobs = _run(p, executor, workers, verbose, log)
         if executor == "slurm":
-            console.print(f"launched on {executor}; when the jobs finish: foresight shards info {out}")
+            _print_submitted(p, jobs)
             return
         if executor == "ray":  # where each task ran: OUT/_work/logs/<stage>/nodes/<rank>.json
             from foresight.pipeline.rayexec import node_summary
@@ -162,13 +162,24 @@ def register(app: typer.Typer) -> None:
         console.print(f"shards: {p.out}  ({time.time() - t0:.1f} s)")
 
 
-def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> None:  # noqa: ANN001
-    """Run the stages with datatrove's logs in ``log``; a failure is one line plus the log's tail."""
+def _print_submitted(p, jobs: list[tuple[str, str]]) -> None:  # noqa: ANN001
+    """What was submitted, and how to watch, debug and resume it (docs/pipeline.md, "Slurm")."""
+    console.print(f"submitted {len(jobs)} Slurm job(s), each after the previous one: "
+                  + ", ".join(f"{name} {job}" for name, job in jobs), highlight=False)
+    console.print(f"watch: squeue -j {','.join(job for _, job in jobs)}   task logs: "
+                  f"{p.work / 'logs'}/<stage>/slurm_logs/<job>_<task>.out", highlight=False, soft_wrap=True)
+    console.print("a job cancelled or failed: rerun this same command (only the missing tasks run); "
+                  f"when the jobs end: foresight shards info {p.out}", highlight=False, soft_wrap=True)
+
+
+def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Run the stages with datatrove's logs in ``log``; a failure is one line plus the log's tail.
+    Returns the Slurm jobs submitted (name, id)."""
     from foresight.pipeline.curate import run_stages
 
     try:
         with _stderr_to(log, enabled=not verbose), _progress(p.stages, enabled=executor == "local"):
-            run_stages(p, executor, workers)
+            return run_stages(p, executor, workers)
     except Exception as e:
         # Ctrl-C or a kill sent to the process group also reaches the workers: the pool can report their death
         # (ConnectionResetError) while unwinding our own interrupt, or before our handler has run. Either way the
