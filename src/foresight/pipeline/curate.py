@@ -303,15 +303,17 @@ def run_stages(p: RunPlan, executor: str = "local", workers: int = 1) -> list[tu
 
         install()  # the Manager server and pool workers die with us, even on kill -9
     disconnect = connect_ray(workers) if executor == "ray" else None
-    executors = build_executors(p.stages, executor, workers, p.config.executor)
+    executors: list = []
+    jobs: list[tuple[str, str]] = []
     try:
+        executors = build_executors(p.stages, executor, workers, p.config.executor)
         executors[-1].run()
     finally:
         if disconnect is not None:
             disconnect()
-        if executor == "slurm":  # also after a failed sbatch: the jobs submitted before it are queued
+        if executor == "slurm" and executors:  # also after a failed sbatch: the jobs submitted before it run
             jobs = record_slurm_jobs(p.work / SLURM_JOBS_FILE, executors)
-    return jobs if executor == "slurm" else []
+    return jobs
 
 
 def execute(p: RunPlan, executor: str = "local", workers: int = 1, overwrite: bool = False) -> bool:
