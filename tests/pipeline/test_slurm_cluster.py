@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -49,14 +50,18 @@ def run(tmp_path_factory: pytest.TempPathFactory, cluster: SlurmCluster) -> dict
     src = tmp / "in"
     for k, source in enumerate(("web", "books", "code", "news")):  # one file per task
         write_jsonl(src / source / f"{k}.jsonl", [{"text": prose(100 * k + i)} for i in range(20)])
-    cfg = tmp / "pipeline.toml"
-    cfg.write_text("[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n"
-                   f'[executor.slurm]\npartition = "{PARTITION}"\ntime = "00:10:00"\nmem_per_cpu_gb = 1\n')
-    args = [str(src), "--tokenizer", str(make_tokenizer(tmp)), "--config", str(cfg), "--tasks", str(TASKS),
-            "--classifier", "rules"]
-    res = _curate(cluster, tmp, [*args, "--out", str(tmp / "local")])
+    data = "[language]\nenabled = false\n[dedup.minhash]\nenabled = false\n"
+    slurm = f'[executor.slurm]\npartition = "{PARTITION}"\ntime = "00:10:00"\nmem_per_cpu_gb = 1\n'
+    (tmp / "pipeline.toml").write_text(data + slurm)
+    # The same data config, jobs activating this interpreter's venv (venv_path) where it is one.
+    venv = Path(sys.prefix) if Path(sys.prefix, "bin", "activate").is_file() else None
+    (tmp / "venv.toml").write_text(data + slurm + (f'venv_path = "{venv}"\n' if venv else ""))
+    args = [str(src), "--tokenizer", str(make_tokenizer(tmp)), "--tasks", str(TASKS), "--classifier", "rules"]
+    res = _curate(cluster, tmp, [*args, "--config", str(tmp / "pipeline.toml"), "--out", str(tmp / "local")])
     assert res.returncode == 0, res.stdout + res.stderr
-    return {"tmp": tmp, "args": args, "local": tree_digest(tmp / "local")}
+    return {"tmp": tmp, "local": tree_digest(tmp / "local"), "venv": venv,
+            "args": [*args, "--config", str(tmp / "pipeline.toml")],
+            "venv_args": [*args, "--config", str(tmp / "venv.toml")]}
 
 
 def _job_env(cluster: SlurmCluster) -> dict[str, str]:
@@ -76,8 +81,8 @@ def _curate(cluster: SlurmCluster, cwd: Path, args: list[str]) -> subprocess.Com
                           capture_output=True, text=True, env=_job_env(cluster), cwd=cwd, timeout=120)
 
 
-def _launch(cluster: SlurmCluster, run: dict, out: Path) -> subprocess.CompletedProcess:
-    res = _curate(cluster, run["tmp"], [*run["args"], "--out", str(out), "--executor", "slurm"])
+def _launch(cluster: SlurmCluster, run: dict, out: Path, args: str = "args") -> subprocess.CompletedProcess:
+    res = _curate(cluster, run["tmp"], [*run[args], "--out", str(out), "--executor", "slurm"])
     assert res.returncode == 0, res.stdout + res.stderr + cluster.logs(out)
     assert "foresight-finalize" in res.stdout and "rerun this same command" in res.stdout
     return res
@@ -133,9 +138,10 @@ def test_slurm_run_is_byte_identical_to_local(cluster: SlurmCluster, run: dict) 
 def test_cancelled_job_reruns_only_its_missing_tasks(cluster: SlurmCluster, run: dict) -> None:
     """The segment job is held as submitted; task 0 is let run to completion, then task 1, which is cancelled
     with the whole job while it runs (tasks 2, 3 never started). The rerun of the same command submits only
-    the missing segment tasks (and finalize) and ends byte-identical to the local run."""
+    the missing segment tasks (and finalize) and ends byte-identical to the local run. Its jobs activate
+    [executor.slurm] venv_path (this interpreter's venv) where the tests run in one."""
     out = run["tmp"] / "cancelled"
-    _launch(cluster, run, out)
+    _launch(cluster, run, out, "venv_args")
     seg = _job_id(cluster, "segment")
     cluster.cmd("scontrol", "hold", seg)
     cluster.cmd("scontrol", "release", f"{seg}_0")
@@ -155,7 +161,7 @@ def test_cancelled_job_reruns_only_its_missing_tasks(cluster: SlurmCluster, run:
     seg_logs = out / "_work" / "logs" / "segment" / "logs"
     done_task_logs = {r: (seg_logs / f"task_{r:05d}.log").read_bytes() for r in done}
 
-    _launch(cluster, run, out)  # the same command resumes
+    _launch(cluster, run, out, "venv_args")  # the same command resumes
     cluster.wait_idle(JOB_TIMEOUT, "(rerun after scancel)", extra_logs=out)
     curate_log = (out / "_work" / "curate.log").read_text()
     for stage in SKIPPED_STAGES:  # not resubmitted: no new job, no new Slurm log
@@ -166,3 +172,6 @@ def test_cancelled_job_reruns_only_its_missing_tasks(cluster: SlurmCluster, run:
     assert {r: (seg_logs / f"task_{r:05d}.log").read_bytes() for r in done} == done_task_logs  # …and ran
     assert _done(out, "segment") == set(range(TASKS))
     _assert_identical(run["local"], out)
+    if run["venv"]:
+        activate = shlex.quote(str(run["venv"].resolve() / "bin" / "activate"))
+        assert f"source {activate}\n" in (out / "_work" / "logs" / "segment" / "launch_script.slurm").read_text()
