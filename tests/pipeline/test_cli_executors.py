@@ -163,6 +163,26 @@ def test_no_run_into_out_while_its_slurm_jobs_are_queued(tmp_path: Path, monkeyp
     assert prepare_output(p) is True
 
 
+def test_a_job_sbatch_refuses_is_one_line_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/sh\necho "sbatch: error: invalid partition specified: nope" >&2\n'
+                                    'echo "sbatch: error: Batch job submission failed: Invalid partition" >&2\n'
+                                    "exit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])
+    cfg = write_config(tmp_path, '[executor.slurm]\npartition = "nope"\n')
+    res = runner.invoke(app, ["curate", str(src), "--out", str(tmp_path / "s"), "--tokenizer",
+                              str(make_tokenizer(tmp_path)), "--config", str(cfg), "--executor", "slurm"])
+    assert res.exit_code == 1, res.output
+    assert ("sbatch refused a job: invalid partition specified: nope; Batch job submission failed: Invalid "
+            "partition. Check [executor.slurm]") in " ".join(res.output.split())
+    assert "curate failed" not in res.output and "CalledProcessError" not in res.output
+
+
 def test_slurm_without_partition_is_an_error(tmp_path: Path) -> None:
     p = _plan(tmp_path, executor={"slurm": {"partition": ""}})
     with pytest.raises(ValueError, match="partition"):

@@ -135,6 +135,16 @@ def test_slurm_run_is_byte_identical_to_local(cluster: SlurmCluster, run: dict) 
     assert _done(out, "segment") == set(range(TASKS)) and _slurm_logs(out, "finalize")
 
 
+def test_a_partition_the_cluster_lacks_is_one_line(cluster: SlurmCluster, run: dict) -> None:
+    cfg = run["tmp"] / "nope.toml"
+    cfg.write_text('[executor.slurm]\npartition = "nope"\n')
+    args = [*run["args"][:-2], "--config", str(cfg), "--out", str(run["tmp"] / "nope"), "--executor", "slurm"]
+    res = _curate(cluster, run["tmp"], args)
+    said = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode == 1 and "sbatch refused a job: invalid partition specified: nope" in said, said
+    assert not cluster.jobs()
+
+
 def test_cancelled_job_reruns_only_its_missing_tasks(cluster: SlurmCluster, run: dict) -> None:
     """The segment job is held as submitted; task 0 is let run to completion, then task 1, which is cancelled
     with the whole job while it runs (tasks 2, 3 never started). The rerun of the same command submits only

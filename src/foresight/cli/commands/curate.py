@@ -172,6 +172,21 @@ def _print_submitted(p, jobs: list[tuple[str, str]]) -> None:  # noqa: ANN001
                   f"when the jobs end: foresight shards info {p.out}", highlight=False, soft_wrap=True)
 
 
+def _sbatch_refusal(e: Exception, log: Path, verbose: bool) -> str | None:
+    """The one-line error for a job sbatch refused (a partition, QOS, time or memory the cluster does not
+    have), with sbatch's own reason from the log its stderr went to; None for any other failure."""
+    import subprocess
+
+    if not (isinstance(e, subprocess.CalledProcessError) and isinstance(e.cmd, list) and e.cmd[:1] == ["sbatch"]):
+        return None
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:] if log.is_file() else []
+    why = "; ".join(ln.removeprefix("sbatch: error: ") for ln in lines if ln.startswith("sbatch: error: "))
+    if verbose or not why:
+        why = f"exit status {e.returncode} (its message is above)"
+    return (f"sbatch refused a job: {why}. Check [executor.slurm] in the config (docs/pipeline.md, \"Running on a "
+            "Slurm cluster\"); jobs submitted before it are in _work/slurm_jobs.json")
+
+
 def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> list[tuple[str, str]]:  # noqa: ANN001
     """Run the stages with datatrove's logs in ``log``; a failure is one line plus the log's tail.
     Returns the Slurm jobs submitted (name, id)."""
@@ -190,6 +205,8 @@ def _run(p, executor: str, workers: int, verbose: bool, log: Path) -> list[tuple
         time.sleep(0.5)
         if disk_full(e) is not None:
             raise  # user_errors says so in one line
+        if (refused := _sbatch_refusal(e, log, verbose)) is not None:
+            raise InputError(refused) from e
         if not verbose and _tail(log):
             console.print(_tail(log), style="dim", highlight=False)
         # raised (not fail()) so user_errors prints it as the one-line error
