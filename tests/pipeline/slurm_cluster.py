@@ -2,8 +2,9 @@
 
 Everything lives in one temporary directory: slurm.conf (found through ``SLURM_CONF``), the munge key and
 socket, state, spool and logs; the daemons listen on free ports and run in the foreground as children of
-the test, so ``stop`` kills exactly them. Needs Debian's ``slurm-wlm`` and ``munge`` and root (slurmd
-launches jobs as their user); ``.ci/run`` installs the packages.
+the test; ``stop`` cancels the jobs and kills the daemons and every process left of this cluster. Needs
+Debian's ``slurm-wlm`` and ``munge`` and root (slurmd launches jobs as their user); ``.ci/run`` installs
+the packages.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import foresight
+from foresight.pipeline.orphans import die_with_parent
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CPUS = 2
@@ -39,22 +44,70 @@ def _exe(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:  # all bound at once: n different ports
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class ClusterError(RuntimeError):
     pass
 
 
+def cluster_processes(conf: str) -> list[int]:
+    """Pids of the live processes whose environment holds ``SLURM_CONF=conf``: the daemons, slurmstepd, job
+    scripts and tasks of that cluster, and nothing else."""
+    mark = f"SLURM_CONF={conf}".encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            if mark in Path("/proc", d, "environ").read_bytes().split(b"\0"):
+                pids.append(int(d))
+        except OSError:
+            pass  # gone, or not ours to read
+    return pids
+
+
+def kill_cluster(conf: str) -> list[int]:
+    """SIGKILL every process of the cluster, a few sweeps apart (a dying parent may fork); returns survivors."""
+    for _ in range(3):
+        pids = cluster_processes(conf)
+        if not pids:
+            return []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    return cluster_processes(conf)
+
+
+# Run by the watchdog: when its stdin closes (the test process ended, even by SIGKILL), kill what is left.
+_WATCHDOG = """
+import shutil, sys
+from tests.pipeline.slurm_cluster import kill_cluster
+sys.stdin.buffer.read()
+kill_cluster(sys.argv[1])
+shutil.rmtree(sys.argv[2], ignore_errors=True)
+"""
+
+
 class SlurmCluster:
+    """``start()`` brings munged, slurmctld and slurmd up (node idle); ``cmd`` runs Slurm's commands on it;
+    ``env`` is the environment that reaches it (``SLURM_CONF``)."""
+
     def __init__(self) -> None:
         # Short: the munge socket path must fit in a sockaddr_un (108 bytes).
         self.root = Path(tempfile.mkdtemp(prefix="fs-slurm-", dir="/tmp"))
         self.node = socket.gethostname().split(".")[0]
         self.procs: list[subprocess.Popen] = []
+        self.watchdog: subprocess.Popen | None = None  # cleans up if the test process is killed
         self.env = {**os.environ, "SLURM_CONF": str(self.root / "slurm.conf")}
         for var in [k for k in self.env if k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SQUEUE_"))]:
             if var != "SLURM_CONF":  # the test may itself run inside a Slurm job: use only our cluster
@@ -64,6 +117,10 @@ class SlurmCluster:
     def start(self, timeout: float = 60.0) -> None:
         for d in ("munge", "state", "spool", "log"):
             (self.root / d).mkdir(mode=0o700)
+        repo, src = Path(__file__).resolve().parents[2], Path(foresight.__file__).resolve().parents[1]
+        self.watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, self.env["SLURM_CONF"], str(self.root)],
+                                         stdin=subprocess.PIPE, start_new_session=True, cwd=repo,
+                                         env={**self.env, "SLURM_CONF": "", "PYTHONPATH": f"{repo}{os.pathsep}{src}"})
         self._start_munge()
         (self.root / "slurm.conf").write_text(self._conf())
         self._spawn([_exe("slurmctld"), "-D", "-i"], "slurmctld")
@@ -96,32 +153,17 @@ class SlurmCluster:
             if left:
                 raise ClusterError(f"processes of the test cluster survived SIGKILL: {left}")
         finally:
+            if self.watchdog is not None:
+                self.watchdog.stdin.close()  # it sweeps once more and removes the directory
+                self.watchdog.wait(timeout=30)
             shutil.rmtree(self.root, ignore_errors=True)
 
     def processes(self) -> list[int]:
         """Pids of the live processes started for this cluster (their environment holds its SLURM_CONF)."""
-        mark = f"SLURM_CONF={self.env['SLURM_CONF']}".encode()
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) == os.getpid():
-                continue
-            try:
-                if mark in Path("/proc", d, "environ").read_bytes().split(b"\0"):
-                    pids.append(int(d))
-            except OSError:
-                pass  # gone, or not ours to read
-        return pids
+        return cluster_processes(self.env["SLURM_CONF"])
 
     def _kill_leftovers(self) -> list[int]:
-        for _ in range(3):
-            pids = self.processes()
-            if not pids:
-                return []
-            for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.5)
-        return self.processes()
+        return kill_cluster(self.env["SLURM_CONF"])
 
     def _kill(self, p: subprocess.Popen) -> None:
         if p.poll() is not None:
@@ -149,9 +191,11 @@ class SlurmCluster:
             time.sleep(0.1)
 
     def _spawn(self, argv: list[str], name: str) -> None:
-        out = open(self.root / "log" / f"{name}.stdout", "wb")  # noqa: SIM115 - closed with the process
+        """A daemon in the foreground, in a session of its own, killed by the kernel if the test process dies."""
+        parent = os.getpid()
+        out = open(self.root / "log" / f"{name}.stdout", "wb")  # noqa: SIM115 - the child holds it
         self.procs.append(subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True))
+                                           start_new_session=True, preexec_fn=lambda: die_with_parent(parent)))
         out.close()
 
     def _check_alive(self) -> None:
@@ -162,10 +206,11 @@ class SlurmCluster:
     def _conf(self) -> str:
         r = self.root
         mem_mb = 2048  # the node's schedulable memory: ≤ any CI machine's, ≥ what the tests ask for
+        ctld_port, slurmd_port = _free_ports(2)
         return f"""ClusterName=foresight-test
 SlurmctldHost={self.node}(127.0.0.1)
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
