@@ -52,6 +52,15 @@ def test_curate_cli_one_line_errors(tmp_path: Path) -> None:
         assert "Example: foresight" in runner.invoke(app, cmd).output
 
 
+def test_shards_info_on_an_unfinished_run_says_so(tmp_path: Path) -> None:
+    """Before the last job of a run (--executor slurm: while its jobs are queued) there is no index yet."""
+    (tmp_path / "s" / "_work").mkdir(parents=True)
+    res = runner.invoke(app, ["shards", "info", str(tmp_path / "s")])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 1 and "run into" in said and "has not finished" in said, said
+    assert "rerun the same curate command" in said and "not a foresight shard directory" not in said
+
+
 def _plan(tmp_path: Path, **overrides):
     src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(1)}])
     on = {"dedup": {"exact": {"enabled": True}, "minhash": {"enabled": True}}, "classify": {"enabled": False},

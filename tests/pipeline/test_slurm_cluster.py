@@ -128,6 +128,9 @@ def test_slurm_run_is_byte_identical_to_local(cluster: SlurmCluster, run: dict) 
     assert again.returncode == 1 and "still queued" in said and "scancel" in said, said
     assert f"foresight-finalize (job {final}: PENDING" in said
     assert {j["id"].split("_")[0] for j in cluster.jobs()} <= queued  # nothing submitted
+    info = subprocess.run([sys.executable, "-c", "from foresight.cli import main; main()", "shards", "info",
+                           str(out)], capture_output=True, text=True, env=_job_env(cluster), timeout=120)
+    assert info.returncode == 1 and "has not finished" in info.stdout + info.stderr
     cluster.cmd("scontrol", "release", final)
     cluster.wait_idle(JOB_TIMEOUT, "(curate --executor slurm)", extra_logs=out)
     assert (out / "index.json").is_file(), f"the finalize job wrote no index\n{cluster.logs(out)}"

@@ -19,7 +19,7 @@ from foresight.formats.atomic import write_json_atomic
 from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file, sha256_stream
 from foresight.formats.record import decode, encode
-from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT
+from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT, WORK_DIR
 
 REBUILD = "rebuild the shards with `foresight curate`"
 HASH_THREADS = 4  # files hashed at once by ShardIndex.verify (at most the CPU count)
@@ -136,6 +136,10 @@ class ShardIndex:
         leaving the shard root is a ShardIndexError that says how to rebuild."""
         path = Path(root) / INDEX_FILE
         if not path.is_file():
+            if (Path(root) / WORK_DIR).is_dir():
+                raise ShardIndexError(f"{path} not found: the `foresight curate` run into {root} has not finished "
+                                      f"(its {WORK_DIR}/ is there): wait for its jobs to end (--executor slurm: "
+                                      "squeue), or rerun the same curate command to finish it")
             raise ShardIndexError(
                 f"{path} not found: {root} is not a foresight shard directory "
                 f"(build one with `foresight curate INPUT... --out {root}`)"

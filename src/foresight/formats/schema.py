@@ -11,6 +11,7 @@ DATA_DIR = "data"
 INDEX_FILE = "index.json"
 STATS_DIR = "stats"
 EXCLUDED_DIR = "excluded"  # curate --exclusions: <step>/<rank>.jsonl.gz, each document with its filter_reason
+WORK_DIR = "_work"  # curate's resume state (logs, completion markers, intermediate files) until index.json is written
 RESULTS_FILE = "results.parquet"  # a sweep directory's one row per mixture
 
 BASE_FIELDS: list[pa.Field] = [

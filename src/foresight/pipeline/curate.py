@@ -25,7 +25,7 @@ from typing import Any
 from foresight.formats import __version__
 from foresight.formats.atomic import check_output_dir, write_json_atomic
 from foresight.formats.errors import InputError
-from foresight.formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR
+from foresight.formats.schema import DATA_DIR, EXCLUDED_DIR, INDEX_FILE, STATS_DIR, WORK_DIR
 from foresight.pipeline.accounting import EXACT_DUPLICATE, NEAR_DUPLICATE
 from foresight.pipeline.config import PipelineConfig, load_config
 from foresight.pipeline.executors import (
@@ -37,7 +37,6 @@ from foresight.pipeline.executors import (
 )
 from foresight.pipeline.readers import InputFile, clean_source, discover_inputs
 
-WORK_DIR = "_work"
 RUN_FILE = "run.json"
 HASH_CACHE_FILE = "input_hashes.json"  # (size, mtime, ctime, inode) → content hash of each local input
 DEFAULT_MAX_TASKS = 8
