@@ -92,7 +92,7 @@ def run_ours(root: Path, spec_path: Path, out: Path, threads: int, memory_limit:
     p = plan(load_spec(spec_path), root, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,  # as `foresight mix`
              memory_limit=memory_limit)
     t1 = time.perf_counter()
-    write_manifest(p, out)
+    write_manifest(p, out, overwrite=True)  # each repeat replaces the last one's manifest
     t2 = time.perf_counter()
     return {"wall": t2 - t0, "cpu": time.process_time() - c0, "parts": {**p.timings, "write_s": t2 - t1},
             "entries": len(p.selection), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -103,7 +103,9 @@ def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int,
     """:func:`run_ours` in a new process, as `foresight mix build` runs: no heap or caches from an earlier build."""
     args = [sys.executable, __file__, "--child", str(root), str(spec_path), str(out), str(threads),
             *([memory_limit] if memory_limit else [])]
-    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the build failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
