@@ -210,7 +210,7 @@ def test_plan_reads_back_only_doc_id_and_the_writer_the_rest(built: tuple[Path, 
 
     shards, mdir = built
     p = plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards)
-    assert p.entry_rows.column_names == ["doc_id"]
+    assert p.distinct_rows.column_names == ["doc_id"]
     out = write_manifest(p, tmp_path / "m2")
     assert (out / "entries.parquet").read_bytes() == (mdir / "entries.parquet").read_bytes()
 

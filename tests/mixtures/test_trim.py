@@ -50,19 +50,28 @@ def _build(shards: Path, tmp: Path, name: str, total: int, seed: int) -> bytes:
 @pytest.mark.parametrize(("total", "seed"), [(900, 0), (3900, 7), (40, 3)])
 def test_trimming_while_scanning_keeps_the_manifest(shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     total: int, seed: int) -> None:
-    monkeypatch.setattr(select, "trim_candidates", lambda cand, trim: cand)  # every candidate: the reference
+    monkeypatch.setattr(select, "_trim", lambda cand, trim: (cand, {}))  # every candidate: the reference
     whole = _build(shards, tmp_path, "whole", total, seed)
     monkeypatch.undo()
     calls: list[int] = []
-    real = select.trim_candidates
+    dropped_on_arrival: list[int] = []
+    real_trim, real_within = select._trim, select._within_cuts
 
-    def counting(cand: select.Candidates, trim: select.Trim) -> select.Candidates:
-        out = real(cand, trim)
+    def counting(cand: select.Candidates, trim: select.Trim) -> tuple[select.Candidates, dict]:
+        out, cuts = real_trim(cand, trim)
         calls.append(len(cand) - len(out))
-        return out
+        return out, cuts
 
-    monkeypatch.setattr(select, "trim_candidates", counting)
+    def within(cand: select.Candidates, cuts: dict, trim: select.Trim):  # noqa: ANN202
+        keep = real_within(cand, cuts, trim)
+        dropped_on_arrival.append(int((~keep).sum()))
+        return keep
+
+    monkeypatch.setattr(select, "_trim", counting)
+    monkeypatch.setattr(select, "_within_cuts", within)
     monkeypatch.setattr(select, "BATCH_ROWS", 16)  # many batches: trims run while the scan streams
     monkeypatch.setattr(select, "TRIM_ROWS", 24)
     assert _build(shards, tmp_path, "trimmed", total, seed) == whole
     assert len(calls) > 2 and sum(calls) > 0  # it did trim, several times
+    # and, past a pool's cut, rows were dropped as they arrived, never buffered
+    assert sum(dropped_on_arrival) > 0

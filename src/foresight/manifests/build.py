@@ -15,7 +15,7 @@ from foresight.formats.hashing import sha256_file
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader, ShardsRef
 from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
-from foresight.mixtures.planner import Plan, plan
+from foresight.mixtures.planner import Plan, contiguous, entries_of, plan
 from foresight.mixtures.spec import MixtureSpec, load_spec
 
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
@@ -30,33 +30,31 @@ def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array
 
 
 def entry_shard_rows(p: Plan) -> pa.Table:
-    """The shard columns every entry copies, in selection order (read back now for any the plan did not read)."""
-    rows = p.entry_rows
-    for name in ENTRY_SHARD_COLUMNS:
-        if name not in rows.column_names:
-            rows = rows.append_column(name, p.entry_column(name))
-    return rows
+    """The shard columns every entry copies, once per distinct selected segment (:attr:`Plan.distinct_rows`;
+    read back now for any the plan did not read)."""
+    return pa.table({name: contiguous(p.distinct_column(name)) for name in ENTRY_SHARD_COLUMNS})
 
 
 def entries_table(p: Plan, lo: int = 0, hi: int | None = None, rows: pa.Table | None = None) -> pa.Table:
     """Entries ``lo``–``hi`` (default: all) as ``entries.parquet`` rows; ``rows`` is :func:`entry_shard_rows`."""
     sel, cand = p.selection, p.candidates
     hi = len(sel) if hi is None else hi
-    rows = (entry_shard_rows(p) if rows is None else rows).slice(lo, hi - lo)
+    rows = entry_shard_rows(p) if rows is None else rows
+    at = p.read_back[1][lo:hi]  # each entry's distinct row
     index = sel.index[lo:hi]
     file_idx, row_idx = cand.locate(index)
     start, end = sel.start[lo:hi], sel.end[lo:hi]
     return pa.table({
         "order": pa.array(np.arange(lo, hi, dtype=np.int64)),
         "pool": _labels(sel.pool[lo:hi], [pp.name for pp in p.pools]),
-        "id": rows.column("id").combine_chunks().cast(pa.string()),
-        "doc_id": rows.column("doc_id").combine_chunks().cast(pa.string()),
+        "id": entries_of(rows.column("id"), at).cast(pa.string()),
+        "doc_id": entries_of(rows.column("doc_id"), at).cast(pa.string()),
         "file": _labels(file_idx, p.shards.relpaths),
         "row": pa.array(row_idx, type=pa.int64()),
         "start": pa.array(start, type=pa.int32()),
         "end": pa.array(end, type=pa.int32()),
         "n_tokens": pa.array(end - start, type=pa.int64()),
-        "text_sha256": rows.column("text_sha256").combine_chunks().cast(pa.binary(32)),
+        "text_sha256": entries_of(rows.column("text_sha256"), at).cast(pa.binary(32)),
         "epoch": pa.array(sel.epoch[lo:hi], type=pa.int32()),
     }, schema=ENTRIES_SCHEMA)
 

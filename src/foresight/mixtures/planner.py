@@ -72,18 +72,24 @@ class Plan:
     shares: dict[str, float | None]
     candidates: Candidates  # those the selection could reach (select.trim_candidates), not every candidate
     selection: Selection
-    entry_rows: pa.Table  # shard columns read back for each entry (``read_columns``), in selection order
+    # shard columns read back (``read_columns``) once per distinct selected segment, in (file, row) order: an
+    # entry's are at its ``read_back`` position (a repeated segment is read once; no copy in entry order is held)
+    distinct_rows: pa.Table
     # the selected candidates, distinct and in (file, row) order, and each entry's position among them
     read_back: tuple[np.ndarray, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
 
-    def entry_column(self, name: str) -> pa.Array:
-        """Shard column ``name`` of each entry's segment, in selection order (read back now unless the plan
-        already read it)."""
-        rows = self.entry_rows
+    def distinct_column(self, name: str) -> pa.ChunkedArray:
+        """Shard column ``name`` of the distinct selected segments (read back now unless the plan already
+        read it)."""
+        rows = self.distinct_rows
         if name not in rows.column_names:
-            rows = _entry_columns(self.shards, self.candidates, self.read_back, [name])
-        return rows.column(name).combine_chunks()
+            rows = _distinct_columns(self.shards, self.candidates, self.read_back[0], [name])
+        return rows.column(name)
+
+    def entry_column(self, name: str, lo: int = 0, hi: int | None = None) -> pa.Array:
+        """Shard column ``name`` of entries ``lo``–``hi`` (default: all), in selection order."""
+        return entries_of(self.distinct_column(name), self.read_back[1][lo:hi])
 
 
 def compile_pools(con: Any, spec: MixtureSpec, shards: ShardSet) -> list[str]:
@@ -165,14 +171,14 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
     selection = interleave(takes, cand.key, spec.seed)
     t3 = time.perf_counter()
     read_back = _read_back(cand, selection)
-    entry_rows = _entry_columns(shards, cand, read_back, list(read_columns))
+    distinct_rows = _distinct_columns(shards, cand, read_back[0], list(read_columns))
     # a 64-bit hash per entry only to count distinct documents (Arrow's dictionary encoding is ~15x slower)
-    doc_keys = stable_keys(entry_rows.column("doc_id"), 0)
+    doc_keys = stable_keys(distinct_rows.column("doc_id"), 0)[read_back[1]]
     pools = [PoolPlan(p.name, exprs[i], float(weights[i]), float(p.max_repetition), p.order, avail[i],
                       avail_segs[i], targets[i]) for i, p in enumerate(spec.pools)]
     _fill_stats(pools, takes, cand, selection.pool, doc_keys)
     shares = _shares(selection, cand, total)
-    return Plan(spec, shards, total, pools, shares, cand, selection, entry_rows, read_back,
+    return Plan(spec, shards, total, pools, shares, cand, selection, distinct_rows, read_back,
                 {"verify_s": t1 - t0, "scan_s": t2 - t1, "select_s": t3 - t2, "read_back_s": time.perf_counter() - t3})
 
 
@@ -188,17 +194,29 @@ def _read_back(cand: Candidates, sel: Selection) -> tuple[np.ndarray, np.ndarray
     return uniq, rank[sel.index]
 
 
-def _entry_columns(shards: ShardSet, cand: Candidates, read_back: tuple[np.ndarray, np.ndarray],
-                   columns: list[str]) -> pa.Table:
-    """Shard ``columns`` of each entry: read for the distinct selected rows, then one take into entry order.
+def _distinct_columns(shards: ShardSet, cand: Candidates, uniq: np.ndarray, columns: list[str]) -> pa.Table:
+    """Shard ``columns`` of the distinct selected rows ``uniq`` (ascending candidate indices), in that order.
     ``id`` comes from the scan, which already holds every candidate's."""
-    uniq, inverse = read_back
     from_files = [c for c in columns if c != "id"]
     rows = read_rows(shards.root, shards.relpaths, *cand.locate(uniq), from_files) if from_files else None
     if "id" in columns:
         ids = _take_ascending(cand.ids, uniq)
         rows = pa.table({"id": ids}) if rows is None else rows.append_column("id", ids)
-    return rows.select(columns).take(pa.array(inverse))
+    # one contiguous array per column (read_rows gives a chunk per file): entries are then taken from it a
+    # slice at a time, and a take on a chunked array may join its chunks again on every call
+    return pa.table({c: contiguous(rows.column(c)) for c in columns})
+
+
+def contiguous(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``column`` as one array, without a copy when it already is one chunk (combine_chunks always copies)."""
+    if isinstance(column, pa.Array):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def entries_of(column: pa.ChunkedArray | pa.Array, positions: np.ndarray) -> pa.Array:
+    """``column[positions]``: a distinct-row column in entry order (a slice of entries at a time)."""
+    return contiguous(column).take(pa.array(positions))
 
 
 def _take_ascending(chunked: pa.ChunkedArray, idx: np.ndarray) -> pa.Array:

@@ -136,14 +136,17 @@ def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], excl
     dtypes = {"pos": np.int64, "n": np.int32, "m": mask_type(len(pool_exprs))[1], "p": np.int16,
               **{c: np.bool_ for c in flags}, **{c: np.float64 for c in scores}}
     held: list[Candidates] = []
-    n_held, next_trim = 0, TRIM_ROWS
+    n_held, next_trim, cuts = 0, TRIM_ROWS, {}
     reader = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
-        held.append(_from_batch(batch, dtypes, flags, scores, seed))
-        n_held += batch.num_rows
+        part = _from_batch(batch, dtypes, flags, scores, seed)
+        if cuts and trim is not None:  # rows ordered after a pool's last reachable row never enter the buffer
+            part = _subset(part, _within_cuts(part, cuts, trim))
+        held.append(part)
+        n_held += len(part)
         if trim is not None and n_held >= next_trim:
-            held = [trim_candidates(concat_candidates(held, dtypes), trim)]
-            n_held = len(held[0])
+            cand, cuts = _trim(concat_candidates(held, dtypes), trim)
+            held, n_held = [cand], len(cand)
             next_trim = max(TRIM_ROWS, 2 * n_held)
     cand = concat_candidates(held, dtypes)
     _canonical_order(cand)
@@ -182,8 +185,19 @@ def trim_candidates(cand: Candidates, trim: Trim) -> Candidates:
     """``cand`` without the rows no selection can reach: in a pool holding more than its target, every row
     after the shortest prefix of its order (:func:`base_order`) with ``target`` tokens. Rows that come later
     may only push a dropped row further back, so dropping it now never changes what is selected."""
+    return _trim(cand, trim)[0]
+
+
+Cut = tuple[float, int]  # a pool's last reachable row: (order score, negated when descending; NaN = inf), key
+
+
+def _trim(cand: Candidates, trim: Trim) -> tuple[Candidates, dict[int, Cut]]:
+    """:func:`trim_candidates`, and each trimmed pool's cut: its last reachable row's place in the pool order.
+    A later row ordered after the cut can never be reached either (the prefix up to the cut already holds the
+    target), so the scan drops it on arrival (:func:`_within_cuts`) instead of buffering it."""
     _canonical_order(cand)  # ties in the order are broken by (file, row): keep that order
     keep = np.ones(len(cand), dtype=bool)
+    cuts: dict[int, Cut] = {}
     for i, (target, order) in enumerate(trim):
         idx = np.flatnonzero(cand.pool == i)
         have = int(cand.n_tokens[idx].sum(dtype=np.int64))
@@ -193,6 +207,35 @@ def trim_candidates(cand: Candidates, trim: Trim) -> Candidates:
         k = int(np.searchsorted(np.cumsum(cand.n_tokens[ordered], dtype=np.int64), target, side="left"))
         keep[idx] = False
         keep[ordered[:k + 1]] = True
+        last = ordered[min(k, len(ordered) - 1)]
+        cuts[i] = (float(_order_score(cand, order, np.array([last]))[0]) if order else 0.0, int(cand.key[last]))
+    return (cand if keep.all() else _subset(cand, keep)), cuts
+
+
+def _order_score(cand: Candidates, order: tuple[str, bool], idx: np.ndarray) -> np.ndarray:
+    """The score :func:`base_order` sorts a score-ordered pool by (ascending; missing scores last)."""
+    score = cand.scores[order[0]][idx]
+    score = -score if order[1] else score
+    return np.where(np.isnan(score), np.inf, score)
+
+
+def _within_cuts(cand: Candidates, cuts: dict[int, Cut], trim: Trim) -> np.ndarray:
+    """Rows not ordered after their pool's cut (ties kept: keeping a row too many never changes the result)."""
+    keep = np.ones(len(cand), dtype=bool)
+    for i, (score, key) in cuts.items():
+        idx = np.flatnonzero(cand.pool == i)
+        order = trim[i][1]
+        if order is None:
+            after = cand.key[idx] > np.uint64(key)
+        else:
+            s = _order_score(cand, order, idx)
+            after = (s > score) | ((s == score) & (cand.key[idx] > np.uint64(key)))
+        keep[idx[after]] = False
+    return keep
+
+
+def _subset(cand: Candidates, keep: np.ndarray) -> Candidates:
+    """The rows of ``cand`` where ``keep`` holds, in order."""
     if keep.all():
         return cand
     at = np.flatnonzero(keep)
@@ -311,10 +354,7 @@ def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None
                 if int(cand.n_tokens[idx[part]].sum()) >= target:
                     return _by_key(idx[part], keys[part])
         return _by_key(idx, keys)
-    score = cand.scores[order[0]][idx]
-    score = -score if order[1] else score
-    score = np.where(np.isnan(score), np.inf, score)  # missing scores go last either way
-    return idx[np.lexsort((cand.key[idx], score))]
+    return idx[np.lexsort((cand.key[idx], _order_score(cand, order, idx)))]
 
 
 @dataclass
