@@ -146,10 +146,10 @@ def run_reference(root: Path, n_rows: int, fraction: float, out: Path) -> tuple[
 
 
 def _size_name(rows: int) -> str:
-    """10000000 -> 10m, 250000 -> 250k, 1500000000 -> 1.5b: the benchmark's printed name follows --rows."""
+    """10000000 -> 10m, 9999984 -> 10m, 250000 -> 250k, 1500000000 -> 1.5b: the printed name follows the rows."""
     for unit, div in (("b", 10**9), ("m", 10**6), ("k", 10**3)):
         if rows >= div:
-            return f"{rows / div:g}{unit}"
+            return f"{rows / div:.3g}{unit}"
     return str(rows)
 
 

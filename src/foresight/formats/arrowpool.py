@@ -11,6 +11,8 @@ it changes every Arrow allocation of the process.)
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,3 +33,20 @@ def system_pool() -> Iterator[None]:
         yield
     finally:
         pa.set_memory_pool(old)
+
+
+def _malloc_trim() -> ctypes._CFuncPtr | None:
+    libc = ctypes.util.find_library("c")
+    fn = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None  # glibc only
+    return fn
+
+
+_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Return the C heap's free pages to the OS (glibc's ``malloc_trim``; a no-op elsewhere). On the system
+    pool, a job that reads a whole shard file's columns, keeps a few rows and drops the rest, file after file,
+    otherwise keeps every freed block: 300 files of 1 M rows grew the read-back to 3.2 GB RSS for 425 MB held."""
+    if _TRIM is not None:
+        _TRIM(0)

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from foresight.formats.arrowpool import release_freed_memory
 from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_text
 from foresight.formats.schema import BASE_FIELDS, segment_schema
@@ -73,6 +74,8 @@ def read_rows(root: Path, relpaths: tuple[str, ...] | list[str], ufile: np.ndarr
         path = root / relpaths[int(f)]
         tbl = _fixed_width(pq.read_table(path, columns=columns), path)
         parts.append(tbl.take(pa.array(urow[lo:hi])))
+        del tbl
+        release_freed_memory()  # the whole file's columns were freed: give those pages back before the next
     # shards written by different versions may differ in nullability or token width: unify them
     table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: [] for c in columns})
     return table.combine_chunks()

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from foresight.formats.arrowpool import release_freed_memory
 from foresight.formats.shardio import ROW_BITS, ROW_MASK
 from foresight.mixtures.sandbox import FILE_COL, ROW_COL, VIEW
 
@@ -145,12 +146,22 @@ def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], excl
         held.append(part)
         n_held += len(part)
         if trim is not None and n_held >= next_trim:
-            cand, cuts = _trim(concat_candidates(held, dtypes), trim)
+            cand = _drain(held, dtypes)
+            cand, cuts = _trim(cand, trim)
             held, n_held = [cand], len(cand)
+            release_freed_memory()  # the pre-trim buffer and its copies
             next_trim = max(TRIM_ROWS, 2 * n_held)
-    cand = concat_candidates(held, dtypes)
+    cand = _drain(held, dtypes)
     _canonical_order(cand)
     return trim_candidates(cand, trim) if trim is not None else cand
+
+
+def _drain(held: list[Candidates], dtypes: dict[str, type]) -> Candidates:
+    """The held parts as one Candidates, emptying ``held`` so the parts are freed before the next copy (a trim
+    copies again: holding parts, their concatenation and the trimmed copy at once was 3x the buffer)."""
+    cand = concat_candidates(held, dtypes)
+    held.clear()
+    return cand
 
 
 def _from_batch(batch: pa.RecordBatch, dtypes: dict[str, type], flags: list[str], scores: list[str],
