@@ -200,3 +200,25 @@ def test_memory_limit_is_set_and_checked(env: dict[str, Path]) -> None:
     assert code == 0 and "953.6 MiB" in out
     code, out = run(str(env["shards"]), "SELECT 1", "--memory-limit", "lots")
     assert code == 1 and "--memory-limit 'lots' is not a size" in out
+
+
+@pytest.mark.parametrize("ram_mb,expected", [(64 * 1024, "8192MB"), (4 * 1024, "1024MB"), (512, "256MB")])
+def test_default_memory_limit_is_a_quarter_of_ram_at_most_8gb_and_as_much_spill(
+        env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, ram_mb: int, expected: str) -> None:
+    import os
+
+    import duckdb
+
+    from foresight.formats import sql
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": ram_mb * 2**20 // 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    assert sql.default_memory_limit() == expected
+    monkeypatch.undo()
+    code, out = run(str(env["shards"]), "SELECT current_setting('memory_limit') AS m, "
+                    "current_setting('max_temp_directory_size') AS t", "--format", "json")
+    assert code == 0, out
+    plain = duckdb.connect()
+    plain.execute("SET memory_limit = $m", {"m": sql.default_memory_limit()})
+    shown = plain.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert json.loads(out)[0] == {"m": shown, "t": shown}

@@ -184,6 +184,18 @@ def test_a_coherent_header_edit_is_refused(built: tuple[Path, Path], edit) -> No
         manifests.verify(mdir)
 
 
+def test_an_edited_spec_text_is_refused_even_with_the_header_re_hashed(built: tuple[Path, Path]) -> None:
+    """The recorded spec text must hash to spec_sha256: an edit that re-seals header_sha256 is still caught."""
+    _, mdir = built
+    head = json.loads((mdir / "manifest.json").read_text())
+    assert "seed = 4" in head["spec_text"]
+    head["spec_text"] = head["spec_text"].replace("seed = 4", "seed = 5")
+    head["header_sha256"] = manifests.header_digest(head)
+    (mdir / "manifest.json").write_text(json.dumps(head))
+    with pytest.raises(ManifestError, match="spec_sha256 does not match the recorded spec text"):
+        manifests.verify(mdir)
+
+
 def test_missing_or_foreign_manifest(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="not a manifest directory"):
         manifests.verify(tmp_path)

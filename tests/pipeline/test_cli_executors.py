@@ -52,6 +52,32 @@ def test_curate_cli_one_line_errors(tmp_path: Path) -> None:
         assert "Example: foresight" in runner.invoke(app, cmd).output
 
 
+def test_a_full_disk_in_a_curate_task_is_one_line_and_the_rerun_completes(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's write error (an OSError without an errno) raised inside a datatrove task reaches the CLI
+    wrapped; it is still the one-line full-disk error, nothing is indexed, and the rerun completes."""
+    from foresight.pipeline.stages import write
+
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i, 100)} for i in range(5)])
+    out = tmp_path / "shards"
+    args = ["curate", str(src), "--out", str(out), "--tokenizer", str(make_tokenizer(tmp_path)),
+            "--config", str(write_config(tmp_path))]
+
+    def full(self: write.RankShardWriter, source: str) -> None:
+        raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(write.RankShardWriter, "_flush", full)
+        res = runner.invoke(app, args)
+    # in-process, datatrove's task log (and its traceback) is not redirected to _work/curate.log: read ours
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: no space left on the device"), res.output
+    assert not (out / "index.json").exists() and not list(out.rglob("*.parquet"))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and accounting(out)["kept"] == 5, res.output
+
+
 def test_shards_info_on_an_unfinished_run_says_so(tmp_path: Path) -> None:
     """Before the last job of a run (--executor slurm: while its jobs are queued) there is no index yet."""
     (tmp_path / "s" / "_work").mkdir(parents=True)

@@ -117,6 +117,8 @@ def _commands(b: dict[str, Path], other: Path, tmp: Path) -> dict[str, tuple[lis
         "train": (["train", m, "--shards", s, "--out", str(tmp / "r"), *TRAIN_ARGS], True),
         "export nanogpt": (["manifest", "export", m, "--format", "nanogpt", "--shards", s, "--out",
                             str(tmp / "nb")], True),
+        "export megatron": (["manifest", "export", m, "--format", "megatron", "--shards", s, "--out",
+                             str(tmp / "mg.bin")], True),
         "export jsonl": (["manifest", "export", m, "--format", "jsonl", "--shards", s, "--out",
                           str(tmp / "x.jsonl")], True),
         "manifest verify": (["manifest", "verify", m, "--shards", s], True),
@@ -158,7 +160,8 @@ def test_every_reader_refuses_every_tamper(built: dict[str, Path], tmp_path: Pat
     else:
         named = {"escape": "outside", "rehash": "index.json"}.get(tamper, "part-00000.parquet")
     assert named in res.output.replace("\n", ""), res.output
-    for made in ("r/run.json", "nb/train.bin", "nb/val.bin", "x.jsonl", "p.parquet", "m2/manifest.json",
+    for made in ("r/run.json", "nb/train.bin", "nb/val.bin", "mg.bin", "mg.idx", "x.jsonl", "p.parquet",
+                 "m2/manifest.json",
                  "sw/results.parquet"):
         assert not (tmp_path / made).exists(), f"{command} wrote {made} from tampered shards"
 

@@ -139,6 +139,25 @@ def test_replacing_dir_swaps_whole_or_not_at_all(tmp_path: Path) -> None:
     assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~_umask()
 
 
+def test_replacing_dir_without_an_atomic_swap_moves_the_old_one_aside(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where renameat2(RENAME_EXCHANGE) is missing (another kernel or filesystem): two renames, same result."""
+    from foresight.formats import atomic
+
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target = tmp_path / "d"
+    target.mkdir()
+    (target / "old").write_text("old")
+    with pytest.raises(OSError):
+        with atomic.replacing_dir(target) as tmp:
+            (tmp / "new").write_text("new")
+            raise OSError(28, "No space left on device")
+    assert [p.name for p in target.iterdir()] == ["old"] and sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+    with atomic.replacing_dir(target) as tmp:
+        (tmp / "new").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new"] and sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -179,6 +179,18 @@ def test_a_finished_run_is_not_retrained_silently(tmp_path: Path, tokenizer_json
     assert again["steps"] == first["steps"] and (run / "model.safetensors").read_bytes() == weights
 
 
+def test_an_unfinished_run_is_not_retrained_silently(tmp_path: Path, tokenizer_json: Path) -> None:
+    """What a killed run leaves (a checkpoint, no run.json: tests/reliability/test_signals.py::test_train) is
+    continued with --resume, never restarted over without --overwrite."""
+    run = tmp_path / "run"
+    train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg(stop_after=2))
+    (run / "run.json").unlink()  # a paused run writes it; a killed one never got that far
+    state = find_checkpoint(run).joinpath("trainer_state.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a training run.*--resume.*--overwrite"):
+        train_arrays(token_arrays(), run, tokenizer_json=tokenizer_json, cfg=tiny_cfg())
+    assert find_checkpoint(run).joinpath("trainer_state.pt").read_bytes() == state
+
+
 def test_gradient_accumulation_matches_one_pass(tmp_path: Path, tokenizer_json: Path) -> None:
     """4 sequences per step in one pass, or one at a time with gradients summed: the same training."""
     arrays = token_arrays(n_docs=40)
