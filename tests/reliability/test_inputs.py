@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -88,3 +89,25 @@ def test_a_dangling_symlink_is_reported_and_counted(tmp_path: Path) -> None:
     assert len(lines) == 1 and str(src / "gone.jsonl") in lines[0], res.output
     acc = accounting(tmp_path / "s")
     assert acc["kept"] == 3 and acc["errored"] == {"unreadable_file": 1}, acc
+
+
+def test_a_remote_input_is_identified_by_size_and_ukey_and_an_edit_is_refused(tmp_path: Path) -> None:
+    """A URL of a non-local filesystem (memory:// here) is fingerprinted by size and fsspec's ukey, not re-read;
+    a same-size edit that changes the ukey is refused like a local one."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url = "memory://ukey_test_in/web/a.jsonl"
+    lines = "".join(json.dumps({"text": prose(i)}) + "\n" for i in range(3))
+    fs.pipe(url, lines.encode())
+    try:
+        p = _plan(tmp_path, [url])
+        state = p.files[0].state()
+        assert state is not None and state[0] == len(lines) and str(state[1]).startswith("ukey:")
+        assert prepare_output(p) is False
+        fs.pipe(url, lines.replace("Story number 1", "STORY number 1").encode())
+        assert fs.size(url) == len(lines)
+        with pytest.raises(OutputDirError, match="changed since"):
+            prepare_output(_plan(tmp_path, [url]))
+    finally:
+        fs.rm("/ukey_test_in", recursive=True)
