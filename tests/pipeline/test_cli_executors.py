@@ -38,6 +38,20 @@ def test_curate_and_shards_info_cli(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "different run" in again.output
 
 
+def test_work_can_be_deleted_once_the_run_has_finished(tmp_path: Path) -> None:
+    """The shards and index.json never refer to _work/: readers work without it."""
+    import shutil
+
+    src = write_jsonl(tmp_path / "in" / "web" / "a.jsonl", [{"text": prose(i, 100)} for i in range(5)])
+    out = curate(tmp_path, [src])
+    shutil.rmtree(out / "_work")
+    info = runner.invoke(app, ["shards", "info", str(out)])
+    assert info.exit_code == 0 and "match index.json" in info.output, info.output
+    res = runner.invoke(app, ["audit", str(out), "SELECT count(DISTINCT doc_id) AS n FROM segments", "--strict",
+                              "--format", "csv"])
+    assert res.exit_code == 0 and res.output.strip().splitlines()[-1] == "5", res.output
+
+
 def test_curate_cli_one_line_errors(tmp_path: Path) -> None:
     tok = str(make_tokenizer(tmp_path))
     res = runner.invoke(app, ["curate", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--tokenizer", tok])
