@@ -161,8 +161,7 @@ def test_every_reader_refuses_every_tamper(built: dict[str, Path], tmp_path: Pat
         named = {"escape": "outside", "rehash": "index.json"}.get(tamper, "part-00000.parquet")
     assert named in res.output.replace("\n", ""), res.output
     for made in ("r/run.json", "nb/train.bin", "nb/val.bin", "mg.bin", "mg.idx", "x.jsonl", "p.parquet",
-                 "m2/manifest.json",
-                 "sw/results.parquet"):
+                 "m2/manifest.json", "sw/results.parquet"):
         assert not (tmp_path / made).exists(), f"{command} wrote {made} from tampered shards"
 
 
