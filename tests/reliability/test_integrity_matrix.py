@@ -127,6 +127,7 @@ def _commands(b: dict[str, Path], other: Path, tmp: Path) -> dict[str, tuple[lis
         "probe --manifest": (["probe", run, "--shards", s, "--probes", "bpb", "--heldout-fraction", "0.2",
                               "--manifest", m, "--out", str(tmp / "p.parquet")], True),
         "shards info": (["shards", "info", s], False),
+        "classify rates": (["classify", "rates", s], False),
         "audit --strict": (["audit", s, "SELECT count(*) AS n FROM segments", "--strict", "--format", "csv"], False),
         "audit --manifest --strict": (["audit", s, "SELECT count(*) AS n FROM entries", "--manifest", m,
                                        "--strict", "--format", "csv"], True),
