@@ -5,13 +5,12 @@ Written per rank to ``stats/<rank>.json``, merged to ``stats/accounting.json`` a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from foresight.formats.atomic import write_json_atomic
 from foresight.formats.errors import ForesightError, InputError
-from foresight.formats.record import decode, encode
+from foresight.formats.record import decode, encode, read_json
 
 FIX = "rerun `foresight curate` to rewrite it"
 
@@ -79,11 +78,7 @@ class Accounting:
     @classmethod
     def load(cls, path: str | Path) -> Accounting:
         """``stats/accounting.json`` (or a rank's ``stats/<rank>.json``), checked key by key."""
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as e:
-            raise InputError(f"{path} is not valid JSON ({e}); {FIX}") from e
-        return cls.from_dict(raw, path)
+        return cls.from_dict(read_json(path, InputError, FIX), path)
 
     def write(self, path: str | Path) -> Path:
         write_json_atomic(path, self.to_dict())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from foresight.formats.accounting import Accounting
 from foresight.formats.atomic import write_json_atomic
 from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_file, sha256_stream
-from foresight.formats.record import decode, encode
+from foresight.formats.record import decode, encode, read_json
 from foresight.formats.schema import INDEX_FILE, SHARD_FORMAT, WORK_DIR
 
 REBUILD = "rebuild the shards with `foresight curate`"
@@ -144,10 +143,7 @@ class ShardIndex:
                 f"{path} not found: {root} is not a foresight shard directory "
                 f"(build one with `foresight curate INPUT... --out {root}`)"
             )
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as e:  # RecursionError: nested too deeply
-            raise ShardIndexError(f"{path} is not valid JSON ({e}); {REBUILD}") from e
+        raw = read_json(path, ShardIndexError, REBUILD)
         got = raw.get("format") if isinstance(raw, dict) else None
         if got != SHARD_FORMAT:
             raise ShardIndexError(f"{path}: unknown format {got!r}, expected {SHARD_FORMAT!r}")

@@ -17,7 +17,7 @@ import pyarrow as pa
 from foresight.formats.atomic import write_json_atomic
 from foresight.formats.errors import InputError
 from foresight.formats.hashing import sha256_bytes, sha256_file
-from foresight.formats.record import decode, encode, optional
+from foresight.formats.record import decode, encode, optional, read_json
 from foresight.formats.schema import INDEX_FILE
 
 FORMAT = "foresight-manifest/1"
@@ -110,10 +110,7 @@ class ManifestHeader:
         if not path.is_file():
             raise ManifestError(f"{path} not found: {manifest_dir} is not a manifest directory "
                                 f"(build one with `foresight mix SPEC --shards DIR --out {manifest_dir}`)")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as e:  # RecursionError: nested too deeply
-            raise ManifestError(f"{path} is not valid JSON ({e}); {REBUILD}") from e
+        raw = read_json(path, ManifestError, REBUILD)
         got = raw.get("format") if isinstance(raw, dict) else None
         if got != FORMAT:
             raise ManifestError(f"{path}: format {got!r} is not {FORMAT!r}")

@@ -7,9 +7,11 @@ line naming the file and the key, a missing key, a value of the wrong type, or a
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -80,6 +82,14 @@ def _record(cls: type[T], raw: Any, key: str) -> T:
         raise _Bad(prefix + missing[0], "is missing")
     hints = _hints(cls)
     return cls(**{n: _value(hints[n], raw[n], prefix + n) for n in fields if n in raw})
+
+
+def read_json(path: str | Path, error: type[Exception], fix: str) -> Any:
+    """The parsed JSON file at ``path``; ``error`` naming the file and ``fix`` when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as e:  # RecursionError: nested too deeply
+        raise error(f"{path} is not valid JSON ({e}); {fix}") from e
 
 
 def decode(cls: type[T], raw: Any, path: object, error: type[Exception], fix: str) -> T:
