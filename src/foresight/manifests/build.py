@@ -15,13 +15,12 @@ from foresight.formats.hashing import sha256_file
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader, ShardsRef
 from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
-from foresight.mixtures.planner import Plan, contiguous, entries_of, plan
+from foresight.formats.shardio import ROW_BITS, ROW_MASK
+from foresight.mixtures.planner import Plan, plan
 from foresight.mixtures.spec import MixtureSpec, load_spec
 
 ORDER_KEY = "splitmix64(fnv1a64('<seed>:' || id))"
 TRAINING_ORDER = "sort by splitmix64(key ^ splitmix64(sha256('<seed>:order')[:8] as uint64 LE + epoch))"
-# the shard columns an entry copies: read back in the plan's one pass (``plan(read_columns=...)``)
-ENTRY_SHARD_COLUMNS = ("id", "doc_id", "text_sha256")
 
 
 def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array:
@@ -29,45 +28,43 @@ def _labels(indices: np.ndarray, names: list[str] | tuple[str, ...]) -> pa.Array
     return pa.array(list(names), pa.string()).take(pa.array(indices))
 
 
-def entry_shard_rows(p: Plan) -> pa.Table:
-    """The shard columns every entry copies, once per distinct selected segment (:attr:`Plan.distinct_rows`;
-    read back now for any the plan did not read)."""
-    return pa.table({name: contiguous(p.distinct_column(name)) for name in ENTRY_SHARD_COLUMNS})
-
-
-def entries_table(p: Plan, lo: int = 0, hi: int | None = None, rows: pa.Table | None = None) -> pa.Table:
-    """Entries ``lo``–``hi`` (default: all) as ``entries.parquet`` rows; ``rows`` is :func:`entry_shard_rows`."""
-    sel, cand = p.selection, p.candidates
-    hi = len(sel) if hi is None else hi
-    rows = entry_shard_rows(p) if rows is None else rows
-    at = p.read_back[1][lo:hi]  # each entry's distinct row
-    index = sel.index[lo:hi]
-    file_idx, row_idx = cand.locate(index)
-    start, end = sel.start[lo:hi], sel.end[lo:hi]
+def entries_table(p: Plan, spilled: pa.Table, first: int) -> pa.Table:
+    """Spilled entries (in training order, the first being entry ``first``) as ``entries.parquet`` rows."""
+    pos = spilled.column("pos").to_numpy()
+    end = spilled.column("end").to_numpy()
     return pa.table({
-        "order": pa.array(np.arange(lo, hi, dtype=np.int64)),
-        "pool": _labels(sel.pool[lo:hi], [pp.name for pp in p.pools]),
-        "id": entries_of(rows.column("id"), at).cast(pa.string()),
-        "doc_id": entries_of(rows.column("doc_id"), at).cast(pa.string()),
-        "file": _labels(file_idx, p.shards.relpaths),
-        "row": pa.array(row_idx, type=pa.int64()),
-        "start": pa.array(start, type=pa.int32()),
+        "order": pa.array(np.arange(first, first + len(pos), dtype=np.int64)),
+        "pool": _labels(spilled.column("pool").to_numpy(), [pp.name for pp in p.pools]),
+        "id": spilled.column("id"),
+        "doc_id": spilled.column("doc_id"),
+        "file": _labels((pos >> ROW_BITS).astype(np.int32), p.shards.relpaths),
+        "row": pa.array(pos & ROW_MASK, type=pa.int64()),
+        "start": pa.array(np.zeros(len(pos), dtype=np.int32)),
         "end": pa.array(end, type=pa.int32()),
-        "n_tokens": pa.array(end - start, type=pa.int64()),
-        "text_sha256": entries_of(rows.column("text_sha256"), at).cast(pa.binary(32)),
-        "epoch": pa.array(sel.epoch[lo:hi], type=pa.int32()),
+        "n_tokens": pa.array(end, type=pa.int64()),
+        "text_sha256": spilled.column("text_sha256"),
+        "epoch": spilled.column("epoch"),
     }, schema=ENTRIES_SCHEMA)
 
 
 def write_entries(p: Plan, path: Path) -> int:
-    """``entries.parquet``, one row group at a time: the whole table (~100 bytes an entry, 3 GB for 30 M entries)
-    is never held. Row groups fall where one ``write_table`` would cut them, so the bytes are the same."""
+    """``entries.parquet`` from the plan's key ranges, a row group at a time: groups are cut every
+    ``row_group_size`` entries whatever the ranges' sizes, so the bytes are those of one ``write_table``."""
     group = PARQUET_OPTS["row_group_size"]
-    rows, n = entry_shard_rows(p), len(p.selection)
     opts = {k: v for k, v in PARQUET_OPTS.items() if k != "row_group_size"}
+    n, held = 0, []
     with pq.ParquetWriter(path, ENTRIES_SCHEMA, **opts) as writer:
-        for lo in range(0, max(n, 1), group):
-            writer.write_table(entries_table(p, lo, min(lo + group, n), rows), row_group_size=group)
+        for spilled in p.entries():
+            held.append(entries_table(p, spilled, n + sum(t.num_rows for t in held)))
+            have = sum(t.num_rows for t in held)
+            if have >= group:
+                rows = pa.concat_tables(held).combine_chunks()
+                full = have - have % group
+                writer.write_table(rows.slice(0, full), row_group_size=group)
+                held, n = [rows.slice(full)], n + full
+        rest = pa.concat_tables(held).combine_chunks() if held else ENTRIES_SCHEMA.empty_table()
+        writer.write_table(rest, row_group_size=group)
+        n += rest.num_rows
     return n
 
 
@@ -128,5 +125,5 @@ def build(spec: MixtureSpec | str | Path, shards_dir: str | Path, out_dir: str |
     """Plan ``spec`` (a MixtureSpec, a spec file or a preset name) over ``shards_dir`` and write the manifest."""
     if not isinstance(spec, MixtureSpec):
         spec = load_spec(spec, normalize=normalize, total_tokens=total_tokens, seed=seed)
-    return write_manifest(plan(spec, shards_dir, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,
-                               memory_limit=memory_limit), out_dir, overwrite)
+    with plan(spec, shards_dir, threads=threads, memory_limit=memory_limit) as p:
+        return write_manifest(p, out_dir, overwrite)

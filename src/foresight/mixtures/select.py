@@ -1,65 +1,23 @@
-"""Deterministic, token-exact selection (docs/mixtures.md) on the columns it needs, never on texts.
-
-A DuckDB aggregate first counts each pool's tokens and segments (:func:`pool_totals`); then one scan yields, per
-non-excluded segment: its file and row, ``id``, ``n_tokens``, a bitmask of the pools it matches, the
-``reasoning`` / ``visual`` flags and any score column a pool orders by (the held-out split from the stored
-``heldout_bucket``: no ``doc_id`` is read), trimmed as it streams to the rows the targets can reach
-(:func:`trim_candidates`). Everything after is numpy; ``doc_id`` and ``text_sha256`` are
-read back for the selected rows only. The seeded order key of a segment is
-``splitmix64(fnv1a64("<seed>:<id>"))`` (see :func:`stable_keys`): a function of the id alone, so file layout,
-listing order and thread count do not matter, and a fixed published algorithm, so the same inputs give the same
-manifest on any machine and library version.
+"""Selection's building blocks (docs/mixtures.md): the candidate scan's SQL, each pool's totals counted by DuckDB,
+and the seeded keys. The seeded order key of a segment is ``splitmix64(fnv1a64("<seed>:<id>"))``
+(:func:`stable_keys`): a function of the id alone, so file layout, listing order and thread count do not matter,
+and a fixed published algorithm, so the same inputs give the same manifest on any machine and library version.
+The selection itself streams: :mod:`mixtures.take`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from foresight.formats.arrowpool import release_freed_memory
-from foresight.formats.shardio import ROW_BITS, ROW_MASK
+from foresight.formats.shardio import ROW_BITS
 from foresight.mixtures.sandbox import FILE_COL, ROW_COL, VIEW
 
 FLAG_COLUMNS = ("reasoning", "visual")
-
-
-BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
-
-
-@dataclass
-class Candidates:
-    """Non-excluded segments matching at least one pool, in (file, row) order (after a trim, only those the
-    selection can reach)."""
-
-    pos: np.ndarray  # int64, position in the shard index's file list << ROW_BITS | row inside that file
-    n_tokens: np.ndarray  # int32 (sums and cumsums widen to int64)
-    ids: pa.ChunkedArray  # segment ids (string)
-    key: np.ndarray  # uint64, seeded order key
-    mask: np.ndarray  # unsigned, the narrowest holding a bit per pool; bit i = matches pool i
-    pool: np.ndarray  # int16, assigned pool: the first pool in precedence order whose predicate holds
-    flags: dict[str, np.ndarray] = field(default_factory=dict)  # reasoning/visual when the shards have labels
-    scores: dict[str, np.ndarray] = field(default_factory=dict)  # order columns, float64
-
-    def __len__(self) -> int:
-        return len(self.n_tokens)
-
-    def locate(self, idx: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        """(file, row) of the candidates at ``idx``: the file's int32 position in the shard index's file list
-        and the int64 row inside it."""
-        pos = self.pos[idx]
-        return (pos >> ROW_BITS).astype(np.int32), pos & ROW_MASK
-
-    @property
-    def file(self) -> np.ndarray:
-        return self.locate(slice(None))[0]
-
-    @property
-    def row(self) -> np.ndarray:
-        return self.locate(slice(None))[1]
 
 
 def mask_type(n_pools: int) -> tuple[str, type]:
@@ -115,156 +73,6 @@ def pool_totals(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: 
         mask = con.execute(f"SELECT m FROM ({scan}) WHERE pos = ?", [pos]).fetchall()[0][0]
         first = (pos, int(mask))
     return PoolTotals(tokens, segments, overlaps, first)
-
-
-# Candidates held before the first trim to the pools' targets (then at twice what the last trim kept): about
-# 40 bytes plus the id per row, so ~300 MB, whatever the corpus size
-TRIM_ROWS = 1 << 22
-
-Trim = list[tuple[int, "tuple[str, bool] | None"]]  # per pool: target tokens and score order (None: random)
-
-
-def fetch_candidates(con: duckdb.DuckDBPyConnection, pool_exprs: list[str], exclude: list[str], seed: int,
-                     flags: list[str], scores: list[str], precedence: list[int],
-                     trim: Trim | None = None) -> Candidates:
-    """Run the scan, streamed: DuckDB hands over Arrow batches as it produces them (no materialised result
-    to convert afterwards), numeric columns become numpy, ids stay Arrow. On slow first-touch memory (VMs) the
-    bytes a step allocates cost as much as its arithmetic, hence the narrow types and the single copies.
-
-    With ``trim`` (each pool's target and order), rows that can no longer be selected are dropped while the
-    scan runs (:func:`trim_candidates`): memory follows the selection, not the corpus, and the rows kept are
-    exactly those the selection could take, so the manifest is the same as from every candidate."""
-    dtypes = {"pos": np.int64, "n": np.int32, "m": mask_type(len(pool_exprs))[1], "p": np.int16,
-              **{c: np.bool_ for c in flags}, **{c: np.float64 for c in scores}}
-    held: list[Candidates] = []
-    n_held, next_trim, cuts = 0, TRIM_ROWS, {}
-    reader = con.sql(candidate_query(pool_exprs, exclude, flags, scores, precedence)).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
-        part = _from_batch(batch, dtypes, flags, scores, seed)
-        if cuts and trim is not None:  # rows ordered after a pool's last reachable row never enter the buffer
-            part = _subset(part, _within_cuts(part, cuts, trim))
-        held.append(part)
-        n_held += len(part)
-        if trim is not None and n_held >= next_trim:
-            cand = _drain(held, dtypes)
-            cand, cuts = _trim(cand, trim)
-            held, n_held = [cand], len(cand)
-            release_freed_memory()  # the pre-trim buffer and its copies
-            next_trim = max(TRIM_ROWS, 2 * n_held)
-    cand = _drain(held, dtypes)
-    _canonical_order(cand)
-    return trim_candidates(cand, trim) if trim is not None else cand
-
-
-def _drain(held: list[Candidates], dtypes: dict[str, type]) -> Candidates:
-    """The held parts as one Candidates, emptying ``held`` so the parts are freed before the next copy (a trim
-    copies again: holding parts, their concatenation and the trimmed copy at once was 3x the buffer)."""
-    cand = concat_candidates(held, dtypes)
-    held.clear()
-    return cand
-
-
-def _from_batch(batch: pa.RecordBatch, dtypes: dict[str, type], flags: list[str], scores: list[str],
-                seed: int) -> Candidates:
-    col = {c: np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=dtype) for c, dtype in dtypes.items()}
-    i = batch.column("i")
-    ids = pa.chunked_array([i if i.type == pa.string() else i.cast(pa.string())], type=pa.string())  # large/view
-    return Candidates(pos=col["pos"], n_tokens=col["n"], ids=ids, key=stable_keys(ids, seed), mask=col["m"],
-                      pool=col["p"], flags={c: col[c] for c in flags}, scores={c: col[c] for c in scores})
-
-
-def concat_candidates(parts: list[Candidates], dtypes: dict[str, type]) -> Candidates:
-    """One Candidates of ``parts``, in their order (an empty one with the scan's types when there are none)."""
-    if len(parts) == 1:
-        return parts[0]
-
-    def cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
-
-    flags = [c for c in parts[0].flags] if parts else [c for c, t in dtypes.items() if t is np.bool_]
-    scores = [c for c in parts[0].scores] if parts else [c for c, t in dtypes.items() if t is np.float64]
-    return Candidates(
-        pos=cat([c.pos for c in parts], np.int64), n_tokens=cat([c.n_tokens for c in parts], np.int32),
-        ids=pa.chunked_array([ch for c in parts for ch in c.ids.chunks], type=pa.string()),
-        key=cat([c.key for c in parts], np.uint64), mask=cat([c.mask for c in parts], dtypes["m"]),
-        pool=cat([c.pool for c in parts], np.int16), flags={f: cat([c.flags[f] for c in parts], np.bool_)
-                                                             for f in flags},
-        scores={f: cat([c.scores[f] for c in parts], np.float64) for f in scores})
-
-
-def trim_candidates(cand: Candidates, trim: Trim) -> Candidates:
-    """``cand`` without the rows no selection can reach: in a pool holding more than its target, every row
-    after the shortest prefix of its order (:func:`base_order`) with ``target`` tokens. Rows that come later
-    may only push a dropped row further back, so dropping it now never changes what is selected."""
-    return _trim(cand, trim)[0]
-
-
-Cut = tuple[float, int]  # a pool's last reachable row: (order score, negated when descending; NaN = inf), key
-
-
-def _trim(cand: Candidates, trim: Trim) -> tuple[Candidates, dict[int, Cut]]:
-    """:func:`trim_candidates`, and each trimmed pool's cut: its last reachable row's place in the pool order.
-    A later row ordered after the cut can never be reached either (the prefix up to the cut already holds the
-    target), so the scan drops it on arrival (:func:`_within_cuts`) instead of buffering it."""
-    _canonical_order(cand)  # ties in the order are broken by (file, row): keep that order
-    keep = np.ones(len(cand), dtype=bool)
-    cuts: dict[int, Cut] = {}
-    for i, (target, order) in enumerate(trim):
-        idx = np.flatnonzero(cand.pool == i)
-        have = int(cand.n_tokens[idx].sum(dtype=np.int64))
-        if have <= target:
-            continue
-        ordered = base_order(idx, cand, order, target, have)
-        k = int(np.searchsorted(np.cumsum(cand.n_tokens[ordered], dtype=np.int64), target, side="left"))
-        keep[idx] = False
-        keep[ordered[:k + 1]] = True
-        last = ordered[min(k, len(ordered) - 1)]
-        cuts[i] = (float(_order_score(cand, order, np.array([last]))[0]) if order else 0.0, int(cand.key[last]))
-    return (cand if keep.all() else _subset(cand, keep)), cuts
-
-
-def _order_score(cand: Candidates, order: tuple[str, bool], idx: np.ndarray) -> np.ndarray:
-    """The score :func:`base_order` sorts a score-ordered pool by (ascending; missing scores last)."""
-    score = cand.scores[order[0]][idx]
-    score = -score if order[1] else score
-    return np.where(np.isnan(score), np.inf, score)
-
-
-def _within_cuts(cand: Candidates, cuts: dict[int, Cut], trim: Trim) -> np.ndarray:
-    """Rows not ordered after their pool's cut (ties kept: keeping a row too many never changes the result)."""
-    keep = np.ones(len(cand), dtype=bool)
-    for i, (score, key) in cuts.items():
-        idx = np.flatnonzero(cand.pool == i)
-        order = trim[i][1]
-        if order is None:
-            after = cand.key[idx] > np.uint64(key)
-        else:
-            s = _order_score(cand, order, idx)
-            after = (s > score) | ((s == score) & (cand.key[idx] > np.uint64(key)))
-        keep[idx[after]] = False
-    return keep
-
-
-def _subset(cand: Candidates, keep: np.ndarray) -> Candidates:
-    """The rows of ``cand`` where ``keep`` holds, in order."""
-    if keep.all():
-        return cand
-    at = np.flatnonzero(keep)
-    return Candidates(pos=cand.pos[at], n_tokens=cand.n_tokens[at], ids=cand.ids.filter(pa.array(keep)),
-                      key=cand.key[at], mask=cand.mask[at], pool=cand.pool[at],
-                      flags={k: v[at] for k, v in cand.flags.items()},
-                      scores={k: v[at] for k, v in cand.scores.items()})
-
-
-def _canonical_order(cand: Candidates) -> None:
-    """Put rows in (file, row) order; DuckDB preserves scan order, this only guards against a change there."""
-    if len(cand.pos) > 1 and not np.all(cand.pos[1:] > cand.pos[:-1]):
-        perm = np.argsort(cand.pos, kind="stable")
-        for name in ("pos", "n_tokens", "key", "mask", "pool"):
-            setattr(cand, name, getattr(cand, name)[perm])
-        cand.ids = cand.ids.take(pa.array(perm))
-        cand.flags = {k: v[perm] for k, v in cand.flags.items()}
-        cand.scores = {k: v[perm] for k, v in cand.scores.items()}
 
 
 FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
@@ -342,40 +150,6 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little")
 
 
-def _by_key(idx: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``idx`` sorted by key; equal keys (only duplicate ids can collide in practice) keep (file, row) order."""
-    return idx[_argsort_keys(keys)]
-
-
-def base_order(idx: np.ndarray, cand: Candidates, order: tuple[str, bool] | None, target: int,
-               available: int) -> np.ndarray:
-    """The pool's rows in seeded order (random), or by score with the seeded key breaking ties; ``available`` is
-    the pool's token count.
-
-    A random pool asked for fewer tokens than it holds returns only a prefix long enough for ``target``: the
-    rows whose key is below a cut-off (keys are uniform, so the cut-off for a share of the rows is that share
-    of 2**64), sorted. That is exactly a prefix of the full order, and all :func:`take_pool` reads then.
-    """
-    if order is None:
-        keys = cand.key[idx]
-        if 0 < target < available and len(idx) > 1024:
-            share = min(1.0, target / available * 1.1 + 1024 / len(idx))
-            if share < 1.0:
-                part = np.flatnonzero(keys < np.uint64(min(int(share * 2.0**64), 2**64 - 1)))
-                if int(cand.n_tokens[idx[part]].sum()) >= target:
-                    return _by_key(idx[part], keys[part])
-        return _by_key(idx, keys)
-    return idx[np.lexsort((cand.key[idx], _order_score(cand, order, idx)))]
-
-
-@dataclass
-class PoolTake:
-    index: np.ndarray  # candidate indices, selection order
-    start: np.ndarray  # int32
-    end: np.ndarray  # int32
-    epoch: np.ndarray  # int32
-
-
 def salted(keys: np.ndarray, salt: int | np.ndarray, which: np.ndarray | None = None) -> np.ndarray:
     """Fresh pseudo-random keys from the segment keys and a salt, by the same fixed arithmetic (no RNG stream
     whose algorithm could change with a library version). With ``which``, key i takes salt ``salt[which[i]]``:
@@ -387,7 +161,7 @@ def salted(keys: np.ndarray, salt: int | np.ndarray, which: np.ndarray | None = 
 RADIX_MIN = 1 << 16  # below this many keys numpy's comparison sort is as fast
 
 
-def _argsort_keys(keys: np.ndarray) -> np.ndarray:
+def argsort_keys(keys: np.ndarray) -> np.ndarray:
     """Stable argsort of uint64 keys, equal to ``np.argsort(keys, kind="stable")``.
 
     Keys are pseudo-random, so their top 32 bits nearly always tell them apart: two stable radix passes on
@@ -407,57 +181,8 @@ def _argsort_keys(keys: np.ndarray) -> np.ndarray:
     return o
 
 
-def take_pool(ordered: np.ndarray, n_tokens: np.ndarray, keys: np.ndarray, target: int, available: int,
-              reshuffle: bool, seed: int, name: str) -> PoolTake:
-    """Exactly ``target`` tokens: whole passes over the pool, then a prefix of the next pass with at most one
-    segment cut to ``[0, end)``. Random pools get a fresh seeded order each pass (keys salted with the pass);
-    score-ordered pools repeat their order. ``ordered`` may be only a prefix of the pool when
-    ``target < available``."""
-    parts: list[tuple[np.ndarray, np.ndarray, int]] = []
-    if target > 0 and available > 0:
-        passes, rem = divmod(target, available)
-        for epoch in range(passes + (1 if rem else 0)):
-            order = ordered
-            if reshuffle and epoch > 0:
-                order = ordered[_argsort_keys(salted(keys[ordered], derive_seed(seed, name, epoch)))]
-            ends = n_tokens[order].copy()
-            if epoch == passes:  # the remainder pass
-                csum = np.cumsum(ends)
-                k = int(np.searchsorted(csum, rem, side="left"))
-                order, ends = order[:k + 1], ends[:k + 1]
-                ends[k] = rem - (int(csum[k - 1]) if k else 0)
-            parts.append((order, ends, epoch))
-    if not parts:
-        empty = np.zeros(0, dtype=np.int32)
-        return PoolTake(np.zeros(0, dtype=np.int64), empty, empty, empty)
-    index = np.concatenate([p[0] for p in parts]).astype(np.int64)
-    end = np.concatenate([p[1] for p in parts]).astype(np.int32)
-    epoch = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int32) for p in parts])
-    return PoolTake(index, np.zeros(len(index), dtype=np.int32), end, epoch)
-
-
-@dataclass
-class Selection:
-    """All entries in manifest (training) order."""
-
-    index: np.ndarray  # int64 candidate indices
-    pool: np.ndarray  # int16
-    start: np.ndarray  # int32
-    end: np.ndarray  # int32
-    epoch: np.ndarray  # int32
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-
-def interleave(takes: list[PoolTake], keys: np.ndarray, seed: int) -> Selection:
-    """Concatenate the pools' entries and shuffle them into one seeded training order: entries sorted by their
-    segment key salted with (seed, epoch), so a repeated segment lands at a new place in each epoch."""
-    pool = np.concatenate([np.full(len(t.index), i, dtype=np.int16) for i, t in enumerate(takes)])
-    sel = Selection(np.concatenate([t.index for t in takes]), pool, np.concatenate([t.start for t in takes]),
-                    np.concatenate([t.end for t in takes]), np.concatenate([t.epoch for t in takes]))
-    epochs = np.arange(int(sel.epoch.max()) + 1 if len(sel) else 0, dtype=np.uint64)
+def order_salts(seed: int, epochs: int) -> np.ndarray:
+    """The training order's salt per epoch: ``sha256("<seed>:order")[:8]`` as a little-endian uint64, plus the
+    epoch (wrapping): a repeated segment lands at a new place in each pass."""
     with np.errstate(over="ignore"):
-        salts = np.uint64(derive_seed(seed, "order")) + epochs
-    perm = _argsort_keys(salted(keys[sel.index], salts, sel.epoch))
-    return Selection(sel.index[perm], sel.pool[perm], sel.start[perm], sel.end[perm], sel.epoch[perm])
+        return np.uint64(derive_seed(seed, "order")) + np.arange(epochs, dtype=np.uint64)

@@ -213,10 +213,11 @@ def common_total(sweep: Sweep, specs: dict[str, Path], shards: Path) -> int | st
     """The sweep's token budget: the configured one, else the smallest feasible maximum over its mixtures."""
     if sweep.total_tokens is not None:
         return sweep.total_tokens
-    from foresight.mixtures import load_spec, plan
+    from foresight.mixtures import load_spec
+    from foresight.mixtures.planner import mixture_total
     # the budget must be feasible for every seed's selection; the maximum does not depend on the seed
     seed = sweep.seeds[0] if sweep.seeds else sweep.seed
-    return min(plan(load_spec(p, total_tokens="max", seed=seed), shards).total_tokens for p in specs.values())
+    return min(mixture_total(load_spec(p, total_tokens="max", seed=seed), shards) for p in specs.values())
 
 
 def _key(sweep: Sweep, spec: Path, total: int | str, shards: Path, seed: int | None) -> str:

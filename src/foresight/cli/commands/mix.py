@@ -51,16 +51,16 @@ def register(app: typer.Typer) -> None:
 
         Example: foresight mix lsbs_mix6 --shards demo/shards --out demo/manifests/lsbs_mix6
         """
-        from foresight.manifests.build import ENTRY_SHARD_COLUMNS, check_manifest_target, write_manifest
+        from foresight.manifests.build import check_manifest_target, write_manifest
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
         check_manifest_target(out, overwrite)  # before the plan's minutes of work (checked again under the lock)
-        p = plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads,
-                 read_columns=ENTRY_SHARD_COLUMNS, memory_limit=memory_limit)
-        out_dir = write_manifest(p, out, overwrite)
+        with plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads,
+                  memory_limit=memory_limit) as p:
+            out_dir = write_manifest(p, out, overwrite)
         _wide().print(plan_table(p))
-        console.print(f"manifest: {out_dir} ({len(p.selection):,} entries)")
+        console.print(f"manifest: {out_dir} ({p.n_entries:,} entries)")
 
     @group.command("plan")
     @user_errors
@@ -82,9 +82,10 @@ def register(app: typer.Typer) -> None:
         from foresight.mixtures import plan
         from foresight.mixtures.report import plan_table
 
-        p = plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads, memory_limit=memory_limit)
-        _wide().print(plan_table(p))
-        console.print(f"feasible: {len(p.selection):,} entries; every pool has enough tokens")
+        with plan(_load(spec, normalize, total_tokens, seed, set_), shards, threads=threads,
+                  memory_limit=memory_limit) as p:
+            _wide().print(plan_table(p))
+        console.print(f"feasible: {p.n_entries:,} entries; every pool has enough tokens")
 
     @group.command("presets")
     @user_errors

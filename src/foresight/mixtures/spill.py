@@ -1,0 +1,125 @@
+"""Entries on disk, partitioned by training-order key, so a manifest of any size is put in order a part at a time.
+
+The training order sorts every entry by a pseudo-random 64-bit key (:func:`select.salted`). Entries are written,
+as the scan produces them, to spill files: one per flush, holding one row group per key range (the top bits of
+the key), so the ranges are nearly equal in size. Read back one range at a time from every file and sorted,
+the ranges in turn give the whole order with at most one range in memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foresight.formats.arrowpool import release_freed_memory
+from foresight.formats.sql import quote_literal
+from foresight.mixtures.select import argsort_keys
+
+# entries per key range: about 130 bytes each (ids, doc ids and a sha256 included), so a range sorts in ~400 MB
+RANGE_ENTRIES = 1 << 20
+
+SPILL_SCHEMA = pa.schema([
+    ("okey", pa.uint64()),  # training-order key
+    ("pool", pa.int16()),
+    ("epoch", pa.int32()),
+    ("score", pa.float64()),  # the pool's order score (0 in a random pool): ties in okey are broken by it
+    ("pos", pa.int64()),  # file << ROW_BITS | row
+    ("end", pa.int32()),
+    ("id", pa.string()),
+    ("doc_id", pa.string()),
+    ("text_sha256", pa.binary(32)),
+    ("dochash", pa.uint64()),  # to count a pool's distinct documents
+])
+TIE_BREAK = ("pool", "epoch", "score", "pos")  # after okey: the order a stable sort of the pools' takes gives
+
+
+def range_bits(expected_entries: int) -> int:
+    """Bits of the key that pick a range: enough ranges for ~RANGE_ENTRIES entries each."""
+    ranges = max(1, -(-expected_entries // RANGE_ENTRIES))
+    return min(16, (ranges - 1).bit_length())
+
+
+class Spill:
+    """Spill files in a private temporary directory (under ``TMPDIR``), deleted by :meth:`close`."""
+
+    def __init__(self, bits: int, temp_dir: str | Path | None = None) -> None:
+        self.bits = bits
+        self.dir = Path(tempfile.mkdtemp(prefix="foresight-mix-", dir=temp_dir))
+        self.files: list[tuple[Path, dict[int, int]]] = []  # path, key range -> row group
+        self.entries = 0
+
+    def _range(self, okey: np.ndarray) -> np.ndarray:
+        if self.bits == 0:
+            return np.zeros(len(okey), dtype=np.uint16)
+        return (okey >> np.uint64(64 - self.bits)).astype(np.uint16)
+
+    def write(self, table: pa.Table) -> None:
+        """One spill file of ``table`` (SPILL_SCHEMA), a row group per key range it touches."""
+        if table.num_rows == 0:
+            return
+        rng = self._range(table.column("okey").to_numpy())
+        perm = np.argsort(rng, kind="stable")
+        table, rng = table.take(pa.array(perm)), rng[perm]
+        bounds = np.searchsorted(rng, np.arange(1 << self.bits + 1))
+        path = self.dir / f"{len(self.files):06d}.parquet"
+        groups: dict[int, int] = {}
+        with pq.ParquetWriter(path, SPILL_SCHEMA, compression="none", use_dictionary=False,
+                              write_statistics=False) as w:
+            for r in np.flatnonzero(np.diff(bounds)):
+                part = table.slice(int(bounds[r]), int(bounds[r + 1] - bounds[r]))
+                w.write_table(part, row_group_size=max(1, part.num_rows))
+                groups[int(r)] = len(groups)
+        self.files.append((path, groups))
+        self.entries += table.num_rows
+
+    def ranges(self) -> Iterator[pa.Table]:
+        """Every entry in training order, a key range at a time."""
+        handles = [(pq.ParquetFile(p), g) for p, g in self.files]
+        for r in range(1 << self.bits):
+            parts = [f.read_row_group(g[r]) for f, g in handles if r in g]
+            if parts:
+                yield sort_range(pa.concat_tables(parts).combine_chunks())
+                del parts
+                release_freed_memory()
+
+    def distinct_documents(self, n_pools: int, memory_limit: str | None) -> list[int]:
+        """Distinct documents per pool (DuckDB, which spills to disk under ``memory_limit``)."""
+        if not self.files:
+            return [0] * n_pools
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"SET temp_directory = {quote_literal(str(self.dir / 'duckdb'))}")
+            if memory_limit:
+                con.execute("SET memory_limit = $m", {"m": memory_limit})
+            files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
+            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM read_parquet([{files}]) "
+                               "GROUP BY pool").fetchall()
+        finally:
+            con.close()
+        out = [0] * n_pools
+        for pool, n in rows:
+            out[int(pool)] = int(n)
+        return out
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sort_range(table: pa.Table) -> pa.Table:
+    """``table`` sorted by okey, equal keys by :data:`TIE_BREAK` (only duplicate ids share a key in practice)."""
+    okey = table.column("okey").to_numpy()
+    order = argsort_keys(okey)
+    same = okey[order][1:] == okey[order][:-1]
+    if same.any():
+        at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # every member of a run of equal keys
+        sub = order[at]
+        cols = [table.column(c).to_numpy()[sub] for c in reversed(TIE_BREAK)]
+        order[at] = sub[np.lexsort((*cols, okey[sub]))]  # runs stay in place: okey is the primary key
+    return table.take(pa.array(order))
