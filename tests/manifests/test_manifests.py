@@ -214,17 +214,19 @@ def test_moved_shards_are_found_with_shards_root(built: tuple[Path, Path], tmp_p
     assert sum(len(a) for a in manifests.iter_token_arrays(mdir, shards_root=moved)) == 700
 
 
-def test_plan_reads_back_only_doc_id_and_the_writer_the_rest(built: tuple[Path, Path], tmp_path: Path) -> None:
-    """A plan alone (mix plan, a sweep's budget) reads no text_sha256; writing from it gives the same bytes as
-    a build that read both columns in the plan's one pass."""
+def test_a_plan_written_later_is_the_build_and_closing_it_deletes_its_spill(
+        built: tuple[Path, Path], tmp_path: Path) -> None:
+    """``mix plan`` and a build share one plan: writing it gives the build's bytes; the spill goes with it."""
     from foresight.manifests.build import write_manifest
     from foresight.mixtures import plan
 
     shards, mdir = built
-    p = plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards)
-    assert p.distinct_rows.column_names == ["doc_id"]
-    out = write_manifest(p, tmp_path / "m2")
+    with plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards) as p:
+        spill_dir = p.spill.dir
+        assert any(spill_dir.iterdir())
+        out = write_manifest(p, tmp_path / "m2")
     assert (out / "entries.parquet").read_bytes() == (mdir / "entries.parquet").read_bytes()
+    assert not spill_dir.exists()
 
 
 @pytest.mark.parametrize("group", [1, 7, 1 << 20])
@@ -238,12 +240,15 @@ def test_entries_written_a_row_group_at_a_time_are_the_bytes_of_one_write(
 
     build_mod = importlib.import_module("foresight.manifests.build")  # the package exports a function `build`
     shards, _ = built
-    p = plan(write_spec(tmp_path / "s.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards,
-             read_columns=build_mod.ENTRY_SHARD_COLUMNS)
+    p = plan(write_spec(tmp_path / "s.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards)
     opts = {**build_mod.PARQUET_OPTS, "row_group_size": group}
     monkeypatch.setattr(build_mod, "PARQUET_OPTS", opts)
-    pq.write_table(build_mod.entries_table(p), tmp_path / "whole.parquet", **opts)
+    parts, first = [], 0
+    for spilled in p.entries():
+        parts.append(build_mod.entries_table(p, spilled, first))
+        first += spilled.num_rows
+    pq.write_table(pa.concat_tables(parts).combine_chunks(), tmp_path / "whole.parquet", **opts)
     n = build_mod.write_entries(p, tmp_path / "grouped.parquet")
-    assert n == len(p.selection) and n > 7 and n % 7
+    assert n == p.n_entries == first and n > 7 and n % 7
     assert (tmp_path / "grouped.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     assert pq.ParquetFile(tmp_path / "grouped.parquet").num_row_groups == -(-n // group)

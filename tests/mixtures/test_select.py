@@ -23,9 +23,24 @@ def _spec(tmp: Path, total: int | str = 900, seed: int = 0) -> Path:
 
 
 def _entries(p) -> pl.DataFrame:  # noqa: ANN001
-    sel, cand = p.selection, p.candidates
-    return pl.DataFrame({"pool": sel.pool, "idx": sel.index, "start": sel.start, "end": sel.end,
-                         "epoch": sel.epoch, "seg": cand.n_tokens[sel.index]})
+    """The plan's entries in training order: pool index, position (``idx``), span, epoch and the segment's
+    tokens (``seg``, from the shards), plus the segment's id and order score."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from foresight.formats.shardio import ROW_BITS, ROW_MASK
+
+    spilled = pa.concat_tables(list(p.entries())) if p.n_entries else None
+    if spilled is None:
+        return pl.DataFrame(schema={"pool": pl.Int16, "idx": pl.Int64, "start": pl.Int32, "end": pl.Int32,
+                                    "epoch": pl.Int32, "seg": pl.Int64, "id": pl.Utf8})
+    pos = spilled.column("pos").to_numpy()
+    n_tok = [pq.read_table(f, columns=["n_tokens"]).column(0).to_numpy() for f in p.shards.files]
+    seg = np.array([n_tok[f][r] for f, r in zip(pos >> ROW_BITS, pos & ROW_MASK, strict=True)], dtype=np.int64)
+    return pl.DataFrame({"pool": spilled.column("pool").to_numpy(), "idx": pos,
+                         "start": np.zeros(len(pos), np.int32), "end": spilled.column("end").to_numpy(),
+                         "epoch": spilled.column("epoch").to_numpy(), "seg": seg,
+                         "id": spilled.column("id").to_pylist()})
 
 
 @pytest.mark.parametrize("total,seed", [(900, 0), (901, 1), (333, 7), (1, 3)])
@@ -53,9 +68,7 @@ def test_same_inputs_give_identical_bytes(shards: Path, tmp_path: Path) -> None:
 def test_other_seed_changes_selection_not_totals(shards: Path, tmp_path: Path) -> None:
     p0, p1 = plan(_spec(tmp_path, seed=0), shards), plan(_spec(tmp_path, seed=1), shards)
     assert [pp.achieved_tokens for pp in p0.pools] == [pp.achieved_tokens for pp in p1.pools]
-    ids0 = [int(i) for i in p0.candidates.row[p0.selection.index]]
-    ids1 = [int(i) for i in p1.candidates.row[p1.selection.index]]
-    assert ids0 != ids1
+    assert _entries(p0)["idx"].to_list() != _entries(p1)["idx"].to_list()
 
 
 def test_independent_of_file_layout_and_listing_order(tmp_path: Path) -> None:
@@ -106,9 +119,17 @@ def test_overlapping_pools_refused_unless_precedence(shards: Path, tmp_path: Pat
     p = plan(write_spec(tmp_path / "p.toml", body.format(prec='precedence = ["code", "reason"]\n')), shards)
     assert p.pools[1].available_segments > 0 and sum(pp.achieved_tokens for pp in p.pools) == 300
     # a code segment with the reasoning flag matches both pools and goes to the first in precedence: code
-    in_code = np.array(["source=code" in p.shards.relpaths[f] for f in p.candidates.file])
-    assert (p.candidates.pool[in_code] == 1).all() and (p.candidates.pool[~in_code] == 0).all()
-    assert (p.candidates.mask[in_code] == 3).any()  # overlaps exist, so precedence decided something
+    from foresight.formats.shardio import ROW_BITS
+    from foresight.mixtures import sandbox
+    from foresight.mixtures.planner import _totals
+
+    spec = load_spec(tmp_path / "p.toml")
+    con = sandbox.connect(p.shards.files, spec.heldout_fraction)
+    assert _totals(con, spec, p.shards)[1].overlaps > 0  # overlaps exist, so precedence decided something
+    df = _entries(p)
+    in_code = np.array(["source=code" in p.shards.relpaths[f] for f in df["idx"].to_numpy() >> ROW_BITS])
+    assert (df["pool"].to_numpy()[in_code] == 1).all() and (df["pool"].to_numpy()[~in_code] == 0).all()
+    assert in_code.any() and (~in_code).any()
 
 
 def test_excluded_documents_never_appear(tmp_path: Path) -> None:
@@ -129,11 +150,11 @@ def test_excluded_documents_never_appear(tmp_path: Path) -> None:
 def test_score_order_takes_best_first(shards: Path, tmp_path: Path) -> None:
     body = ('total_tokens = 200\n[pools.m]\nwhere = "true"\nweight = 1\norder = "score_math_reasoning desc"\n')
     p = plan(write_spec(tmp_path / "s.toml", body), shards)
-    taken = p.candidates.scores["score_math_reasoning"][p.selection.index]
-    # against every segment on the shards (the plan keeps only the candidates the selection could reach)
+    ids = _entries(p)["id"]
     every = pl.read_parquet(shards / "data" / "*" / "*.parquet", hive_partitioning=False)
-    rest = every.filter(~pl.col("id").is_in(p.entry_column("id").to_pylist()))
-    assert taken.min() >= rest["score_math_reasoning"].max()
+    taken, rest = every.filter(pl.col("id").is_in(ids.implode())), every.filter(~pl.col("id").is_in(ids.implode()))
+    assert len(taken) == len(ids) > 0
+    assert taken["score_math_reasoning"].min() >= rest["score_math_reasoning"].max()
 
 
 def test_source_aliases_and_missing_source(shards: Path, tmp_path: Path) -> None:
@@ -161,34 +182,9 @@ def test_presets_plan_on_a_labelled_corpus(shards: Path) -> None:
     assert p.shares["reasoning"] == 0.75
 
 
-def test_partial_sort_prefix_equals_full_order() -> None:
-    """Large random pools sort only the prefix they need; it must equal the full seeded order's prefix."""
-    import pyarrow as pa
-
-    from foresight.mixtures.select import Candidates, base_order, stable_keys, take_pool
-
-    n = 20_000
-    rng = np.random.default_rng(0)
-    ids = pa.array([f"doc{i}#0" for i in range(n)], pa.large_string())
-    sizes = rng.integers(1, 100, n).astype(np.int64)
-    cand = Candidates(pos=np.arange(n, dtype=np.int64), n_tokens=sizes, ids=pa.chunked_array([ids]),
-                      key=stable_keys(ids, 3), mask=np.ones(n, np.uint64), pool=np.zeros(n, np.int16))
-    idx = np.arange(n)
-    full = base_order(idx, cand, None, int(sizes.sum()), int(sizes.sum()))
-    assert np.array_equal(full, idx[np.argsort(cand.key, kind="stable")])
-    for target in (1, 5_000, int(sizes.sum()) // 3):
-        prefix = base_order(idx, cand, None, target, int(sizes.sum()))
-        assert len(prefix) < n and np.array_equal(prefix, full[:len(prefix)])
-        a = take_pool(prefix, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
-        b = take_pool(full, sizes, cand.key, target, int(sizes.sum()), True, 3, "p")
-        assert np.array_equal(a.index, b.index) and np.array_equal(a.end, b.end)
-        assert int((a.end - a.start).sum()) == target
-
-
-
 def test_radix_argsort_equals_numpys_stable_argsort() -> None:
     """The selection's key sort must equal np.argsort(kind="stable"), ties and shared top bits included."""
-    from foresight.mixtures.select import RADIX_MIN, _argsort_keys
+    from foresight.mixtures.select import RADIX_MIN, argsort_keys
 
     rng = np.random.default_rng(1)
     n = RADIX_MIN * 3
@@ -198,9 +194,9 @@ def test_radix_argsort_equals_numpys_stable_argsort() -> None:
     keys[1000:1100] = top | rng.integers(0, 2**32, 100, dtype=np.uint64)  # one run sharing the top 32 bits
     keys[1100:1200] = rng.integers(0, 2**16, 100, dtype=np.uint64)  # top bits all zero
     rng.shuffle(keys)
-    assert np.array_equal(_argsort_keys(keys), np.argsort(keys, kind="stable"))
+    assert np.array_equal(argsort_keys(keys), np.argsort(keys, kind="stable"))
     same = np.full(n, 7, dtype=np.uint64)
-    assert np.array_equal(_argsort_keys(same), np.arange(n))
+    assert np.array_equal(argsort_keys(same), np.arange(n))
 
 
 def test_order_keys_do_not_depend_on_string_layout() -> None:
@@ -222,7 +218,7 @@ def test_many_pools_use_a_wide_enough_mask(tmp_path: Path, n_pools: int) -> None
     """The pool bitmask narrows with the pool count; the highest pool's bit and overlaps are still seen."""
     from foresight.mixtures import sandbox
     from foresight.mixtures.planner import _precedence, _totals
-    from foresight.mixtures.select import fetch_candidates, mask_type
+    from foresight.mixtures.select import candidate_query, mask_type
     from foresight.mixtures.shards import open_shards
 
     shards = open_shards(build_corpus(tmp_path, n=60), verify=False)
@@ -237,8 +233,9 @@ def test_many_pools_use_a_wide_enough_mask(tmp_path: Path, n_pools: int) -> None
     prec = "precedence = [" + ", ".join(f'"{n}"' for n in names) + "]\n"
     spec = load_spec(write_spec(tmp_path / "prec.toml", prec + body), normalize=True)
     exprs, totals = _totals(con, spec, shards)
-    cand = fetch_candidates(con, exprs, [], spec.seed, [], [], _precedence(spec))
-    assert sum(totals.segments) == len(cand) and totals.overlaps == len(cand)  # all match "last" too
-    assert cand.mask.dtype == mask_type(n_pools)[1] and cand.mask.dtype.itemsize * 8 >= n_pools
-    assert len(cand) > 0 and (cand.mask >> (n_pools - 1) & 1).all()  # every segment matches the last pool
-    assert (cand.pool < n_pools - 1).all()  # ... which comes last in precedence
+    scan = con.sql(candidate_query(exprs, [], [], [], _precedence(spec))).to_arrow_reader(1 << 20).read_all()
+    mask, pool = scan.column("m").to_numpy(), scan.column("p").to_numpy()
+    assert sum(totals.segments) == len(mask) and totals.overlaps == len(mask)  # all match "last" too
+    assert mask.dtype == mask_type(n_pools)[1] and mask.dtype.itemsize * 8 >= n_pools
+    assert len(mask) > 0 and (mask >> (n_pools - 1) & 1).all()  # every segment matches the last pool
+    assert (pool < n_pools - 1).all()  # ... which comes last in precedence

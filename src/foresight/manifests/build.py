@@ -14,8 +14,8 @@ from foresight.formats.atomic import check_output_dir, replacing_dir
 from foresight.formats.hashing import sha256_file
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader, ShardsRef
-from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
 from foresight.formats.shardio import ROW_BITS, ROW_MASK
+from foresight.manifests.schema import ENTRIES_FILE, ENTRIES_SCHEMA, FORMAT, MANIFEST_FILE, PARQUET_OPTS
 from foresight.mixtures.planner import Plan, plan
 from foresight.mixtures.spec import MixtureSpec, load_spec
 
@@ -63,7 +63,8 @@ def write_entries(p: Plan, path: Path) -> int:
                 writer.write_table(rows.slice(0, full), row_group_size=group)
                 held, n = [rows.slice(full)], n + full
         rest = pa.concat_tables(held).combine_chunks() if held else ENTRIES_SCHEMA.empty_table()
-        writer.write_table(rest, row_group_size=group)
+        if rest.num_rows or n == 0:  # an empty manifest still has its one (empty) row group
+            writer.write_table(rest, row_group_size=group)
         n += rest.num_rows
     return n
 

@@ -32,8 +32,8 @@ from foresight.mixtures.shards import ShardSet
 from foresight.mixtures.spill import SPILL_SCHEMA, Spill, range_bits
 
 BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
-FLUSH_ROWS = 1 << 21  # rows with entries held before their shard columns are read back (whole files at a time)
-SPILL_ENTRIES = 1 << 22  # entries per spill file
+FLUSH_ROWS = 1 << 20  # rows with entries held before their shard columns are read back (whole files at a time)
+SPILL_ENTRIES = 1 << 21  # entries per spill file
 HIST_BITS = 16  # a random pool's key histogram: 65,536 bins of token counts
 BAND_MARGIN = 5e-4  # a random pool's band, as a share of the key space, besides 8/sqrt(segments)
 
