@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from foresight.formats.index import ShardIndex
 from foresight.formats.splits import bucket_sql, is_heldout
-from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest
+from foresight.manifests.build import write_manifest
 from foresight.mixtures import load_spec, plan
 
 SOURCES = ("code", "math", "academia", "literature", "encyclopedia", "web-crawl")
@@ -89,13 +89,12 @@ def spec_text(total: int) -> str:
 def run_ours(root: Path, spec_path: Path, out: Path, threads: int, memory_limit: str | None = None) -> dict[str, Any]:
     """Wall and CPU seconds (all threads) of plan + write; CPU shows the cost when the machine is shared."""
     t0, c0 = time.perf_counter(), time.process_time()
-    p = plan(load_spec(spec_path), root, threads=threads, read_columns=ENTRY_SHARD_COLUMNS,  # as `foresight mix`
-             memory_limit=memory_limit)
-    t1 = time.perf_counter()
-    write_manifest(p, out, overwrite=True)  # each repeat replaces the last one's manifest
+    with plan(load_spec(spec_path), root, threads=threads, memory_limit=memory_limit) as p:  # as `foresight mix`
+        t1 = time.perf_counter()
+        write_manifest(p, out, overwrite=True)  # each repeat replaces the last one's manifest
     t2 = time.perf_counter()
     return {"wall": t2 - t0, "cpu": time.process_time() - c0, "parts": {**p.timings, "write_s": t2 - t1},
-            "entries": len(p.selection), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "entries": p.n_entries, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run_ours_fresh(root: Path, spec_path: Path, out: Path, threads: int,

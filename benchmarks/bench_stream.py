@@ -36,7 +36,7 @@ from bench_mix import SOURCES, generate  # noqa: E402
 from foresight import manifests  # noqa: E402
 from foresight.formats.index import ShardIndex  # noqa: E402
 from foresight.formats.tokenizer import load_tokenizer, train_tokenizer  # noqa: E402
-from foresight.manifests.build import ENTRY_SHARD_COLUMNS, write_manifest  # noqa: E402
+from foresight.manifests.build import write_manifest  # noqa: E402
 from foresight.mixtures import load_spec, plan  # noqa: E402
 
 VOCAB = 300
@@ -71,7 +71,8 @@ def build(work: Path, tokens: int, row_tokens: int, files_per_source: int) -> Pa
         spec = work / "stream.toml"
         spec.write_text(f'name = "bench_stream"\ntotal_tokens = {int(total * 0.99)}\nseed = 0\n{pools}')
         t0 = time.perf_counter()
-        write_manifest(plan(load_spec(spec), root, threads=2, read_columns=ENTRY_SHARD_COLUMNS), mdir)
+        with plan(load_spec(spec), root, threads=2) as p:
+            write_manifest(p, mdir)
         print(f"manifest built in {time.perf_counter() - t0:.1f}s")
     return mdir
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class Spill:
     def __init__(self, bits: int, temp_dir: str | Path | None = None) -> None:
         self.bits = bits
         self.dir = Path(tempfile.mkdtemp(prefix="foresight-mix-", dir=temp_dir))
+        # deleted by close(), or when the plan is garbage-collected or the interpreter exits, whichever is first
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
         self.files: list[tuple[Path, dict[int, int]]] = []  # path, key range -> row group
         self.entries = 0
 
@@ -109,7 +112,7 @@ class Spill:
         return out
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._cleanup()
 
 
 def sort_range(table: pa.Table) -> pa.Table:
