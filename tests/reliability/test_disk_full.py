@@ -43,6 +43,22 @@ def test_mix(chain: dict[str, Path], tmp_path: Path, free: int) -> None:
         assert _digest(disk / "m") == _digest(chain["manifest"])
 
 
+def test_mix_spill_on_a_full_tmpdir(chain: dict[str, Path], tmp_path: Path) -> None:
+    """The entries spill under TMPDIR: a full one stops the build with one line and leaves no spill behind."""
+    import subprocess
+
+    from tests.reliability.chain import cli_cmd, env
+
+    # 4 KB free: Python's tempfile skips a TMPDIR it cannot write a probe file to; the spill needs ~20x that
+    with full_tmpfs(tmp_path / "tmpdir", 4096) as disk:
+        args = cli_cmd("mix", chain["spec"], "--shards", chain["shards"], "--out", tmp_path / "m",
+                       "--total-tokens", "max")
+        res = subprocess.run(args, env={**env(), "TMPDIR": str(disk)}, capture_output=True, text=True, timeout=300)
+        _check_full(res, disk)
+        assert [p.name for p in disk.iterdir()] == ["filler"]  # the spill directory went with the error
+        assert not (tmp_path / "m").exists()
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

@@ -43,8 +43,9 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", help="DuckDB threads (the result does not depend on it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing manifest in --out (swapped "
                                                                   "in only once the new one is complete)."),
-        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
-                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB's memory, e.g. 1GB (default: a quarter "
+                                         "of RAM, at most 8 GB; as much again may spill to a temp dir). The build "
+                                         "holds ~0.4 GB besides, at any size; its entries spill under TMPDIR."),
         set_: list[str] = set_option("pools.code.weight=0.3"),
     ) -> None:
         """Plan SPEC over the shards and write the manifest (manifest.json + entries.parquet).
@@ -71,8 +72,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Override the spec's seed."),
         normalize: bool = typer.Option(False, "--normalize", help="Scale weights to sum to 1 instead of failing."),
         threads: int = typer.Option(None, "--threads", help="DuckDB threads."),
-        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB memory for the scan, e.g. 2GB (default: "
-                                         "a quarter of RAM, at most 8 GB; as much again may spill to a temp dir)."),
+        memory_limit: str = typer.Option(None, "--memory-limit", help="DuckDB's memory, e.g. 1GB (default: a quarter "
+                                         "of RAM, at most 8 GB; as much again may spill to a temp dir). The build "
+                                         "holds ~0.4 GB besides, at any size; its entries spill under TMPDIR."),
         set_: list[str] = set_option("pools.code.weight=0.3"),
     ) -> None:
         """Show the mixture table without writing; fails on an infeasible spec (pool, tokens needed, available).
