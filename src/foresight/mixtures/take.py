@@ -294,9 +294,7 @@ class Selector:
         at = order[:k + 1]
         end = rows.cols["n"][at].astype(np.int64)
         end[k] = r.rem - (int(csum[k - 1]) if k else r.in_tokens)
-        sorted_at = np.sort(at)  # entries keep (file, row) order before the range sort: any order would do
-        end = end[np.argsort(at)]
-        self._emit(rows, back, sorted_at, pool, r.passes, end)
+        self._emit(rows, back, at, pool, r.passes, end)  # in any order: the key-range sort places them
 
 
 def remainder_key(r: Rule, key: np.ndarray) -> np.ndarray:
