@@ -74,5 +74,5 @@ def test_no_entries_write_an_empty_stream(tmp_path: Path) -> None:
 
     df = pl.DataFrame(schema={"start": pl.Int32, "end": pl.Int32, "row": pl.Int64, "file": pl.String,
                               "id": pl.String})
-    lengths = stream._scatter(tmp_path, df, tmp_path / "t.u32", np.dtype("<u4"))
+    lengths = stream.scatter_tokens(tmp_path, df, tmp_path / "t.u32", np.dtype("<u4"))
     assert len(lengths) == 0 and (tmp_path / "t.u32").read_bytes() == b""

@@ -143,7 +143,7 @@ def test_mix(chain: dict[str, Path], tmp_path: Path, sig: int) -> None:
 def test_export(chain: dict[str, Path], tmp_path: Path, sig: int) -> None:
     out = tmp_path / "x"  # a nanoGPT dataset directory: train.bin, val.bin, meta.pkl
     args = ["manifest", "export", chain["manifest"], "--format", "nanogpt", "--out", out]
-    res = _interrupt(sig, args, tmp_path / "ready", ("foresight.manifests.export", "write_token_stream", 1))
+    res = _interrupt(sig, args, tmp_path / "ready", ("foresight.manifests.export", "scatter_tokens", 1))
     _check_stopped(res, sig)
     assert not (out / "train.bin").exists() and not (out / "meta.pkl").exists()
     if sig != signal.SIGKILL:

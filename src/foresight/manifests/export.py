@@ -34,7 +34,7 @@ from foresight.formats.manifest import ManifestHeader
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.manifests.read import read, read_verified, referenced_rows
 from foresight.manifests.schema import MANIFEST_FILE
-from foresight.manifests.stream import write_token_stream
+from foresight.manifests.stream import scatter_tokens, write_token_stream
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
 MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
@@ -106,8 +106,11 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     vocab = _vocab_size(head)
     dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
     out.mkdir(parents=True, exist_ok=True)
-    lengths = write_token_stream(manifest_dir, out / "train.bin", dtype, shards_root, rehash=False)  # verified above
-    trained = df["id"].unique().to_arrow().cast(pa.string())
+    lengths = scatter_tokens(root, df, out / "train.bin", dtype)  # the entries read_verified checked
+    # a spec that excluded the held-out split cannot have trained on it: no ids to hold against it
+    excluded = any(str(e).strip().lower() == "heldout" for e in head.spec.get("exclude", []))
+    trained = pa.array([], pa.string()) if excluded else df["id"].unique().to_arrow().cast(pa.string())
+    del df  # the entries table is the largest thing held; the validation scan needs none of it
     val = _write_stream(heldout_token_arrays(head, root, trained), out / "val.bin", dtype)
     tok = head.tokenizer or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,

@@ -34,10 +34,11 @@ def write_token_stream(manifest_dir: str | Path, out: str | Path, dtype: np.dtyp
     returns the entries' span lengths. The manifest and the shard files it reads are checked first
     (:func:`manifests.read.read_verified`; ``rehash=False`` for a caller that has just verified them)."""
     _, df, root = read_verified(manifest_dir, shards_root, rehash=rehash)
-    return _scatter(root, df, Path(out), np.dtype(dtype))
+    return scatter_tokens(root, df, Path(out), np.dtype(dtype))
 
 
-def _scatter(root: Path, df: pl.DataFrame, out: Path, dtype: np.dtype) -> np.ndarray:
+def scatter_tokens(root: Path, df: pl.DataFrame, out: Path, dtype: np.dtype) -> np.ndarray:
+    """The token stream of the verified entries ``df`` (shards under ``root``) to ``out``; their span lengths."""
     start = df["start"].to_numpy().astype(np.int64)
     end = df["end"].to_numpy().astype(np.int64)
     lengths = end - start
