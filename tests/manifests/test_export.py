@@ -76,6 +76,22 @@ def test_nanogpt_val_never_repeats_training_segments(shards: Path, tmp_path: Pat
     assert summary["val_tokens"] == sum(n for i, n in rows if i not in trained)
 
 
+def test_id_set_is_exact_even_when_keys_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation split's trained-id lookup matches ids, not their 64-bit keys: forced collisions included."""
+    import importlib
+
+    import pyarrow as pa
+
+    export_mod = importlib.import_module("foresight.manifests.export")  # the package exports a function `export`
+    monkeypatch.setattr(export_mod, "stable_keys", lambda ids, seed: np.array(  # 3 keys for 9 ids
+        [len(s) % 3 for s in pa.chunked_array([ids]).to_pylist()], dtype=np.uint64))
+    trained = pa.array(["a", "bb", "ccc", "dddd", "x"])
+    seen = export_mod.IdSet(trained)
+    batch = pa.array(["a", "b", "bb", "ccc", "cc", "dddd", "eeeee", "x", "yy"], pa.large_string())
+    assert seen.contains(batch).tolist() == [True, False, True, True, False, True, False, True, False]
+    assert not export_mod.IdSet(pa.array([], pa.string())).contains(batch).any()
+
+
 def _read_mmidx(prefix: Path) -> tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]:
     raw = (prefix.parent / (prefix.name + ".idx")).read_bytes()
     assert raw[:9] == b"MMIDIDX\x00\x00" and struct.unpack("<Q", raw[9:17])[0] == 1

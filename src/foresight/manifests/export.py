@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from foresight.formats.atomic import check_output_dir, check_output_file, replacing
 from foresight.formats.errors import InputError
@@ -35,6 +36,7 @@ from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.manifests.read import read, read_verified, referenced_rows
 from foresight.manifests.schema import MANIFEST_FILE
 from foresight.manifests.stream import scatter_tokens, write_token_stream
+from foresight.mixtures.select import stable_keys
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
 MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
@@ -68,14 +70,36 @@ def _write_stream(arrays: Iterable[np.ndarray], out: Path, dtype: np.dtype, chun
     return lengths
 
 
+class IdSet:
+    """Membership in a fixed set of distinct ids, built once: their 64-bit order keys sorted, then an exact
+    comparison where a key matches (``pc.is_in`` would hash the whole set again for every batch)."""
+
+    def __init__(self, ids: pa.Array) -> None:
+        keys = stable_keys(ids, 0)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.ids = keys[order], ids.take(pa.array(order)).cast(pa.string())
+
+    def contains(self, ids: pa.Array) -> np.ndarray:
+        out = np.zeros(len(ids), dtype=bool)
+        if len(self.keys) == 0 or len(ids) == 0:
+            return out
+        ids = ids.cast(pa.string())
+        keys = stable_keys(ids, 0)
+        lo, hi = np.searchsorted(self.keys, keys, "left"), np.searchsorted(self.keys, keys, "right")
+        one = np.flatnonzero(hi - lo == 1)  # the id itself decides (a key match alone could be a collision)
+        same = pc.equal(ids.take(pa.array(one)), self.ids.take(pa.array(lo[one])))
+        out[one] = same.to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(hi - lo > 1).tolist():  # distinct ids sharing a key: compare each
+            out[i] = ids[i].as_py() in self.ids.slice(int(lo[i]), int(hi[i] - lo[i])).to_pylist()
+        return out
+
+
 def heldout_token_arrays(head: ManifestHeader, root: Path, trained: pa.Array,
                          batch_rows: int = 4096) -> Iterator[np.ndarray]:
     """Token arrays of the held-out segments matching any of the manifest's pools (after its ``exclude``
     expressions other than ``heldout`` itself), in shard (file, row) order: the validation split that goes with
     the manifest's training stream. Segment ids in ``trained`` (the manifest's own, for a spec that did not
     exclude the held-out split) are left out, so validation never repeats training text."""
-    import pyarrow.compute as pc
-
     from foresight.mixtures import sandbox
 
     spec = head.spec
@@ -91,8 +115,9 @@ def heldout_token_arrays(head: ManifestHeader, root: Path, trained: pa.Array,
         where += [f"NOT coalesce(({e}), false)" for e in exclude]
         reader = con.sql(f"SELECT id, tokens FROM segments WHERE {' AND '.join(where)} ORDER BY _file, _row"
                          ).to_arrow_reader(batch_rows)
+        seen = IdSet(trained)
         for batch in reader:
-            tokens = pc.filter(batch.column(1), pc.invert(pc.is_in(batch.column(0), value_set=trained)))
+            tokens = pc.filter(batch.column(1), pa.array(~seen.contains(batch.column(0))))
             yield pc.list_flatten(tokens).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
     finally:
         con.close()
