@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +34,9 @@ from foresight.formats.index import ShardIndex
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
-from foresight.manifests.read import read, read_verified, referenced_rows
-from foresight.manifests.schema import MANIFEST_FILE
+from foresight.formats.sql import quote_literal
+from foresight.manifests.read import open_verified, read_verified, referenced_rows
+from foresight.manifests.schema import ENTRIES_FILE, MANIFEST_FILE
 from foresight.manifests.stream import scatter_tokens, write_token_stream
 from foresight.mixtures.select import stable_keys
 
@@ -127,15 +129,13 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
     if out.suffix in (".bin", ".pkl") or out.is_file():
         raise InputError(f"--format nanogpt writes a dataset directory (train.bin, val.bin, meta.pkl); give --out "
                          f"DIR, not the file {out}")
-    head, df, root = read_verified(manifest_dir, shards_root)
+    head, scan, root = open_verified(manifest_dir, shards_root)
     vocab = _vocab_size(head)
     dtype = np.dtype(np.uint16 if vocab < 65536 else np.uint32)
     out.mkdir(parents=True, exist_ok=True)
-    lengths = scatter_tokens(root, df, out / "train.bin", dtype)  # the entries read_verified checked
-    # a spec that excluded the held-out split cannot have trained on it: no ids to hold against it
-    excluded = any(str(e).strip().lower() == "heldout" for e in head.spec.get("exclude", []))
-    trained = pa.array([], pa.string()) if excluded else df["id"].unique().to_arrow().cast(pa.string())
-    del df  # the entries table is the largest thing held; the validation scan needs none of it
+    with scan:
+        lengths = scatter_tokens(root, scan, out / "train.bin", dtype)  # the entries open_verified checked
+    trained = _trained_ids(head, manifest_dir)
     val = _write_stream(heldout_token_arrays(head, root, trained), out / "val.bin", dtype)
     tok = head.tokenizer or {}
     meta = {"vocab_size": vocab, "eos_id": tok.get("eos_id"), "dtype": dtype.name,
@@ -147,6 +147,20 @@ def export_nanogpt(manifest_dir: Path, out: Path, shards_root: Path | None = Non
         tmp.write_bytes(pickle.dumps(meta, protocol=4))
     return {"format": "nanogpt", "dir": str(out), "dtype": dtype.name, "tokens": meta["train_tokens"],
             "val_tokens": meta["val_tokens"], "entries": len(lengths)}
+
+
+def _trained_ids(head: ManifestHeader, manifest_dir: Path) -> pa.Array:
+    """The manifest's distinct ids, which validation must leave out; none when the spec excluded the held-out
+    split (it cannot have trained on it), so the common case holds no id."""
+    if any(str(e).strip().lower() == "heldout" for e in head.spec.get("exclude", [])):
+        return pa.array([], pa.string())
+    con = duckdb.connect(":memory:")
+    try:
+        path = quote_literal(str(manifest_dir / ENTRIES_FILE))
+        return con.sql(f"SELECT DISTINCT id FROM read_parquet({path})").to_arrow_table().column(0) \
+            .combine_chunks().cast(pa.string())
+    finally:
+        con.close()
 
 
 def _megatron_prefix(out: Path) -> Path:
@@ -172,7 +186,7 @@ def write_mmidx(idx_path: Path, lengths: list[int] | np.ndarray, dtype: np.dtype
 
 
 def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
-    head, _ = read(manifest_dir)
+    head = ManifestHeader.load(manifest_dir)  # write_token_stream verifies it before writing a byte
     dtype = np.dtype(np.uint16 if _vocab_size(head) < 65500 else np.int32)
     prefix = _megatron_prefix(out)
     lengths = write_token_stream(manifest_dir, prefix.with_name(prefix.name + ".bin"), dtype, shards_root)

@@ -58,12 +58,44 @@ def read_verified(manifest_dir: str | Path, shards_root: str | Path | None = Non
                   ) -> tuple[ManifestHeader, pl.DataFrame, Path]:
     """(header, entries, shard root) after :func:`read` and the shard checks of
     :func:`~foresight.manifests.verify.verified_shards` (``rehash=False``: only the index hash and the entry
-    paths, for a caller that has just run :func:`~foresight.manifests.verify.verify` on the same root)."""
-    from foresight.manifests.verify import check_paths, verified_shards
+    paths, for a caller that has just run :func:`~foresight.manifests.verify.verify` on the same root). Holds
+    the whole entries table: the token paths use :func:`open_verified`."""
+    from foresight.manifests.verify import add_files
 
     head, df = read(manifest_dir)
+    files: dict[str, int] = {}
+    add_files(files, df, 0)
+    return head, df, _checked_root(head, files, lambda i: _describe(df, i), shards_root, rehash)
+
+
+def open_verified(manifest_dir: str | Path, shards_root: str | Path | None = None, *, rehash: bool = True):  # noqa: ANN201
+    """(header, :class:`~foresight.manifests.scan.EntryScan`, shard root): :func:`read_verified`'s checks, a
+    batch of entries at a time. Close the scan (a ``with`` block) to delete its parts."""
+    from foresight.manifests.verify import diagnose_edit, scan_checked
+
+    head = ManifestHeader.load(manifest_dir)
+    if not head.verify(manifest_dir):
+        diagnose_edit(manifest_dir, head)  # raises, naming the first bad entry
+    scan = scan_checked(manifest_dir, head)
+    try:
+        return head, scan, _checked_root(head, scan.files, scan.describe, shards_root, rehash)
+    except BaseException:
+        scan.close()
+        raise
+
+
+def _describe(df: pl.DataFrame, i: int) -> str:
+    from foresight.manifests.scan import describe
+
+    return describe(df, i, i)
+
+
+def _checked_root(head: ManifestHeader, files: dict[str, int], describe_entry, shards_root: str | Path | None,  # noqa: ANN001
+                  rehash: bool) -> Path:
+    from foresight.manifests.verify import check_paths, verified_shards
+
     if rehash:
-        return head, df, verified_shards(head, df, shards_root)
+        return verified_shards(head, files, describe_entry, shards_root)
     root = head.shard_root(shards_root)
-    check_paths(root, df, None)
-    return head, df, root
+    check_paths(root, files, None, describe_entry)
+    return root

@@ -4,8 +4,9 @@ Entries interleave shard files in manifest order, so streaming them in order wou
 file's tokens at once (4 bytes per token of the manifest). Instead each entry's place in the output is known
 up front (the running sum of its span lengths): the tokens column of one shard file is read a batch of rows
 at a time, every entry that references a row of the batch is written at its place (``pwrite``), and the batch
-is dropped. Memory is one batch's tokens (at most one shard file's) plus the entries table; the output bytes
-are those of writing the spans in manifest order.
+is dropped. The entries are read a batch at a time and each one's place is kept in the part of its shard
+file (:mod:`manifests.scan`), so memory is one batch's tokens (at most one shard file's), one file's part and
+8 bytes per entry (the span lengths); the output bytes are those of writing the spans in manifest order.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow.parquet as pq
 
 from foresight.formats.atomic import replacing
 from foresight.formats.index import safe_shard_path
-from foresight.manifests.read import read_verified
+from foresight.manifests.read import open_verified
+from foresight.manifests.scan import EntryScan
 from foresight.manifests.schema import ManifestError
 
 TOKEN_DTYPE = np.dtype("<u4")  # the shards' token ids; the trainer's token file
@@ -32,63 +33,50 @@ def write_token_stream(manifest_dir: str | Path, out: str | Path, dtype: np.dtyp
                        shards_root: str | Path | None = None, *, rehash: bool = True) -> np.ndarray:
     """Write every entry's ``tokens[start:end]`` as ``dtype``, in manifest order, to ``out`` (atomically);
     returns the entries' span lengths. The manifest and the shard files it reads are checked first
-    (:func:`manifests.read.read_verified`; ``rehash=False`` for a caller that has just verified them)."""
-    _, df, root = read_verified(manifest_dir, shards_root, rehash=rehash)
-    return scatter_tokens(root, df, Path(out), np.dtype(dtype))
+    (:func:`manifests.read.open_verified`; ``rehash=False`` for a caller that has just verified them)."""
+    _, scan, root = open_verified(manifest_dir, shards_root, rehash=rehash)
+    with scan:
+        return scatter_tokens(root, scan, Path(out), np.dtype(dtype))
 
 
-def scatter_tokens(root: Path, df: pl.DataFrame, out: Path, dtype: np.dtype) -> np.ndarray:
-    """The token stream of the verified entries ``df`` (shards under ``root``) to ``out``; their span lengths."""
-    start = df["start"].to_numpy().astype(np.int64)
-    end = df["end"].to_numpy().astype(np.int64)
-    lengths = end - start
-    if (lengths < 0).any():
-        i = int(np.argmax(lengths < 0))
-        raise ManifestError(f"entry {i} ({df['id'][i]}): span end {end[i]} before its start {start[i]}")
-    place = np.zeros(len(df) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=place[1:])
-    rows = df["row"].to_numpy().astype(np.int64)
-    codes = df["file"].cast(pl.Categorical).to_physical().to_numpy()
-    by_file = np.argsort(codes, kind="stable")  # entries of one file together, in manifest order
-    bounds = np.flatnonzero(np.r_[True, codes[by_file][1:] != codes[by_file][:-1], True]) if len(df) else [0]
+def scatter_tokens(root: Path, scan: EntryScan, out: Path, dtype: np.dtype) -> np.ndarray:
+    """The token stream of the checked entries ``scan`` (shards under ``root``) to ``out``, one shard file at a
+    time; their span lengths."""
     with replacing(out) as tmp, open(tmp, "wb") as f:
-        f.truncate(int(place[-1]) * dtype.itemsize)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            group = by_file[lo:hi]
-            rel = df["file"][int(group[0])]
-            _write_file(f.fileno(), safe_shard_path(root, rel, "entry file"), df, group, rows, start, end,
-                        place, dtype)
-    return lengths
+        f.truncate(int(scan.lengths.sum()) * dtype.itemsize)
+        for rel in scan.files:
+            _write_file(f.fileno(), safe_shard_path(root, rel, "entry file"), scan, scan.part(rel), dtype)
+    return scan.lengths
 
 
-def _write_file(fd: int, path: Path, df: pl.DataFrame, group: np.ndarray, rows: np.ndarray, start: np.ndarray,
-                end: np.ndarray, place: np.ndarray, dtype: np.dtype) -> None:
-    """The spans of the entries ``group`` (all in the shard file ``path``) at their places in ``fd``, reading
+def _write_file(fd: int, path: Path, scan: EntryScan, rec: np.ndarray, dtype: np.dtype) -> None:
+    """The spans of the entries ``rec`` (all in the shard file ``path``) at their places in ``fd``, reading
     the file's tokens :data:`STREAM_ROWS` rows at a time."""
     pf = pq.ParquetFile(path)
     have_rows = pf.metadata.num_rows
-    bad = group[(rows[group] < 0) | (rows[group] >= have_rows)]
+    bad = np.flatnonzero((rec["row"] < 0) | (rec["row"] >= have_rows))
     if len(bad):
-        i = int(bad[0])
-        raise ManifestError(f"entry {i} ({df['id'][i]}): row {rows[i]} is not in {path} ({have_rows} rows)")
-    group = group[np.argsort(rows[group], kind="stable")]
+        i = int(rec["entry"][bad[0]])
+        raise ManifestError(f"entry {i} ({scan.entry_id(i)}): row {rec['row'][bad[0]]} is not in {path} "
+                            f"({have_rows} rows)")
+    rec = rec[np.argsort(rec["row"], kind="stable")]
+    rows = rec["row"]
     at, lo = 0, 0
     for batch in pf.iter_batches(batch_size=STREAM_ROWS, columns=["tokens"]):
         hi = lo + batch.num_rows
-        upto = at + int(np.searchsorted(rows[group[at:]], hi))
+        upto = at + int(np.searchsorted(rows[at:], hi))
         if upto > at:
             lists = batch.column(0)
             offsets = lists.offsets.to_numpy().astype(np.int64)
             values = lists.values.to_numpy(zero_copy_only=False)
-            for i in group[at:upto].tolist():
-                r = rows[i] - lo
-                base, n = offsets[r], offsets[r + 1] - offsets[r]
-                if end[i] > n:
-                    raise ManifestError(f"entry {i} ({df['id'][i]}): span end {end[i]} beyond the segment's {n} "
+            for r, start, end, place, i in rec[["row", "start", "end", "place", "entry"]][at:upto].tolist():
+                base, n = offsets[r - lo], offsets[r - lo + 1] - offsets[r - lo]
+                if end > n:
+                    raise ManifestError(f"entry {i} ({scan.entry_id(i)}): span end {end} beyond the segment's {n} "
                                         "tokens")
-                if end[i] > start[i]:
-                    span = values[base + start[i]: base + end[i]]
-                    os.pwrite(fd, span.astype(dtype, copy=False).tobytes(), int(place[i]) * dtype.itemsize)
+                if end > start:
+                    span = values[base + start: base + end]
+                    os.pwrite(fd, span.astype(dtype, copy=False).tobytes(), int(place) * dtype.itemsize)
         at, lo = upto, hi
 
 

@@ -1,67 +1,94 @@
 """``manifests.verify``: hashes, totals, shard files, and (deep) every referenced row's text and token span.
 
 Every failure raises :class:`ManifestError` naming the first bad entry (its ``order``, pool and id) or file.
+The checks run a part at a time (a batch of entries, one shard file's rows: :mod:`manifests.scan`), so
+verifying holds neither the manifest nor the shards; the first bad entry is the lowest-numbered one either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from foresight.formats.index import ShardIndex, ShardIndexError, UnsafePathError, safe_shard_path
 from foresight.formats.manifest import ManifestHeader, PoolHeader
-from foresight.manifests.read import entries_path, load_entries, referenced_rows
+from foresight.formats.shardio import _fixed_width
+from foresight.formats.sql import quote_literal
+from foresight.manifests.read import entries_path, load_entries
+from foresight.manifests.scan import EntryScan, Findings, describe, sha_records
 from foresight.manifests.schema import ManifestError
+from foresight.mixtures.select import stable_keys
+
+ROW_PROBLEMS = ("order is not its position in entries.parquet", "pool is not one of the header's pools",
+                "token span [start, end) is empty or negative", "n_tokens != end - start", "negative epoch",
+                "negative row", "text_sha256 is not 32 bytes")
+SHARD_PROBLEMS = ("id differs from the shard row it names (file, row)", "span end is beyond the segment's n_tokens",
+                  "text_sha256 differs from the shard row's text_sha256")
+DEEP_PROBLEMS = ("sha256 of the shard row's text differs from the entry's text_sha256",
+                 "the row's token list length differs from its n_tokens",
+                 "the row's token ids differ from its text re-tokenized with the manifest's tokenizer")
 
 
-def _entry(df: pl.DataFrame, i: int) -> str:
-    return f"entry {i} (order {df['order'][i]}, pool {df['pool'][i]!r}, id {df['id'][i]!r})"
-
-
-def _first(df: pl.DataFrame, bad: np.ndarray, problem: str) -> None:
-    hits = np.flatnonzero(bad)
-    if len(hits):
-        i = int(hits[0])
-        more = f"; {len(hits) - 1} more entries have the same problem" if len(hits) > 1 else ""
-        raise ManifestError(f"{_entry(df, i)}: {problem}{more}")
-
-
-def sha_matrix(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """32-byte hashes as an (n, 32) uint8 matrix, for vectorised comparison."""
-    fixed = arr.cast(pa.binary(32))
-    fixed = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
-    if fixed.null_count:
-        raise ManifestError("text_sha256 has nulls")
-    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
-    return data[fixed.offset * 32:(fixed.offset + len(fixed)) * 32].reshape(-1, 32)
+def row_findings(df: pl.DataFrame, pools: dict[str, PoolHeader], offset: int, found: Findings) -> None:
+    """Per-entry checks that need no shard data, on entries ``offset``… (``df``)."""
+    n = len(df)
+    start, end = df["start"].to_numpy().astype(np.int64), df["end"].to_numpy().astype(np.int64)
+    bad = (df["order"].to_numpy() != np.arange(offset, offset + n),
+           df["pool"].is_in(list(pools)).not_().to_numpy(),
+           (start < 0) | (end <= start),
+           df["n_tokens"].to_numpy() != end - start,
+           df["epoch"].to_numpy() < 0,
+           df["row"].to_numpy() < 0,
+           df["text_sha256"].bin.size().to_numpy() != 32)
+    for problem, mask in zip(ROW_PROBLEMS, bad, strict=True):
+        found.add(problem, np.flatnonzero(mask) + offset)
 
 
 def check_rows(df: pl.DataFrame, pools: dict[str, PoolHeader]) -> None:
-    """Per-entry checks that need no shard data, in entry order."""
-    n = len(df)
-    start, end = df["start"].to_numpy().astype(np.int64), df["end"].to_numpy().astype(np.int64)
-    _first(df, df["order"].to_numpy() != np.arange(n), "order is not its position in entries.parquet")
-    _first(df, df["pool"].is_in(list(pools)).not_().to_numpy(), "pool is not one of the header's pools")
-    _first(df, (start < 0) | (end <= start), "token span [start, end) is empty or negative")
-    _first(df, df["n_tokens"].to_numpy() != end - start, "n_tokens != end - start")
-    _first(df, df["epoch"].to_numpy() < 0, "negative epoch")
-    _first(df, df["row"].to_numpy() < 0, "negative row")
-    _first(df, df["text_sha256"].bin.size().to_numpy() != 32, "text_sha256 is not 32 bytes")
+    found = Findings()
+    row_findings(df, pools, 0, found)
+    found.raise_first(ROW_PROBLEMS, lambda i: describe(df, i, i))
 
 
-def check_totals(df: pl.DataFrame, head: ManifestHeader) -> None:
-    """Per-pool sums and counts against the header, and the pools against total_tokens."""
-    pools = head.pools
-    per = {r["pool"]: r for r in df.group_by("pool").agg(
-        pl.col("n_tokens").cast(pl.Int64).sum().alias("tokens"), pl.len().alias("entries"),
-        pl.col("id").n_unique().alias("segments"), pl.col("doc_id").n_unique().alias("documents"),
-        (pl.col("epoch").max() + 1).alias("epochs")).to_dicts()}
-    for name, p in pools.items():
+def add_files(files: dict[str, int], df: pl.DataFrame, offset: int) -> None:
+    """Each entry file of ``df`` with the first entry naming it, kept in first-appearance order."""
+    firsts = df.with_row_index("_i").group_by("file", maintain_order=True).agg(pl.col("_i").min())
+    for rel, i in firsts.iter_rows():
+        files.setdefault(rel, int(i) + offset)
+
+
+def check_paths(root: Path, files: dict[str, int], indexed: set[str] | None,
+                describe_entry: Callable[[int], str]) -> None:
+    """Entry files: relative, no '..', no link escaping the root, and listed in the shard index."""
+    for rel, i in sorted(files.items(), key=lambda kv: kv[1]):
+        try:
+            safe_shard_path(root, rel, "file")
+        except UnsafePathError as e:
+            raise ManifestError(f"{describe_entry(i)}: {e}") from e
+        if indexed is not None and rel not in indexed:
+            raise ManifestError(f"{describe_entry(i)}: file {rel!r} is not in the shard index")
+
+
+def check_totals(path: Path, head: ManifestHeader) -> None:
+    """Per-pool sums and counts against the header, and the pools against total_tokens (DuckDB over the file:
+    its distinct counts spill to disk rather than hold every id)."""
+    con = duckdb.connect(":memory:")
+    try:
+        rows = con.execute(f"SELECT pool, sum(n_tokens)::BIGINT, count(*), count(DISTINCT id), "
+                           f"count(DISTINCT doc_id), max(epoch) + 1 FROM read_parquet({quote_literal(str(path))}) "
+                           "GROUP BY pool").fetchall()
+    finally:
+        con.close()
+    per = {r[0]: dict(zip(("tokens", "entries", "segments", "documents", "epochs"), r[1:], strict=True))
+           for r in rows}
+    for name, p in head.pools.items():
         got = per.get(name, {"tokens": 0, "entries": 0, "segments": 0, "documents": 0, "epochs": 0})
         if not p.achieved_tokens == p.target_tokens == got["tokens"]:
             raise ManifestError(f"pool {name!r}: entries sum to {got['tokens']} tokens, header says target "
@@ -70,61 +97,83 @@ def check_totals(df: pl.DataFrame, head: ManifestHeader) -> None:
             if got[k] != getattr(p, k):
                 raise ManifestError(f"pool {name!r}: {k} is {got[k]} in entries.parquet, {getattr(p, k)} in "
                                     "manifest.json")
-    total = sum(p.target_tokens for p in pools.values())
-    if total != head.total_tokens or int(df["n_tokens"].cast(pl.Int64).sum() or 0) != total:
-        raise ManifestError(f"pools sum to {total} tokens, entries to {int(df['n_tokens'].cast(pl.Int64).sum() or 0)}, "
+    total = sum(p.target_tokens for p in head.pools.values())
+    entries_total = sum(int(r["tokens"] or 0) for r in per.values())
+    if total != head.total_tokens or entries_total != total:
+        raise ManifestError(f"pools sum to {total} tokens, entries to {entries_total}, "
                             f"header total_tokens is {head.total_tokens}")
-
-
-def check_paths(root: Path, df: pl.DataFrame, indexed: set[str] | None) -> None:
-    """Entry files: relative, no '..', no link escaping the root, and listed in the shard index."""
-    firsts = df.with_row_index("_i").group_by("file").agg(pl.col("_i").min()).sort("_i")
-    for rel, i in firsts.iter_rows():
-        try:
-            safe_shard_path(root, rel, "file")
-        except UnsafePathError as e:
-            raise ManifestError(f"{_entry(df, i)}: {e}") from e
-        if indexed is not None and rel not in indexed:
-            raise ManifestError(f"{_entry(df, i)}: file {rel!r} is not in the shard index")
 
 
 def check_entries(manifest_dir: str | Path, head: ManifestHeader, df: pl.DataFrame) -> None:
     check_rows(df, head.pools)
-    check_paths(Path(head.shards.root), df, None)
-    check_totals(df, head)
+    files: dict[str, int] = {}
+    add_files(files, df, 0)
+    check_paths(Path(head.shards.root), files, None, lambda i: describe(df, i, i))
+    check_totals(entries_path(manifest_dir), head)
 
 
-def check_against_shards(root: Path, df: pl.DataFrame, deep: bool, tokenizer: Path | None = None) -> None:
+def scan_checked(manifest_dir: str | Path, head: ManifestHeader) -> EntryScan:
+    """The entries scanned a batch at a time and checked as :func:`check_entries` checks a loaded table."""
+    scan = EntryScan(manifest_dir, head)
+    try:
+        check_paths(Path(head.shards.root), scan.files, None, scan.describe)
+        check_totals(scan.path, head)
+    except BaseException:
+        scan.close()
+        raise
+    return scan
+
+
+def check_shards(root: Path, scan: EntryScan, deep: bool, tokenizer: Path | None = None) -> None:
     """Entry ids, hashes and spans against the rows they name (and, deep, the texts and token lists; with
-    ``tokenizer``, the token ids themselves, by re-tokenizing each referenced row's text)."""
+    ``tokenizer``, the token ids themselves, by re-tokenizing each referenced row's text), one shard file at a
+    time."""
+    found, cuts = Findings(), []
     cols = ["id", "n_tokens", "text_sha256"] + (["text", "tokens"] if deep else [])
-    tbl, take = referenced_rows(root, df, cols)
-    ids = tbl.column("id").combine_chunks().take(pa.array(take)).cast(pa.large_string())
-    _first(df, pc.not_equal(ids, df["id"].to_arrow().cast(pa.large_string())).to_numpy(zero_copy_only=False),
-           "id differs from the shard row it names (file, row)")
-    seg_tokens = tbl.column("n_tokens").to_numpy().astype(np.int64)[take]
-    _first(df, df["end"].to_numpy() > seg_tokens, "span end is beyond the segment's n_tokens")
-    entry_sha = sha_matrix(df["text_sha256"].to_arrow())
-    _first(df, (sha_matrix(tbl.column("text_sha256"))[take] != entry_sha).any(axis=1),
-           "text_sha256 differs from the shard row's text_sha256")
-    cut = (df["end"].to_numpy() - df["start"].to_numpy()) < seg_tokens
-    pools = df["pool"].to_numpy()
-    for name in np.unique(pools[cut]):
-        hits = np.flatnonzero(cut & (pools == name))
-        if len(hits) > 1:
-            raise ManifestError(f"{_entry(df, int(hits[1]))}: a second cut segment in pool {name!r} "
-                                f"(at most one per pool)")
-    if deep:
-        texts = tbl.column("text").to_pylist()
-        real = np.frombuffer(b"".join(hashlib.sha256(t.encode("utf-8")).digest() for t in texts),
-                             dtype=np.uint8).reshape(-1, 32)
-        _first(df, (real[take] != entry_sha).any(axis=1),
-               "sha256 of the shard row's text differs from the entry's text_sha256")
-        lengths = tbl.column("tokens").combine_chunks().value_lengths().to_numpy().astype(np.int64)[take]
-        _first(df, lengths != seg_tokens, "the row's token list length differs from its n_tokens")
-        if tokenizer is not None:
-            _first(df, _retokenized_differs(tokenizer, texts, tbl.column("tokens"))[take],
-                   "the row's token ids differ from its text re-tokenized with the manifest's tokenizer")
+    for rel in scan.files:
+        rec = scan.part(rel)
+        path = safe_shard_path(root, rel, "entry file")
+        tbl = _fixed_width(pq.read_table(path, columns=cols), path)
+        rows = rec["row"]
+        outside = rows >= tbl.num_rows
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise ManifestError(f"{scan.describe(int(rec['entry'][i]))}: row {int(rows[i])} is not in {path} "
+                                f"({tbl.num_rows} rows)")
+        entry = rec["entry"]
+        found.add(SHARD_PROBLEMS[0], entry[stable_keys(tbl.column("id"), 0)[rows] != rec["idkey"]])
+        seg = tbl.column("n_tokens").to_numpy().astype(np.int64)[rows]
+        found.add(SHARD_PROBLEMS[1], entry[rec["end"] > seg])
+        found.add(SHARD_PROBLEMS[2], entry[sha_records(tbl.column("text_sha256"))[rows] != rec["sha"]])
+        cut = (rec["end"] - rec["start"]) < seg
+        cuts += zip(rec["pool"][cut].tolist(), entry[cut].tolist(), strict=True)
+        if deep:
+            _deep_findings(found, tbl, rec, seg, tokenizer)
+        del tbl
+    found.raise_first(SHARD_PROBLEMS, scan.describe)
+    by_pool: dict[int, list[int]] = {}
+    for pool, i in cuts:
+        by_pool.setdefault(pool, []).append(i)
+    second = [(sorted(v)[1], p) for p, v in by_pool.items() if len(v) > 1]
+    if second:
+        i, p = min(second)
+        raise ManifestError(f"{scan.describe(i)}: a second cut segment in pool {scan.pool_names[p]!r} "
+                            f"(at most one per pool)")
+    found.raise_first(DEEP_PROBLEMS, scan.describe)
+
+
+def _deep_findings(found: Findings, tbl: pa.Table, rec: np.ndarray, seg: np.ndarray, tokenizer: Path | None) -> None:
+    """The deep checks of one shard file's referenced rows (each distinct row hashed and re-tokenized once)."""
+    uniq, inverse = np.unique(rec["row"], return_inverse=True)
+    texts = tbl.column("text").take(pa.array(uniq)).to_pylist()
+    real = np.frombuffer(b"".join(hashlib.sha256(t.encode("utf-8")).digest() for t in texts),
+                         dtype=np.uint8).reshape(-1, 32).copy().view("V32").ravel()
+    found.add(DEEP_PROBLEMS[0], rec["entry"][real[inverse] != rec["sha"]])
+    tokens = tbl.column("tokens").take(pa.array(uniq))
+    lengths = tokens.combine_chunks().value_lengths().to_numpy().astype(np.int64)[inverse]
+    found.add(DEEP_PROBLEMS[1], rec["entry"][lengths != seg])
+    if tokenizer is not None:
+        found.add(DEEP_PROBLEMS[2], rec["entry"][_retokenized_differs(tokenizer, texts, tokens)[inverse]])
 
 
 def _retokenized_differs(tokenizer: Path, texts: list[str], tokens: pa.ChunkedArray) -> np.ndarray:
@@ -148,12 +197,11 @@ def diagnose_edit(manifest_dir: str | Path, head: ManifestHeader) -> None:
     path = entries_path(manifest_dir)
     base = f"{path}: sha256 differs from entries_sha256 in manifest.json (entries edited after the build)"
     try:
-        df = load_entries(manifest_dir)
-        check_rows(df, head.pools)
-        root = Path(head.shards.root)
-        check_paths(root, df, None)
-        check_against_shards(root, df, deep=False)
-        check_totals(df, head)
+        with EntryScan(manifest_dir, head) as scan:
+            root = Path(head.shards.root)
+            check_paths(root, scan.files, None, scan.describe)
+            check_shards(root, scan, deep=False)
+            check_totals(path, head)
     except ManifestError as e:
         raise ManifestError(f"{base}; first bad: {e}") from None
     except Exception as e:  # noqa: BLE001 - the hash mismatch is the error; the diagnosis is best effort
@@ -162,20 +210,22 @@ def diagnose_edit(manifest_dir: str | Path, head: ManifestHeader) -> None:
                         f"rewritten; rebuild the manifest")
 
 
-def verified_shards(head: ManifestHeader, df: pl.DataFrame, shards_root: str | Path | None) -> Path:
+def verified_shards(head: ManifestHeader, files: dict[str, int], describe_entry: Callable[[int], str],
+                    shards_root: str | Path | None) -> Path:
     """The shard root after checking, before any row is read: its index.json is the one the manifest was built
-    from (so a rewritten file whose index was re-hashed is refused too), every entry file is confined to the root
-    and listed in the index, the tokenizer matches, and each referenced file's sha256 matches the index."""
+    from (so a rewritten file whose index was re-hashed is refused too), every entry file (``files``: each with
+    the first entry naming it) is confined to the root and listed in the index, the tokenizer matches, and each
+    referenced file's sha256 matches the index."""
     root = head.shard_root(shards_root)
     try:
         index = ShardIndex.load(root)
     except ShardIndexError as e:
         raise ManifestError(str(e)) from None
-    check_paths(root, df, {f.path for f in index.files})
+    check_paths(root, files, {f.path for f in index.files}, describe_entry)
     if head.tokenizer_sha256 != index.tokenizer_sha256:
         raise ManifestError("tokenizer_sha256 differs from the shard index's tokenizer")
     try:
-        index.verified(root, set(df["file"].unique().to_list()))
+        index.verified(root, set(files))
     except ShardIndexError as e:
         raise ManifestError(f"{e}; the manifest was built from the files as they were") from None
     return root
@@ -190,16 +240,19 @@ def verify(manifest_dir: str | Path, deep: bool = False, shards_root: str | Path
     head = ManifestHeader.load(manifest_dir)
     if not head.verify(manifest_dir):
         diagnose_edit(manifest_dir, head)
-    df = load_entries(manifest_dir)
-    check_rows(df, head.pools)
-    check_totals(df, head)
-    root = verified_shards(head, df, shards_root)
-    tok_path = None
-    if deep:
-        from foresight.formats.tokenizer import find_tokenizer
+    with EntryScan(manifest_dir, head) as scan:
+        check_totals(scan.path, head)
+        root = verified_shards(head, scan.files, scan.describe, shards_root)
+        tok_path = None
+        if deep:
+            from foresight.formats.tokenizer import find_tokenizer
 
-        try:
-            tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head.tokenizer_sha256)
-        except (FileNotFoundError, ValueError) as e:
-            raise ManifestError(f"--deep checks token ids by re-tokenizing: {e}") from None
-    check_against_shards(root, df, deep, tok_path)
+            try:
+                tok_path = find_tokenizer(root, Path(tokenizer) if tokenizer else None, head.tokenizer_sha256)
+            except (FileNotFoundError, ValueError) as e:
+                raise ManifestError(f"--deep checks token ids by re-tokenizing: {e}") from None
+        check_shards(root, scan, deep, tok_path)
+
+
+__all__ = ["check_entries", "check_rows", "check_shards", "check_totals", "diagnose_edit", "load_entries",
+           "scan_checked", "verified_shards", "verify"]

@@ -138,8 +138,10 @@ def train_manifest(manifest_dir: Path, out: Path, *, model: str | Path = "tiny",
     """Verify ``manifest_dir`` (refusing on any mismatch), then train on exactly its tokens."""
     from foresight import manifests
     manifest_dir = Path(manifest_dir)
+    from foresight.formats.manifest import ManifestHeader
+
     manifests.verify(manifest_dir, shards_root=shards_root)  # the shards it will read, not the recorded root
-    header, _ = manifests.read(manifest_dir)
+    header = ManifestHeader.load(manifest_dir)  # verified just above (its hash, and the entries')
     root = Path(shards_root or header.shards.root)
     from foresight.formats.tokenizer import find_tokenizer
 
