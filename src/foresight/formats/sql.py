@@ -4,11 +4,12 @@ and the one lock-down of a sandboxed connection."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -51,6 +52,21 @@ def default_memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         return "2GB"
     return f"{max(256, min(8 * 1024, total // 4 // 2**20))}MB"
+
+
+@contextlib.contextmanager
+def spilling_connection(memory_limit: str = "1GB") -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection held to ``memory_limit``, spilling to a private temp directory (deleted
+    afterwards): for aggregates over files of any size (distinct counts over a manifest's ids)."""
+    spill = tempfile.mkdtemp(prefix="foresight-duckdb-")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET temp_directory = {quote_literal(spill)}")
+        con.execute("SET memory_limit = $m", {"m": memory_limit})
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, *, dirs: Iterable[str | Path] = (), paths: Iterable[str | Path] = (),

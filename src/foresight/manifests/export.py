@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +32,9 @@ from foresight.formats.errors import InputError
 from foresight.formats.index import ShardIndex
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader
+from foresight.formats.shardio import ROW_BITS
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
-from foresight.formats.sql import quote_literal
+from foresight.formats.sql import quote_literal, spilling_connection
 from foresight.manifests.read import open_verified, read_verified, referenced_rows
 from foresight.manifests.schema import ENTRIES_FILE, MANIFEST_FILE
 from foresight.manifests.stream import scatter_tokens, write_token_stream
@@ -42,6 +42,7 @@ from foresight.mixtures.select import stable_keys
 
 FORMATS = ("nanogpt", "megatron", "jsonl")
 MMIDIDX_HEADER = b"MMIDIDX\x00\x00"
+SCAN_MEMORY = "1GB"  # DuckDB's memory for the held-out scan: it streams, so this only caps its buffers
 MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
 
 
@@ -107,7 +108,8 @@ def heldout_token_arrays(head: ManifestHeader, root: Path, trained: pa.Array,
     spec = head.spec
     # the validation split reads held-out rows of every shard file, not only the manifest's: check them all
     files = ShardIndex.load(root).verified(root).shard_files(root)
-    con = sandbox.connect(files, float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)))
+    con = sandbox.connect(files, float(spec.get("heldout_fraction", DEFAULT_HELDOUT_FRACTION)),
+                          memory_limit=SCAN_MEMORY)
     try:
         pools = [p.where for p in head.pools.values() if p.where]
         exclude = [e for e in spec.get("exclude", []) if e.strip().lower() != "heldout"]
@@ -115,11 +117,17 @@ def heldout_token_arrays(head: ManifestHeader, root: Path, trained: pa.Array,
             sandbox.check_expression(con, expr, f"{MANIFEST_FILE} pool/exclude {i}")
         where = ["heldout", "n_tokens > 0", "(" + " OR ".join(f"coalesce(({w}), false)" for w in pools) + ")"]
         where += [f"NOT coalesce(({e}), false)" for e in exclude]
-        reader = con.sql(f"SELECT id, tokens FROM segments WHERE {' AND '.join(where)} ORDER BY _file, _row"
-                         ).to_arrow_reader(batch_rows)
-        seen = IdSet(trained)
+        # no ORDER BY: the view keeps (file, row) order (preserve_insertion_order), checked below; a sort would
+        # hold every held-out row's tokens
+        reader = con.sql(f"SELECT (_file::BIGINT << {ROW_BITS}) | _row::BIGINT AS pos, id, tokens FROM segments "
+                         f"WHERE {' AND '.join(where)}").to_arrow_reader(batch_rows)
+        seen, last = IdSet(trained), -1
         for batch in reader:
-            tokens = pc.filter(batch.column(1), pa.array(~seen.contains(batch.column(0))))
+            pos = batch.column(0).to_numpy()
+            if len(pos) and (pos[0] <= last or np.any(pos[1:] <= pos[:-1])):
+                raise RuntimeError("the held-out scan is not in (file, row) order")  # a DuckDB change: a bug here
+            last = int(pos[-1]) if len(pos) else last
+            tokens = pc.filter(batch.column(2), pa.array(~seen.contains(batch.column(1))))
             yield pc.list_flatten(tokens).to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
     finally:
         con.close()
@@ -154,13 +162,10 @@ def _trained_ids(head: ManifestHeader, manifest_dir: Path) -> pa.Array:
     split (it cannot have trained on it), so the common case holds no id."""
     if any(str(e).strip().lower() == "heldout" for e in head.spec.get("exclude", [])):
         return pa.array([], pa.string())
-    con = duckdb.connect(":memory:")
-    try:
+    with spilling_connection() as con:
         path = quote_literal(str(manifest_dir / ENTRIES_FILE))
         return con.sql(f"SELECT DISTINCT id FROM read_parquet({path})").to_arrow_table().column(0) \
             .combine_chunks().cast(pa.string())
-    finally:
-        con.close()
 
 
 def _megatron_prefix(out: Path) -> Path:

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 from foresight.formats.index import ShardIndex, ShardIndexError, UnsafePathError, safe_shard_path
 from foresight.formats.manifest import ManifestHeader, PoolHeader
 from foresight.formats.shardio import _fixed_width
-from foresight.formats.sql import quote_literal
+from foresight.formats.sql import quote_literal, spilling_connection
 from foresight.manifests.read import entries_path, load_entries
 from foresight.manifests.scan import EntryScan, Findings, describe, sha_records
 from foresight.manifests.schema import ManifestError
@@ -79,13 +78,10 @@ def check_paths(root: Path, files: dict[str, int], indexed: set[str] | None,
 def check_totals(path: Path, head: ManifestHeader) -> None:
     """Per-pool sums and counts against the header, and the pools against total_tokens (DuckDB over the file:
     its distinct counts spill to disk rather than hold every id)."""
-    con = duckdb.connect(":memory:")
-    try:
+    with spilling_connection() as con:
         rows = con.execute(f"SELECT pool, sum(n_tokens)::BIGINT, count(*), count(DISTINCT id), "
                            f"count(DISTINCT doc_id), max(epoch) + 1 FROM read_parquet({quote_literal(str(path))}) "
                            "GROUP BY pool").fetchall()
-    finally:
-        con.close()
     per = {r[0]: dict(zip(("tokens", "entries", "segments", "documents", "epochs"), r[1:], strict=True))
            for r in rows}
     for name, p in head.pools.items():
