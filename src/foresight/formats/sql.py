@@ -55,7 +55,7 @@ def default_memory_limit() -> str:
 
 
 @contextlib.contextmanager
-def spilling_connection(memory_limit: str = "1GB") -> Iterator[duckdb.DuckDBPyConnection]:
+def spilling_connection(memory_limit: str = "512MB") -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection held to ``memory_limit``, spilling to a private temp directory (deleted
     afterwards): for aggregates over files of any size (distinct counts over a manifest's ids)."""
     spill = tempfile.mkdtemp(prefix="foresight-duckdb-")
