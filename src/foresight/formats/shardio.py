@@ -56,15 +56,6 @@ def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs[first], inverse
 
 
-def row_columns(root: Path, relpaths: tuple[str, ...] | list[str], file_idx: np.ndarray, rows: np.ndarray,
-                columns: list[str]) -> tuple[pa.Table, np.ndarray]:
-    """``columns`` of the distinct (file, row) pairs, read file by file; returns (table, inverse) so that
-    ``table.take(inverse)`` lines up with the inputs."""
-    pos = file_idx.astype(np.int64) << ROW_BITS | rows.astype(np.int64)
-    uniq, inverse = unique_inverse(pos)
-    return read_rows(root, relpaths, (uniq >> ROW_BITS).astype(np.int64), uniq & ROW_MASK, columns), inverse
-
-
 def read_rows(root: Path, relpaths: tuple[str, ...] | list[str], ufile: np.ndarray, urow: np.ndarray,
               columns: list[str]) -> pa.Table:
     """``columns`` of the rows at (``ufile``, ``urow``), which must be distinct and in (file, row) order."""

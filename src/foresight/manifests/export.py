@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pickle
 import struct
 from collections.abc import Iterable, Iterator
@@ -26,16 +27,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from foresight.formats.atomic import check_output_dir, check_output_file, replacing
 from foresight.formats.errors import InputError
-from foresight.formats.index import ShardIndex
+from foresight.formats.index import ShardIndex, safe_shard_path
 from foresight.formats.lock import locked
 from foresight.formats.manifest import ManifestHeader
 from foresight.formats.shardio import ROW_BITS
 from foresight.formats.splits import DEFAULT_HELDOUT_FRACTION
 from foresight.formats.sql import quote_literal, spilling_connection
-from foresight.manifests.read import open_verified, read_verified, referenced_rows
+from foresight.manifests.read import open_verified
+from foresight.manifests.scan import EntryScan
 from foresight.manifests.schema import ENTRIES_FILE, MANIFEST_FILE
 from foresight.manifests.stream import scatter_tokens, write_token_stream
 from foresight.mixtures.select import stable_keys
@@ -200,18 +203,46 @@ def export_megatron(manifest_dir: Path, out: Path, shards_root: Path | None = No
             "prefix": str(prefix)}
 
 
+JSONL_ROWS = 1 << 14  # referenced rows whose texts are turned into lines at once
+
+
 def export_jsonl(manifest_dir: Path, out: Path, shards_root: Path | None = None) -> dict[str, Any]:
-    head, df, root = read_verified(manifest_dir, shards_root)
-    tbl, inverse = referenced_rows(root, df, ["text", "n_tokens", "url", "source"])
-    texts, seg_tokens = tbl.column("text").to_pylist(), tbl.column("n_tokens").to_pylist()
-    urls, sources = tbl.column("url").to_pylist(), tbl.column("source").to_pylist()
-    with replacing(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for i, row in enumerate(df.drop("text_sha256").iter_rows(named=True)):
-            u = int(inverse[i])
-            row.update(text=texts[u], source=sources[u], url=urls[u], manifest=head.name,
-                       text_sha256=df["text_sha256"][i].hex(), partial=row["end"] - row["start"] < seg_tokens[u])
-            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    return {"format": "jsonl", "entries": len(df), "tokens": int(df["n_tokens"].sum())}
+    """One JSON line per entry, in manifest order, one shard file at a time: a first pass measures each line,
+    the second writes it at its place (``pwrite``), so no more than one shard file's texts are held."""
+    head, scan, root = open_verified(manifest_dir, shards_root)
+    with scan:
+        sizes = np.zeros(len(scan.lengths), np.int64)
+        for rel in scan.files:
+            for i, line in _jsonl_lines(head, scan, root, rel):
+                sizes[i] = len(line)
+        place = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=place[1:])
+        with replacing(out) as tmp, open(tmp, "wb") as f:
+            f.truncate(int(place[-1]))
+            for rel in scan.files:
+                for i, line in _jsonl_lines(head, scan, root, rel):
+                    os.pwrite(f.fileno(), line, int(place[i]))
+        return {"format": "jsonl", "entries": len(sizes), "tokens": int(scan.lengths.sum())}
+
+
+def _jsonl_lines(head: ManifestHeader, scan: EntryScan, root: Path, rel: str) -> Iterator[tuple[int, bytes]]:
+    """(entry, its line) for the entries naming shard file ``rel``; the id and doc_id are the row's, which the
+    verified entries copy."""
+    rec = scan.part(rel)
+    path = safe_shard_path(root, rel, "entry file")
+    table = pq.read_table(path, columns=["id", "doc_id", "text", "n_tokens", "url", "source"])
+    for lo in range(0, len(rec), JSONL_ROWS):
+        part = rec[lo:lo + JSONL_ROWS]
+        rows = table.take(pa.array(part["row"])).to_pydict()
+        fields = part[["entry", "row", "start", "end", "epoch", "pool"]].tolist()
+        for k, (entry, row, start, end, epoch, pool) in enumerate(fields):
+            line = {"order": entry, "pool": scan.pool_names[pool], "id": rows["id"][k], "doc_id": rows["doc_id"][k],
+                    "file": rel, "row": row, "start": start, "end": end, "n_tokens": end - start, "epoch": epoch,
+                    "text": rows["text"][k], "source": rows["source"][k], "url": rows["url"][k],
+                    "manifest": head.name, "text_sha256": part["sha"][k].tobytes().hex(),
+                    "partial": end - start < rows["n_tokens"][k]}
+            yield entry, (json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+        del rows
 
 
 def export(manifest_dir: str | Path, fmt: str, out: str | Path, shards_root: str | Path | None = None

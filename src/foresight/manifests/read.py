@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from foresight.formats.index import safe_shard_path
 from foresight.formats.manifest import ManifestHeader
-from foresight.formats.shardio import row_columns
 from foresight.manifests.schema import ENTRIES_FILE, ENTRY_COLUMNS, ManifestError
 
 
@@ -43,34 +39,11 @@ def read(manifest_dir: str | Path) -> tuple[ManifestHeader, pl.DataFrame]:
     return head, df
 
 
-def referenced_rows(root: Path, df: pl.DataFrame, columns: list[str]) -> tuple[pa.Table, np.ndarray]:
-    """``columns`` of every distinct referenced row, read file by file, and each entry's position in it."""
-    files = df["file"].to_list()
-    rel = sorted(set(files))
-    for r in rel:
-        safe_shard_path(root, r, "entry file")
-    lookup = {r: i for i, r in enumerate(rel)}
-    fidx = np.fromiter((lookup[f] for f in files), dtype=np.int64, count=len(files))
-    return row_columns(root, rel, fidx, df["row"].to_numpy(), columns)
-
-
-def read_verified(manifest_dir: str | Path, shards_root: str | Path | None = None, *, rehash: bool = True
-                  ) -> tuple[ManifestHeader, pl.DataFrame, Path]:
-    """(header, entries, shard root) after :func:`read` and the shard checks of
-    :func:`~foresight.manifests.verify.verified_shards` (``rehash=False``: only the index hash and the entry
-    paths, for a caller that has just run :func:`~foresight.manifests.verify.verify` on the same root). Holds
-    the whole entries table: the token paths use :func:`open_verified`."""
-    from foresight.manifests.verify import add_files
-
-    head, df = read(manifest_dir)
-    files: dict[str, int] = {}
-    add_files(files, df, 0)
-    return head, df, _checked_root(head, files, lambda i: _describe(df, i), shards_root, rehash)
-
-
 def open_verified(manifest_dir: str | Path, shards_root: str | Path | None = None, *, rehash: bool = True):  # noqa: ANN201
-    """(header, :class:`~foresight.manifests.scan.EntryScan`, shard root): :func:`read_verified`'s checks, a
-    batch of entries at a time. Close the scan (a ``with`` block) to delete its parts."""
+    """(header, :class:`~foresight.manifests.scan.EntryScan`, shard root) after every check short of the
+    shard rows themselves: hashes, the per-entry checks, totals, entry paths and (``rehash``; ``False`` for a
+    caller that has just run :func:`~foresight.manifests.verify.verify` on the same root) the shard files'
+    sha256s. A batch of entries at a time; close the scan (a ``with`` block) to delete its parts."""
     from foresight.manifests.verify import diagnose_edit, scan_checked
 
     head = ManifestHeader.load(manifest_dir)
@@ -82,12 +55,6 @@ def open_verified(manifest_dir: str | Path, shards_root: str | Path | None = Non
     except BaseException:
         scan.close()
         raise
-
-
-def _describe(df: pl.DataFrame, i: int) -> str:
-    from foresight.manifests.scan import describe
-
-    return describe(df, i, i)
 
 
 def _checked_root(head: ManifestHeader, files: dict[str, int], describe_entry, shards_root: str | Path | None,  # noqa: ANN001

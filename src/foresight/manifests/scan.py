@@ -27,7 +27,7 @@ from foresight.mixtures.select import stable_keys
 SCAN_ROWS = 1 << 20  # entries per batch
 # one record per entry, in the part of the shard file it names
 PART = np.dtype([("row", "<i8"), ("start", "<i8"), ("end", "<i8"), ("place", "<i8"), ("entry", "<i8"),
-                 ("idkey", "<u8"), ("pool", "<i4"), ("sha", "V32")])
+                 ("idkey", "<u8"), ("pool", "<i4"), ("epoch", "<i4"), ("sha", "V32")])
 
 
 def describe(df: pl.DataFrame, local: int, index: int) -> str:
@@ -137,8 +137,8 @@ class EntryScan:
     def _write_parts(self, df: pl.DataFrame, offset: int, place: np.ndarray) -> None:
         """Append each entry's record to the part of the shard file it names (entry order within a part)."""
         rec = np.zeros(len(df), PART)
-        for c in ("row", "start", "end"):
-            rec[c] = df[c].to_numpy().astype(np.int64)
+        for c in ("row", "start", "end", "epoch"):
+            rec[c] = df[c].to_numpy()
         rec["place"], rec["entry"] = place, np.arange(offset, offset + len(df))
         rec["idkey"] = stable_keys(df["id"].to_arrow(), 0)
         lookup = {name: i for i, name in enumerate(self.pool_names)}

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from foresight.formats.index import ShardIndex, ShardIndexError, UnsafePathError, safe_shard_path
 from foresight.formats.manifest import ManifestHeader, PoolHeader
-from foresight.formats.shardio import _fixed_width
+from foresight.formats.shardio import _fixed_width, unique_inverse
 from foresight.formats.sql import quote_literal, spilling_connection
 from foresight.manifests.read import entries_path, load_entries
 from foresight.manifests.scan import EntryScan, Findings, describe, sha_records
@@ -160,7 +160,7 @@ def check_shards(root: Path, scan: EntryScan, deep: bool, tokenizer: Path | None
 
 def _deep_findings(found: Findings, tbl: pa.Table, rec: np.ndarray, seg: np.ndarray, tokenizer: Path | None) -> None:
     """The deep checks of one shard file's referenced rows (each distinct row hashed and re-tokenized once)."""
-    uniq, inverse = np.unique(rec["row"], return_inverse=True)
+    uniq, inverse = unique_inverse(rec["row"])
     texts = tbl.column("text").take(pa.array(uniq)).to_pylist()
     real = np.frombuffer(b"".join(hashlib.sha256(t.encode("utf-8")).digest() for t in texts),
                          dtype=np.uint8).reshape(-1, 32).copy().view("V32").ravel()
