@@ -215,12 +215,15 @@ def test_moved_shards_are_found_with_shards_root(built: tuple[Path, Path], tmp_p
 
 
 def test_a_plan_written_later_is_the_build_and_closing_it_deletes_its_spill(
-        built: tuple[Path, Path], tmp_path: Path) -> None:
+        built: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``mix plan`` and a build share one plan: writing it gives the build's bytes; the spill goes with it."""
     from foresight.manifests.build import write_manifest
     from foresight.mixtures import plan
 
     shards, mdir = built
+    from foresight.mixtures import spill
+
+    monkeypatch.setattr(spill, "HELD_BYTES", 0)  # every entry to a spill file
     with plan(write_spec(tmp_path / "s2.toml", CATEGORY_SPEC.format(total=700, seed=4)), shards) as p:
         spill_dir = p.spill.dir
         assert any(spill_dir.iterdir())

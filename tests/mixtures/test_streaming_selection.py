@@ -64,6 +64,7 @@ def test_tiny_batches_flushes_spill_files_and_key_ranges_keep_the_manifest(
     for name, value in (("BATCH_ROWS", 7), ("FLUSH_ROWS", 5), ("SPILL_ENTRIES", 11)):
         monkeypatch.setattr(take, name, value)
     monkeypatch.setattr(spill, "RANGE_ENTRIES", 4)  # several key ranges, some empty
+    monkeypatch.setattr(spill, "HELD_BYTES", 0)  # every entry through a spill file
     bits: list[int] = []
     monkeypatch.setattr(planner, "range_bits", lambda n: bits.append(spill.range_bits(n)) or bits[-1])
     assert _build(shards, tmp_path, "small", total, seed) == whole
@@ -89,5 +90,6 @@ def test_a_band_that_misses_its_cut_rescans_to_the_same_manifest(
 
     monkeypatch.setattr(planner, "make_rules", wrong_band)
     monkeypatch.setattr(take, "rebracket", lambda r: missed.append(r.name) or real_rebracket(r))
+    monkeypatch.setattr(spill, "HELD_BYTES", 1 << 10)  # some entries held, the rest in files
     assert _build(shards, tmp_path, "missed", total, seed) == whole
     assert missed  # the bands did miss, and the rescan put every cut back

@@ -23,6 +23,7 @@ from foresight.formats.arrowpool import release_freed_memory
 from foresight.formats.sql import quote_literal
 from foresight.mixtures.select import argsort_keys
 
+HELD_BYTES = 256 << 20  # spilled entries held in memory before they go to a file (~2 M entries)
 # entries per key range: about 130 bytes each (ids, doc ids and a sha256 included), so a range sorts in ~400 MB
 RANGE_ENTRIES = 1 << 20
 
@@ -56,6 +57,8 @@ class Spill:
         # deleted by close(), or when the plan is garbage-collected or the interpreter exits, whichever is first
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
         self.files: list[tuple[Path, dict[int, int]]] = []  # path, key range -> row group
+        self.held: list[pa.Table] = []  # entries not yet written: a small manifest never touches the disk
+        self.held_bytes = 0
         self.entries = 0
 
     def _range(self, okey: np.ndarray) -> np.ndarray:
@@ -64,13 +67,26 @@ class Spill:
         return (okey >> np.uint64(64 - self.bits)).astype(np.uint16)
 
     def write(self, table: pa.Table) -> None:
-        """One spill file of ``table`` (SPILL_SCHEMA), a row group per key range it touches."""
+        """Add ``table`` (SPILL_SCHEMA): held while the held entries stay under :data:`HELD_BYTES`, then all
+        written to one spill file."""
         if table.num_rows == 0:
             return
+        self.entries += table.num_rows
+        self.held.append(table)
+        self.held_bytes += table.nbytes
+        if self.held_bytes > HELD_BYTES:
+            self._write_file(pa.concat_tables(self.held))
+            self.held, self.held_bytes = [], 0
+
+    def _by_range(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        """``table`` ordered by key range, and where each range starts (``bounds[r]:bounds[r + 1]``)."""
         rng = self._range(table.column("okey").to_numpy())
         perm = np.argsort(rng, kind="stable")
-        table, rng = table.take(pa.array(perm)), rng[perm]
-        bounds = np.searchsorted(rng, np.arange(1 << self.bits + 1))
+        return table.take(pa.array(perm)), np.searchsorted(rng[perm], np.arange((1 << self.bits) + 1))
+
+    def _write_file(self, table: pa.Table) -> None:
+        """One spill file of ``table``, a row group per key range it touches."""
+        table, bounds = self._by_range(table)
         path = self.dir / f"{len(self.files):06d}.parquet"
         groups: dict[int, int] = {}
         with pq.ParquetWriter(path, SPILL_SCHEMA, compression="none", use_dictionary=False,
@@ -80,13 +96,15 @@ class Spill:
                 w.write_table(part, row_group_size=max(1, part.num_rows))
                 groups[int(r)] = len(groups)
         self.files.append((path, groups))
-        self.entries += table.num_rows
 
     def ranges(self) -> Iterator[pa.Table]:
         """Every entry in training order, a key range at a time."""
         handles = [(pq.ParquetFile(p), g) for p, g in self.files]
+        held, bounds = self._by_range(pa.concat_tables(self.held)) if self.held else (None, None)
         for r in range(1 << self.bits):
             parts = [f.read_row_group(g[r]) for f, g in handles if r in g]
+            if held is not None and bounds[r + 1] > bounds[r]:
+                parts.append(held.slice(int(bounds[r]), int(bounds[r + 1] - bounds[r])))
             if parts:
                 yield sort_range(pa.concat_tables(parts).combine_chunks())
                 del parts
@@ -94,15 +112,21 @@ class Spill:
 
     def distinct_documents(self, n_pools: int, memory_limit: str | None) -> list[int]:
         """Distinct documents per pool (DuckDB, which spills to disk under ``memory_limit``)."""
-        if not self.files:
-            return [0] * n_pools
+        sources = []
         con = duckdb.connect(":memory:")
         try:
             con.execute(f"SET temp_directory = {quote_literal(str(self.dir / 'duckdb'))}")
             if memory_limit:
                 con.execute("SET memory_limit = $m", {"m": memory_limit})
-            files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
-            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM read_parquet([{files}]) "
+            if self.files:
+                files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
+                sources.append(f"SELECT pool, dochash FROM read_parquet([{files}])")
+            if self.held:
+                con.register("held", pa.concat_tables(self.held).select(["pool", "dochash"]))
+                sources.append("SELECT pool, dochash FROM held")
+            if not sources:
+                return [0] * n_pools
+            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM ({' UNION ALL '.join(sources)}) "
                                "GROUP BY pool").fetchall()
         finally:
             con.close()
