@@ -111,26 +111,30 @@ class Spill:
                 release_freed_memory()
 
     def distinct_documents(self, n_pools: int, memory_limit: str | None) -> list[int]:
-        """Distinct documents per pool (DuckDB, which spills to disk under ``memory_limit``)."""
-        sources = []
+        """Distinct documents per pool: over the held entries in memory when nothing was spilled, else by
+        DuckDB over the spill files (the held ones written out first), spilling to disk under
+        ``memory_limit``."""
+        out = [0] * n_pools
+        if not self.files:
+            if self.held:
+                held = pa.concat_tables(self.held)
+                pool, doc = held.column("pool").to_numpy(), held.column("dochash").to_numpy()
+                for p in np.unique(pool):
+                    out[int(p)] = len(np.unique(doc[pool == p]))
+            return out
+        if self.held:
+            self._write_file(pa.concat_tables(self.held))
+            self.held, self.held_bytes = [], 0
         con = duckdb.connect(":memory:")
         try:
             con.execute(f"SET temp_directory = {quote_literal(str(self.dir / 'duckdb'))}")
             if memory_limit:
                 con.execute("SET memory_limit = $m", {"m": memory_limit})
-            if self.files:
-                files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
-                sources.append(f"SELECT pool, dochash FROM read_parquet([{files}])")
-            if self.held:
-                con.register("held", pa.concat_tables(self.held).select(["pool", "dochash"]))
-                sources.append("SELECT pool, dochash FROM held")
-            if not sources:
-                return [0] * n_pools
-            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM ({' UNION ALL '.join(sources)}) "
+            files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
+            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM read_parquet([{files}]) "
                                "GROUP BY pool").fetchall()
         finally:
             con.close()
-        out = [0] * n_pools
         for pool, n in rows:
             out[int(pool)] = int(n)
         return out
