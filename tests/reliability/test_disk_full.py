@@ -43,18 +43,26 @@ def test_mix(chain: dict[str, Path], tmp_path: Path, free: int) -> None:
         assert _digest(disk / "m") == _digest(chain["manifest"])
 
 
-def test_mix_spill_on_a_full_tmpdir(chain: dict[str, Path], tmp_path: Path) -> None:
+def test_mix_spill_on_a_full_tmpdir(chain: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The entries spill under TMPDIR: a full one stops the build with one line and leaves no spill behind."""
-    import subprocess
+    import gc
+    import tempfile
 
-    from tests.reliability.chain import cli_cmd, env
+    from typer.testing import CliRunner
 
-    # 4 KB free: Python's tempfile skips a TMPDIR it cannot write a probe file to; the spill needs ~20x that
+    from foresight.cli import app
+    from foresight.mixtures import spill
+
+    monkeypatch.setattr(spill, "HELD_BYTES", 0)  # spill every entry (a small manifest is otherwise held)
     with full_tmpfs(tmp_path / "tmpdir", 4096) as disk:
-        args = cli_cmd("mix", chain["spec"], "--shards", chain["shards"], "--out", tmp_path / "m",
-                       "--total-tokens", "max")
-        res = subprocess.run(args, env={**env(), "TMPDIR": str(disk)}, capture_output=True, text=True, timeout=300)
-        _check_full(res, disk)
+        monkeypatch.setattr(tempfile, "tempdir", str(disk))
+        res = CliRunner().invoke(app, ["mix", str(chain["spec"]), "--shards", str(chain["shards"]),
+                                       "--out", str(tmp_path / "m"), "--total-tokens", "max"])
+        monkeypatch.undo()
+        lines, code = [ln for ln in res.output.splitlines() if ln.strip()], res.exit_code
+        del res  # its traceback holds the DuckDB connection whose temp directory is deleted with it
+        gc.collect()
+        assert code != 0 and len(lines) == 1 and "no space left on the device" in lines[0], lines
         assert [p.name for p in disk.iterdir()] == ["filler"]  # the spill directory went with the error
         assert not (tmp_path / "m").exists()
 
