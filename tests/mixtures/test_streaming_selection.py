@@ -61,10 +61,10 @@ def test_tiny_batches_flushes_spill_files_and_key_ranges_keep_the_manifest(
     whole = _build(shards, tmp_path, "whole", total, seed)
     monkeypatch.undo()
     assert _build(shards, tmp_path, "default", total, seed) == whole
-    for name, value in (("BATCH_ROWS", 7), ("FLUSH_ROWS", 5), ("SPILL_ENTRIES", 11)):
+    for name, value in (("BATCH_ROWS", 7), ("FLUSH_ROWS", 5)):
         monkeypatch.setattr(take, name, value)
     monkeypatch.setattr(spill, "RANGE_ENTRIES", 4)  # several key ranges, some empty
-    monkeypatch.setattr(spill, "HELD_BYTES", 0)  # every entry through a spill file
+    monkeypatch.setattr(spill, "HELD_BYTES", 0)  # every emitted part to a spill file of its own
     bits: list[int] = []
     monkeypatch.setattr(planner, "range_bits", lambda n: bits.append(spill.range_bits(n)) or bits[-1])
     assert _build(shards, tmp_path, "small", total, seed) == whole

@@ -181,7 +181,7 @@ def _plan(spec: MixtureSpec | str | Path, shards_dir: str | Path, threads: int |
         avail, segs = t.totals.tokens, t.totals.segments  # of every candidate
         rules = make_rules(con, [p.name for p in spec.pools], orders, t.targets, avail, segs, scan_sql, spec.seed)
         bits = range_bits(expected_entries(rules, avail, segs))
-        spill, flag_tokens = run_selection(con, scan_sql, rules, shards, spec.seed, flags, scores, bits)
+        spill, flag_tokens = run_selection(con, scan_sql, rules, shards, spec.seed, flags, bits)
     finally:
         con.close()
     t3 = time.perf_counter()

@@ -77,7 +77,7 @@ class Spill:
         if self.held_bytes > HELD_BYTES:
             self._write_file(pa.concat_tables(self.held))
             self.held, self.held_bytes = [], 0
-
+            release_freed_memory()  # the held tables and the file's copies
     def _by_range(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
         """``table`` ordered by key range, and where each range starts (``bounds[r]:bounds[r + 1]``)."""
         rng = self._range(table.column("okey").to_numpy())
@@ -100,39 +100,42 @@ class Spill:
     def ranges(self) -> Iterator[pa.Table]:
         """Every entry in training order, a key range at a time."""
         handles = [(pq.ParquetFile(p), g) for p, g in self.files]
-        held, bounds = self._by_range(pa.concat_tables(self.held)) if self.held else (None, None)
+        held = pa.concat_tables(self.held).combine_chunks() if self.held else None
+        if held is not None:  # each range's held rows, as indices: one take per range, after its sort
+            rng = self._range(held.column("okey").to_numpy())
+            perm = np.argsort(rng, kind="stable")
+            bounds = np.searchsorted(rng[perm], np.arange((1 << self.bits) + 1))
         for r in range(1 << self.bits):
             parts = [f.read_row_group(g[r]) for f, g in handles if r in g]
-            if held is not None and bounds[r + 1] > bounds[r]:
-                parts.append(held.slice(int(bounds[r]), int(bounds[r + 1] - bounds[r])))
+            mine = perm[bounds[r]:bounds[r + 1]] if held is not None else np.zeros(0, np.int64)
+            if parts and len(mine):
+                parts.append(held.take(pa.array(mine)))
             if parts:
                 yield sort_range(pa.concat_tables(parts).combine_chunks())
-                del parts
-                release_freed_memory()
-
+            elif len(mine):
+                yield sort_range(held, mine)
+            del parts
+            release_freed_memory()
     def distinct_documents(self, n_pools: int, memory_limit: str | None) -> list[int]:
-        """Distinct documents per pool: over the held entries in memory when nothing was spilled, else by
-        DuckDB over the spill files (the held ones written out first), spilling to disk under
-        ``memory_limit``."""
-        out = [0] * n_pools
-        if not self.files:
-            if self.held:
-                held = pa.concat_tables(self.held)
-                pool, doc = held.column("pool").to_numpy(), held.column("dochash").to_numpy()
-                for p in np.unique(pool):
-                    out[int(p)] = len(np.unique(doc[pool == p]))
-            return out
-        if self.held:
+        """Distinct documents per pool, by DuckDB (spilling to disk under ``memory_limit``): over the held entries
+        when nothing was spilled, else over the spill files, the held ones written out first."""
+        if self.files and self.held:
             self._write_file(pa.concat_tables(self.held))
             self.held, self.held_bytes = [], 0
+        out = [0] * n_pools
+        if not self.files and not self.held:
+            return out
         con = duckdb.connect(":memory:")
         try:
             con.execute(f"SET temp_directory = {quote_literal(str(self.dir / 'duckdb'))}")
             if memory_limit:
                 con.execute("SET memory_limit = $m", {"m": memory_limit})
-            files = ", ".join(quote_literal(str(p)) for p, _ in self.files)
-            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM read_parquet([{files}]) "
-                               "GROUP BY pool").fetchall()
+            if self.files:
+                source = f"read_parquet([{', '.join(quote_literal(str(p)) for p, _ in self.files)}])"
+            else:
+                con.register("held", pa.concat_tables(self.held).select(["pool", "dochash"]))
+                source = "held"
+            rows = con.execute(f"SELECT pool, count(DISTINCT dochash) FROM {source} GROUP BY pool").fetchall()
         finally:
             con.close()
         for pool, n in rows:
@@ -143,14 +146,16 @@ class Spill:
         self._cleanup()
 
 
-def sort_range(table: pa.Table) -> pa.Table:
-    """``table`` sorted by okey, equal keys by :data:`TIE_BREAK` (only duplicate ids share a key in practice)."""
-    okey = table.column("okey").to_numpy()
+def sort_range(table: pa.Table, rows: np.ndarray | None = None) -> pa.Table:
+    """``table`` (or its ``rows``) sorted by okey, equal keys by :data:`TIE_BREAK` (only duplicate ids share a
+    key in practice): one take, of the sorted rows."""
+    rows = np.arange(table.num_rows) if rows is None else rows
+    okey = table.column("okey").to_numpy()[rows]
     order = argsort_keys(okey)
     same = okey[order][1:] == okey[order][:-1]
     if same.any():
         at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # every member of a run of equal keys
         sub = order[at]
-        cols = [table.column(c).to_numpy()[sub] for c in reversed(TIE_BREAK)]
+        cols = [table.column(c).to_numpy()[rows[sub]] for c in reversed(TIE_BREAK)]
         order[at] = sub[np.lexsort((*cols, okey[sub]))]  # runs stay in place: okey is the primary key
-    return table.take(pa.array(order))
+    return table.take(pa.array(rows[order]))

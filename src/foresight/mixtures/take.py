@@ -27,13 +27,12 @@ import pyarrow as pa
 
 from foresight.formats.arrowpool import release_freed_memory
 from foresight.formats.shardio import ROW_BITS, ROW_MASK, read_rows
-from foresight.mixtures.select import candidate_query, derive_seed, order_salts, salted, stable_keys
+from foresight.mixtures.select import derive_seed, order_salts, salted, stable_keys
 from foresight.mixtures.shards import ShardSet
-from foresight.mixtures.spill import SPILL_SCHEMA, Spill, range_bits
+from foresight.mixtures.spill import SPILL_SCHEMA, Spill
 
 BATCH_ROWS = 1 << 20  # rows per Arrow batch streamed from DuckDB
 FLUSH_ROWS = 1 << 20  # rows with entries held before their shard columns are read back (whole files at a time)
-SPILL_ENTRIES = 1 << 21  # entries per spill file
 HIST_BITS = 16  # a random pool's key histogram: 65,536 bins of token counts
 BAND_MARGIN = 5e-4  # a random pool's band, as a share of the key space, besides 8/sqrt(segments)
 
@@ -145,12 +144,10 @@ class Selector:
         self.pending: list[Rows] = []
         self.n_pending = 0
         self.band: dict[int, list[tuple[Rows, pa.Table]]] = {}  # per pool: band rows, their read-back columns
-        self.out: list[pa.Table] = []
-        self.n_out = 0
         self.shares = dict.fromkeys(flags, 0)
         self.last_pos = -1
 
-    def feed(self, batch: pa.RecordBatch, scores: list[str]) -> None:
+    def feed(self, batch: pa.RecordBatch) -> None:
         pos = np.asarray(batch.column("pos").to_numpy(zero_copy_only=False), dtype=np.int64)
         if len(pos) == 0:
             return
@@ -239,21 +236,12 @@ class Selector:
             self.shares[f] += int(end[rows.flags[f][at]].sum(dtype=np.int64))
         take = pa.array(at)
         okey = salted(rows.cols["key"][at], self.salts[epoch])
-        self.out.append(pa.table({
+        self.spill.write(pa.table({
             "okey": okey, "pool": np.full(len(at), pool, np.int16), "epoch": np.full(len(at), epoch, np.int32),
             "score": rows.cols["score"][at], "pos": rows.cols["pos"][at], "end": end.astype(np.int32),
             "id": rows.ids.take(take), "doc_id": back.column("doc_id").take(take),
             "text_sha256": back.column("text_sha256").take(take), "dochash": back.column("dochash").take(take),
         }, schema=SPILL_SCHEMA))
-        self.n_out += len(at)
-        if self.n_out >= SPILL_ENTRIES:
-            self.write_out()
-
-    def write_out(self) -> None:
-        if self.out:
-            self.spill.write(pa.concat_tables(self.out))
-        self.out, self.n_out = [], 0
-        release_freed_memory()
 
     def finish(self) -> None:
         """Emit what is pending, then place each remainder cut inside its band (:class:`Rebracket` if outside)."""
@@ -268,7 +256,6 @@ class Selector:
         for i, r in enumerate(self.rules):
             if r.rem:
                 self._take_band(i, r)
-        self.write_out()
 
     def _band_of(self, pool: int) -> tuple[Rows, pa.Table] | None:
         parts = self.band.get(pool)
@@ -311,14 +298,14 @@ def rebracket(r: Rule) -> None:
 
 
 def run_selection(con: duckdb.DuckDBPyConnection, scan_sql: str, rules: list[Rule], shards: ShardSet,
-                  seed: int, flags: list[str], scores: list[str], bits: int) -> tuple[Spill, dict[str, int]]:
+                  seed: int, flags: list[str], bits: int) -> tuple[Spill, dict[str, int]]:
     """Scan once (twice if a band missed), spilling every entry: the spill and the flag tokens (shares)."""
     for _ in range(2):
         spill = Spill(bits)
         try:
             sel = Selector(rules, shards, spill, seed, flags)
             for batch in con.sql(scan_sql).to_arrow_reader(BATCH_ROWS):
-                sel.feed(batch, scores)
+                sel.feed(batch)
             sel.finish()
             return spill, sel.shares
         except Rebracket:
@@ -331,4 +318,4 @@ def run_selection(con: duckdb.DuckDBPyConnection, scan_sql: str, rules: list[Rul
     raise RuntimeError("a rebracketed band missed its cut")  # exact after one rebracket: a bug if reached
 
 
-__all__ = ["Rule", "candidate_query", "expected_entries", "make_rules", "range_bits", "run_selection"]
+__all__ = ["Rule", "expected_entries", "make_rules", "run_selection"]
