@@ -79,3 +79,18 @@ def group_column(table: pa.Table, column: str, path: str | Path) -> list[str]:
     if None in values:
         raise InputError(f"{path} row {values.index(None)}: column {column!r} is empty; every row needs a group")
     return [str(v) for v in values]
+
+
+def read_parquet_texts(path: str | Path) -> list[str]:
+    """The non-empty values of a Parquet file's ``text`` column (unlabelled text: a labelled or gold set read for
+    its text only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give a Parquet file with a 'text' column")
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise InputError(f"{path}: not a readable Parquet file ({e}); give a Parquet file with a 'text' column") from e
+    if "text" not in schema.names:
+        raise InputError(f"{path} has no 'text' column; its columns are {schema.names}")
+    return [t for t in pq.read_table(path, columns=["text"]).column("text").to_pylist() if t]

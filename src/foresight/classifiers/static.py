@@ -82,7 +82,8 @@ def distill_vectors(backbone: Path, pca_dims: int = 256, sif: float = 1e-4, batc
 class StaticEmbedder:
     """Mean of the token vectors of a text's WordPiece tokens (no special tokens), L2-normalised."""
 
-    def __init__(self, vectors: np.ndarray, tokenizer_json: str, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(self, vectors: np.ndarray, tokenizer_json: str, max_tokens: int = MAX_TOKENS,
+                 source: str = "") -> None:
         from tokenizers import Tokenizer
 
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -91,6 +92,7 @@ class StaticEmbedder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_tokens)
         self.max_tokens = max_tokens
+        self.source = source  # where the vectors came from (config.json's tokenizer_name), for provenance
 
     @property
     def dim(self) -> int:
@@ -131,7 +133,7 @@ class StaticEmbedder:
         vectors = load_file(str(path / VECTORS_FILE))["embeddings"]
         config = json.loads((path / "config.json").read_text())
         return cls(vectors, (path / "tokenizer.json").read_text(encoding="utf-8"),
-                   int(config.get("seq_length", MAX_TOKENS)))
+                   int(config.get("seq_length", MAX_TOKENS)), str(config.get("tokenizer_name", "")))
 
 
 class LogisticHeads:

