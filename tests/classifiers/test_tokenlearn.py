@@ -93,7 +93,7 @@ def test_cli_tokenlearn_writes_a_model2vec_directory_and_honours_exclude(small_b
     res = runner.invoke(app, ["classify", "tokenlearn", str(base), str(pool), "--exclude", str(gold),
                               "--epochs", "1", "--out", str(out)], terminal_width=200)
     assert res.exit_code == 0, res.output
-    assert "7 texts (1 dropped" in res.output
+    assert "7 texts (1 dropped" in res.output and "embedded 7/7" in res.output and "step 1/1" in res.output
     loaded = StaticEmbedder.load(out)
     assert loaded.dim == 32 and loaded.source == "random-16+tokenlearn(all-MiniLM-L6-v2)"
     np.testing.assert_allclose(loaded.vectors[:, :16], small_base.vectors, atol=1e-2)  # float16 on disk
