@@ -75,18 +75,24 @@ class Spill:
         self.held.append(table)
         self.held_bytes += table.nbytes
         if self.held_bytes > HELD_BYTES:
-            self._write_file(pa.concat_tables(self.held))
-            self.held, self.held_bytes = [], 0
+            self._flush_held()
             release_freed_memory()  # the held tables and the file's copies
-    def _by_range(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
-        """``table`` ordered by key range, and where each range starts (``bounds[r]:bounds[r + 1]``)."""
+
+    def _flush_held(self) -> None:
+        self._write_file(pa.concat_tables(self.held))
+        self.held, self.held_bytes = [], 0
+
+    def _range_order(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of ``table`` ordered by key range (stable), and where each range starts in them
+        (``bounds[r]:bounds[r + 1]``)."""
         rng = self._range(table.column("okey").to_numpy())
         perm = np.argsort(rng, kind="stable")
-        return table.take(pa.array(perm)), np.searchsorted(rng[perm], np.arange((1 << self.bits) + 1))
+        return perm, np.searchsorted(rng[perm], np.arange((1 << self.bits) + 1))
 
     def _write_file(self, table: pa.Table) -> None:
         """One spill file of ``table``, a row group per key range it touches."""
-        table, bounds = self._by_range(table)
+        perm, bounds = self._range_order(table)
+        table = table.take(pa.array(perm))
         path = self.dir / f"{len(self.files):06d}.parquet"
         groups: dict[int, int] = {}
         with pq.ParquetWriter(path, SPILL_SCHEMA, compression="none", use_dictionary=False,
@@ -102,9 +108,7 @@ class Spill:
         handles = [(pq.ParquetFile(p), g) for p, g in self.files]
         held = pa.concat_tables(self.held).combine_chunks() if self.held else None
         if held is not None:  # each range's held rows, as indices: one take per range, after its sort
-            rng = self._range(held.column("okey").to_numpy())
-            perm = np.argsort(rng, kind="stable")
-            bounds = np.searchsorted(rng[perm], np.arange((1 << self.bits) + 1))
+            perm, bounds = self._range_order(held)
         for r in range(1 << self.bits):
             parts = [f.read_row_group(g[r]) for f, g in handles if r in g]
             mine = perm[bounds[r]:bounds[r + 1]] if held is not None else np.zeros(0, np.int64)
@@ -116,12 +120,12 @@ class Spill:
                 yield sort_range(held, mine)
             del parts
             release_freed_memory()
+
     def distinct_documents(self, n_pools: int, memory_limit: str | None) -> list[int]:
         """Distinct documents per pool, by DuckDB (spilling to disk under ``memory_limit``): over the held entries
         when nothing was spilled, else over the spill files, the held ones written out first."""
         if self.files and self.held:
-            self._write_file(pa.concat_tables(self.held))
-            self.held, self.held_bytes = [], 0
+            self._flush_held()
         out = [0] * n_pools
         if not self.files and not self.held:
             return out
