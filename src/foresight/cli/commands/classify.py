@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from foresight.cli.commands import classify_learn
+from foresight.cli.commands.classify_learn import read_pool
 from foresight.cli.commands.classify_report import print_breakdown, print_scores
 from foresight.cli.commands.common import console, user_errors
 from foresight.formats.errors import InputError
@@ -81,18 +82,6 @@ def _train_static(texts: list[str], y, groups: list[str], out: Path, backbone: s
     console.print(f"train: {len(texts)} segments from {report['groups']} groups; grouped-CV macro-F1 "
                   f"{report['macro_f1']:.3f} → {out}")
     console.print("thresholds: " + ", ".join(f"{k}={v:.2f}" for k, v in report["thresholds"].items()))
-
-
-def _read_pool(path: Path, sample: int, seed: int) -> list[str]:
-    """Texts of a JSONL pool (a seeded sample of ``sample`` lines when there are more); a bad line is named."""
-    import random
-
-    from foresight.classifiers.labelsio import read_json_lines
-
-    texts = [t for _, t in read_json_lines(path, "a JSON object with a 'text' field", lambda rec: str(rec["text"]))]
-    if sample and len(texts) > sample:
-        texts = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), sample))]
-    return texts
 
 
 def register(app: typer.Typer) -> None:
@@ -240,7 +229,7 @@ def register(app: typer.Typer) -> None:
         from foresight.classifiers.labelsio import read_labels
         from foresight.pipeline.labelling import distill_texts
 
-        texts = (_read_pool(shards, sample, seed) if shards.is_file() else
+        texts = (read_pool(shards, sample, seed) if shards.is_file() else
                  distill_texts(shards, sample, piece_chars, seed, stratify))
         teacher = load_classifier(model, batch_size=batch_size, device=device)
         console.print(f"distill: labelling {len(texts)} {'pieces' if piece_chars else 'segments'} with {model}")

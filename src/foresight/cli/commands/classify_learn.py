@@ -1,4 +1,5 @@
-"""``foresight classify tokenlearn``: static token vectors fitted to a sentence encoder's view of a text pool."""
+"""``foresight classify tokenlearn``: static token vectors fitted to a sentence encoder's view of a text pool; and
+the readers of unlabelled text (JSONL pools, Parquet `text` columns) that it and `classify distill` share."""
 
 from __future__ import annotations
 
@@ -10,20 +11,30 @@ from foresight.cli.commands.common import console, user_errors
 from foresight.formats.errors import InputError
 
 
+def _seeded_sample(texts: list[str], sample: int, seed: int) -> list[str]:
+    """``sample`` of ``texts`` drawn with ``seed``, in their order (all of them when there are no more)."""
+    import random
+
+    if sample and len(texts) > sample:
+        return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), sample))]
+    return texts
+
+
+def read_pool(path: Path, sample: int, seed: int) -> list[str]:
+    """Texts of a JSONL pool (a seeded sample of ``sample`` lines when there are more); a bad line is named."""
+    from foresight.classifiers.labelsio import read_json_lines
+
+    texts = [t for _, t in read_json_lines(path, "a JSON object with a 'text' field", lambda rec: str(rec["text"]))]
+    return _seeded_sample(texts, sample, seed)
+
+
 def read_texts(path: Path, sample: int, seed: int) -> list[str]:
     """The ``text`` column of a Parquet file, or the ``text`` field of a JSONL pool (``classify pool``)."""
     if path.suffix == ".parquet":
-        import random
-
         from foresight.classifiers.labelsio import read_parquet_texts
 
-        texts = read_parquet_texts(path)
-        if sample and len(texts) > sample:
-            texts = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), sample))]
-        return texts
-    from foresight.cli.commands.classify import _read_pool
-
-    return _read_pool(path, sample, seed)
+        return _seeded_sample(read_parquet_texts(path), sample, seed)
+    return read_pool(path, sample, seed)
 
 
 def _every_tenth(what: str):  # noqa: ANN202
@@ -69,15 +80,15 @@ def add_to(group: typer.Typer) -> None:
         import torch
 
         from foresight.classifiers.base import resolve_model
-        from foresight.classifiers.static import StaticEmbedder
+        from foresight.classifiers.static import VECTORS_FILE, StaticEmbedder
         from foresight.classifiers.tokenlearn import extend, learn_vectors, sentence_embeddings, without_overlap
         from foresight.classifiers.transformer import backbone_name, resolve_backbone
 
         if threads:
             torch.set_num_threads(threads)
         base_dir = Path(str(resolve_model(base)))
-        if not (base_dir / "model.safetensors").is_file():
-            raise InputError(f"{base_dir}: no static vectors (model.safetensors); give 'default' or a directory "
+        if not (base_dir / VECTORS_FILE).is_file():
+            raise InputError(f"{base_dir}: no static vectors ({VECTORS_FILE}); give 'default' or a directory "
                              "from `classify embedder`")
         emb = StaticEmbedder.load(base_dir)
         pool = [t for p in texts for t in read_texts(p, sample, seed)]
